@@ -1,0 +1,347 @@
+"""The ``deepfit`` command: train, predict, evaluate, info, demo.
+
+Every error a user can cause is printed as one line on standard error with exit status 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import pandas as pd
+import typer
+from rich.console import Console
+
+from deepfit.errors import DeepfitError, DeepfitWarning
+
+app = typer.Typer(
+    help="Deep-learning regression for tables: train, evaluate, predict.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str) -> None:
+    """Print ``message`` as the one-line error and exit with status 1."""
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(1)
+
+
+def user_errors(command: F) -> F:
+    """Turn deepfit's errors (and anything unexpected) into one line and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            with _notes():
+                return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.BadParameter):
+            raise
+        except DeepfitError as error:
+            fail(str(error))
+        except KeyboardInterrupt:
+            fail("interrupted")
+        except Exception as error:
+            if os.environ.get("DEEPFIT_DEBUG"):
+                raise
+            first_line = str(error).splitlines()[0] if str(error) else ""
+            fail(
+                f"unexpected {type(error).__name__}: {first_line} "
+                "(set DEEPFIT_DEBUG=1 for the traceback, and please report it)"
+            )
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def _notes() -> Iterator[None]:
+    """Show deepfit's own warnings as notes; keep third-party warnings out of the terminal."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", DeepfitWarning)
+        try:
+            yield
+        finally:
+            for warning in caught:
+                if issubclass(warning.category, DeepfitWarning):
+                    err.print(f"[yellow]note:[/yellow] {warning.message}", highlight=False)
+
+
+def _split_names(values: list[str] | None) -> list[str]:
+    return [name.strip() for value in values or [] for name in value.split(",") if name.strip()]
+
+
+def _hidden_layers(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise typer.BadParameter(
+            f"expected positive widths separated by commas, e.g. 256,256; got {text!r}"
+        )
+    return widths
+
+
+@app.command()
+@user_errors
+def train(
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file with features and the target.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Name of the column to predict.")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model.")] = Path(
+        "model.deepfit"
+    ),
+    validation: Annotated[
+        Path | None,
+        typer.Option(help="A separate validation file; then DATA is split into train/test only."),
+    ] = None,
+    model: Annotated[str, typer.Option(help="Network architecture.")] = "mlp",
+    hidden_layers: Annotated[
+        str, typer.Option(help="Hidden widths, e.g. 256,256.")
+    ] = "256,256,256",
+    activation: Annotated[
+        str, typer.Option(help="relu, leaky_relu, elu, gelu, selu, tanh, sigmoid, mish, silu.")
+    ] = "relu",
+    dropout: Annotated[float, typer.Option(help="Dropout after each hidden layer.")] = 0.1,
+    norm: Annotated[str | None, typer.Option(help="batch or layer normalisation.")] = None,
+    loss: Annotated[str, typer.Option(help="mse, mae or huber.")] = "mse",
+    optimizer: Annotated[str, typer.Option(help="adamw, adam, sgd or rmsprop.")] = "adamw",
+    learning_rate: Annotated[float, typer.Option("--learning-rate", "--lr")] = 1e-3,
+    weight_decay: Annotated[float, typer.Option()] = 1e-5,
+    schedule: Annotated[str, typer.Option(help="cosine, plateau or constant.")] = "cosine",
+    l1: Annotated[float, typer.Option(help="L1 penalty on weights.")] = 0.0,
+    l2: Annotated[
+        float, typer.Option(help="L2 penalty on weights (with --l1: elastic net).")
+    ] = 0.0,
+    batch_size: Annotated[int, typer.Option()] = 256,
+    max_epochs: Annotated[int, typer.Option()] = 200,
+    patience: Annotated[
+        int, typer.Option(help="Early-stopping patience in epochs; 0 turns it off.")
+    ] = 20,
+    time_limit: Annotated[
+        float | None, typer.Option(help="Stop training after this many seconds.")
+    ] = None,
+    validation_fraction: Annotated[float, typer.Option()] = 0.15,
+    test_fraction: Annotated[float, typer.Option()] = 0.15,
+    seed: Annotated[int, typer.Option(help="Seed for the split and the training.")] = 0,
+    categorical: Annotated[
+        list[str] | None, typer.Option(help="Treat these columns as categorical.")
+    ] = None,
+    numeric: Annotated[
+        list[str] | None, typer.Option(help="Treat these columns as numeric.")
+    ] = None,
+    drop: Annotated[list[str] | None, typer.Option(help="Ignore these columns.")] = None,
+    baselines: Annotated[
+        bool, typer.Option(help="Fit mean, ridge, tree and LightGBM for comparison.")
+    ] = True,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the model file if it exists.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train a network on DATA to predict TARGET, print metrics beside baselines, save the model."""
+    from deepfit.files import check_writable
+    from deepfit.workflow import train_table
+
+    check_writable(out_path, overwrite=force)
+    roles = {name: "categorical" for name in _split_names(categorical)}
+    roles |= {name: "numeric" for name in _split_names(numeric)}
+    roles |= {name: "drop" for name in _split_names(drop)}
+    result = train_table(
+        data,
+        target=target,
+        validation=validation,
+        validation_fraction=validation_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        baselines=baselines,
+        model=model,
+        hidden_layers=_hidden_layers(hidden_layers),
+        activation=activation,
+        dropout=dropout,
+        norm=norm,
+        loss=loss,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        l1=l1,
+        l2=l2,
+        batch_size=batch_size,
+        max_epochs=max_epochs,
+        patience=patience or None,
+        time_limit=time_limit,
+        column_roles=roles or None,
+        device=device,
+        verbose=0 if quiet else 1,
+    )
+    _print_training(result)
+    result.model.save(out_path, overwrite=force)
+    out.print(f"saved model to {out_path}", highlight=False)
+
+
+def _print_training(result: Any) -> None:
+    from deepfit.report.console import metrics_table, schema_table, splits_table, training_lines
+
+    model = result.model
+    sizes = ", ".join(f"{n} {split}" for split, n in result.split_sizes.items())
+    out.print(f"rows: {sizes}", highlight=False)
+    out.print(schema_table(model))
+    for line in training_lines(model):
+        out.print(line, highlight=False)
+    out.print(splits_table(result.metrics["deepfit"], title="deepfit on each split"))
+    split = "test" if "test" in result.metrics["deepfit"] else "validation"
+    out.print(
+        metrics_table(
+            result.metrics,
+            split=split,
+            title=f"{split} set: deepfit beside baselines ({model.target_name_})",
+        )
+    )
+
+
+@app.command()
+@user_errors
+def predict(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A .deepfit model file.")],
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file with the feature columns.")],
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help="CSV to write; standard output if omitted.")
+    ] = None,
+    with_input: Annotated[
+        bool, typer.Option(help="Write the input columns before the prediction.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the output file if it exists.")
+    ] = False,
+) -> None:
+    """Predict the target for every row of DATA."""
+    from deepfit.artifact import load
+    from deepfit.data.io import read_table
+    from deepfit.files import atomic_writer, check_writable
+
+    if out_path is not None:
+        check_writable(out_path, overwrite=force)
+    model = load(model_path)
+    frame = read_table(data)
+    result = model.predict_with_details(frame)
+    column = f"predicted_{model.target_name_}"
+    table = frame.copy() if with_input else pd.DataFrame(index=frame.index)
+    table[column] = result.values
+    if result.unseen_categories:
+        err.print(
+            f"note: {result.unseen_categories} categorical value(s) were not seen in training "
+            "and used the 'unknown' category",
+            highlight=False,
+        )
+    if out_path is None:
+        table.to_csv(sys.stdout, index=False)
+        return
+    with atomic_writer(out_path, overwrite=force, mode="w") as handle:
+        table.to_csv(handle, index=False)
+    err.print(f"wrote {len(table)} predictions to {out_path}", highlight=False)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A .deepfit model file.")],
+    data: Annotated[
+        Path, typer.Argument(help="Labelled CSV or Parquet file (features and target).")
+    ],
+    target: Annotated[
+        str | None,
+        typer.Option("--target", "-t", help="Target column; the model's own by default."),
+    ] = None,
+) -> None:
+    """Metrics of MODEL on labelled DATA, in the target's units."""
+    from deepfit.artifact import load
+    from deepfit.data.io import read_table
+    from deepfit.metrics import regression_metrics
+    from deepfit.report.console import splits_table
+    from deepfit.workflow import split_target
+
+    model = load(model_path)
+    X, y = split_target(read_table(data), target or model.target_name_)
+    result = model.predict_with_details(X)
+    if result.unseen_categories:
+        err.print(
+            f"note: {result.unseen_categories} categorical value(s) were not seen in training",
+            highlight=False,
+        )
+    scores = regression_metrics(y, result.values)
+    out.print(splits_table({"test": scores}, title=f"{data.name}: {len(y)} rows"))
+
+
+@app.command()
+@user_errors
+def info(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A .deepfit model file.")],
+) -> None:
+    """Schema, model, training summary and metrics of a saved model."""
+    from deepfit.artifact import load
+    from deepfit.report.console import metrics_table, schema_table, training_lines
+
+    model = load(model_path)
+    versions = model.metadata_
+    out.print(
+        f"{model_path}: predicts '{model.target_name_}'; written by deepfit "
+        f"{versions.get('deepfit_version')} (format {versions.get('format_version')}) at "
+        f"{versions.get('created_at')}",
+        highlight=False,
+    )
+    out.print(schema_table(model))
+    for line in training_lines(model):
+        out.print(line, highlight=False)
+    metrics = getattr(model, "metrics_", None)
+    if metrics:
+        for split in ("test", "validation", "train"):
+            if split in metrics.get("deepfit", {}):
+                out.print(
+                    metrics_table(metrics, split=split, title=f"{split} set at training time")
+                )
+
+
+@app.command()
+@user_errors
+def demo(
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the demo model.")
+    ] = Path("runs/diamonds.deepfit"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Train on the bundled diamonds data (53,940 rows, target: price) and report."""
+    from deepfit.data.datasets import DIAMONDS_TARGET, load_diamonds
+    from deepfit.workflow import train_table
+
+    frame = load_diamonds()
+    out.print(
+        f"demo: ggplot2 diamonds (from plotnine), {len(frame):,} rows, "
+        f"predicting '{DIAMONDS_TARGET}' from {frame.shape[1] - 1} columns",
+        highlight=False,
+    )
+    result = train_table(frame, target=DIAMONDS_TARGET, verbose=0 if quiet else 1)
+    _print_training(result)
+    result.model.save(out_path, overwrite=True)  # the demo's own output, replaced on each run
+    out.print(f"saved model to {out_path}; try: deepfit info {out_path}", highlight=False)
+
+
+def main() -> None:
+    """Entry point of the ``deepfit`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

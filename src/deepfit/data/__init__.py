@@ -1,0 +1,1 @@
+"""Reading, describing, splitting and preparing tabular data."""

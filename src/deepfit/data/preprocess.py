@@ -1,0 +1,263 @@
+"""Turn a table into model inputs, with statistics learned from the training split only.
+
+The preprocessor does what a tensor graph cannot: it parses dates into numeric parts, turns
+booleans into 0/1 and maps category strings to integer codes (0 is the "unknown" slot). The
+numeric statistics it learns (median, robust scale, which columns had missing values) are
+applied inside the network itself (:class:`deepfit.models.inputs.NumericInput`), so an
+exported graph or a server applies exactly what training did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deepfit.data.schema import FALSE_WORDS, TRUE_WORDS, Schema
+from deepfit.errors import DataError
+
+UNKNOWN = 0
+MISSING_CATEGORY = "<missing>"
+DATE_PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour", "days_since_1970")
+NANOSECONDS_PER_DAY = 86_400 * 10**9
+
+
+@dataclass
+class PreparedFeatures:
+    """Model inputs for a batch of rows, and what the preparation noticed."""
+
+    numeric: np.ndarray  # float32 (rows, numeric features), NaN where missing
+    categorical: np.ndarray  # int64 (rows, categorical features), 0 = unknown
+    unseen_categories: int = 0
+
+    def __len__(self) -> int:
+        return int(self.numeric.shape[0])
+
+
+class TabularPreprocessor:
+    """Fit on training rows, then prepare any rows with the same columns.
+
+    Example:
+        >>> from deepfit.data.schema import infer_schema
+        >>> frame = pd.DataFrame({"x": [1.0, None, 3.0], "c": ["a", "b", "a"]})
+        >>> prep = TabularPreprocessor(infer_schema(frame), min_category_count=1).fit(frame)
+        >>> prep.transform(frame).categorical.ravel().tolist()
+        [1, 2, 1]
+    """
+
+    def __init__(self, schema: Schema, *, min_category_count: int = 2) -> None:
+        self.schema = schema
+        self.min_category_count = min_category_count
+        self.numeric_names: list[str] = []
+        self.medians: list[float] = []
+        self.scales: list[float] = []
+        self.missing_in_training: list[bool] = []
+        self.vocabularies: dict[str, list[str]] = {}
+        self.date_parts: dict[str, list[str]] = {}
+
+    @property
+    def categorical_names(self) -> list[str]:
+        return self.schema.names("categorical")
+
+    @property
+    def cardinalities(self) -> list[int]:
+        """Embedding table sizes: each vocabulary plus the unknown slot."""
+        return [len(self.vocabularies[name]) + 1 for name in self.categorical_names]
+
+    def fit(self, frame: pd.DataFrame) -> TabularPreprocessor:
+        check_columns(frame, self.schema.feature_names)
+        for name in self.schema.names("datetime"):
+            stamps = _parse_dates(frame[name], name)
+            has_time = bool((stamps.dropna().dt.hour != 0).any())
+            self.date_parts[name] = [p for p in DATE_PARTS if p != "hour" or has_time]
+        numeric = self._numeric_frame(frame)
+        self.numeric_names = list(numeric.columns)
+        values = numeric.to_numpy(dtype=np.float64)
+        self.medians, self.scales, self.missing_in_training = [], [], []
+        for j in range(values.shape[1]):
+            column = values[:, j]
+            present = column[~np.isnan(column)]
+            self.missing_in_training.append(bool(len(present) < len(column)))
+            self.medians.append(float(np.median(present)) if len(present) else 0.0)
+            self.scales.append(_robust_scale(present))
+        for name in self.categorical_names:
+            counts = _category_text(frame[name]).value_counts()
+            kept = counts[counts >= self.min_category_count]
+            self.vocabularies[name] = sorted(kept.index.tolist())
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> PreparedFeatures:
+        check_columns(frame, self.schema.feature_names)
+        numeric = self._numeric_frame(frame).to_numpy(dtype=np.float32)
+        codes = np.zeros((len(frame), len(self.categorical_names)), dtype=np.int64)
+        unseen = 0
+        for j, name in enumerate(self.categorical_names):
+            text = _category_text(frame[name])
+            vocabulary = pd.Index(self.vocabularies[name])
+            column_codes = vocabulary.get_indexer(pd.Index(text)) + 1
+            unseen += int((column_codes == UNKNOWN).sum())
+            codes[:, j] = column_codes
+        return PreparedFeatures(numeric=numeric, categorical=codes, unseen_categories=unseen)
+
+    def _numeric_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        parts: dict[str, pd.Series] = {}
+        for column in self.schema.columns:
+            name = column.name
+            if column.role == "numeric":
+                parts[name] = _as_numeric(frame[name], name)
+            elif column.role == "boolean":
+                parts[name] = _as_boolean(frame[name], name)
+            elif column.role == "datetime":
+                stamps = _parse_dates(frame[name], name)
+                for part in self.date_parts.get(name, []):
+                    parts[f"{name}.{part}"] = _date_part(stamps, part)
+        return pd.DataFrame(parts, index=frame.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema.to_dict(),
+            "min_category_count": self.min_category_count,
+            "numeric_names": self.numeric_names,
+            "medians": self.medians,
+            "scales": self.scales,
+            "missing_in_training": self.missing_in_training,
+            "vocabularies": self.vocabularies,
+            "date_parts": self.date_parts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TabularPreprocessor:
+        prep = cls(Schema.from_dict(data["schema"]), min_category_count=data["min_category_count"])
+        prep.numeric_names = [str(n) for n in data["numeric_names"]]
+        prep.medians = [float(v) for v in data["medians"]]
+        prep.scales = [float(v) for v in data["scales"]]
+        prep.missing_in_training = [bool(v) for v in data["missing_in_training"]]
+        prep.vocabularies = {str(k): [str(v) for v in vs] for k, vs in data["vocabularies"].items()}
+        prep.date_parts = {str(k): [str(v) for v in vs] for k, vs in data["date_parts"].items()}
+        lengths = {
+            len(prep.numeric_names),
+            len(prep.medians),
+            len(prep.scales),
+            len(prep.missing_in_training),
+        }
+        if len(lengths) != 1 or set(prep.vocabularies) != set(prep.categorical_names):
+            raise ValueError("preprocessing statistics do not match the schema")
+        return prep
+
+
+def check_columns(frame: pd.DataFrame, expected: list[str]) -> None:
+    """Raise a DataError naming every expected column that ``frame`` lacks."""
+    missing = [name for name in expected if name not in frame.columns]
+    if missing:
+        shown = ", ".join(f"'{name}'" for name in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise DataError(
+            f"the data lacks feature column(s) {shown}{more} that the model was trained with; "
+            "add them (empty values are allowed) or retrain without them"
+        )
+
+
+def first_row(mask: pd.Series | np.ndarray) -> int:
+    """Position of the first True in ``mask``."""
+    return int(np.argmax(np.asarray(mask, dtype=bool)))
+
+
+def row_label(position: int) -> str:
+    """How a message names a row: counted from 1, the header not counted."""
+    return f"row {position + 1}"
+
+
+def _robust_scale(values: np.ndarray) -> float:
+    if len(values) == 0:
+        return 1.0
+    q25, q75 = np.quantile(values, [0.25, 0.75])
+    scale = float(q75 - q25) / 1.349  # the IQR of a standard normal
+    if scale <= 1e-12:
+        scale = float(np.std(values))
+    return scale if scale > 1e-12 else 1.0
+
+
+def _as_numeric(series: pd.Series, name: str) -> pd.Series:
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype("float64")
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.astype("float64")
+    else:
+        values = pd.to_numeric(series.astype("string").str.strip(), errors="coerce")
+        bad = series.notna() & values.isna() & (series.astype("string").str.strip() != "")
+        if bad.any():
+            row = first_row(bad)
+            raise DataError(
+                f"column '{name}' is numeric but holds text, e.g. {series.iloc[row]!r} in "
+                f"{row_label(row)} "
+                f"({int(bad.sum())} value(s) in all); fix those values or leave them empty"
+            )
+        values = values.astype("float64")
+    infinite = np.isinf(values.to_numpy())
+    if infinite.any():
+        row = first_row(infinite)
+        raise DataError(
+            f"column '{name}' holds infinite values ({int(infinite.sum())}, first in "
+            f"{row_label(row)}); "
+            "replace them with finite numbers or leave them empty for missing"
+        )
+    return values
+
+
+def _as_boolean(series: pd.Series, name: str) -> pd.Series:
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        values = series.astype("float64")
+        if not values.dropna().isin([0.0, 1.0]).all():
+            raise DataError(f"column '{name}' is boolean but holds values other than 0 and 1")
+        return values
+    text = series.astype("string").str.strip().str.lower()
+    values = pd.Series(np.nan, index=series.index, dtype="float64")
+    values[text.isin(TRUE_WORDS | {"1"})] = 1.0
+    values[text.isin(FALSE_WORDS | {"0"})] = 0.0
+    bad = text.notna() & values.isna()
+    if bad.any():
+        row = first_row(bad)
+        raise DataError(
+            f"column '{name}' is boolean but holds {series.iloc[row]!r} in {row_label(row)}; "
+            "use true/false, yes/no or 1/0"
+        )
+    return values
+
+
+def _parse_dates(series: pd.Series, name: str) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(series):
+        stamps = series
+    else:
+        stamps = pd.to_datetime(series, errors="coerce", format="ISO8601")
+        bad = series.notna() & stamps.isna()
+        if bad.any():
+            row = first_row(bad)
+            raise DataError(
+                f"column '{name}' holds dates but {series.iloc[row]!r} in {row_label(row)} is "
+                "not one; "
+                "use ISO dates such as 2024-01-31 or leave the value empty"
+            )
+    if getattr(stamps.dt, "tz", None) is not None:
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    return stamps
+
+
+def _date_part(stamps: pd.Series, part: str) -> pd.Series:
+    if part == "days_since_1970":
+        nanoseconds = stamps.astype("datetime64[ns]").astype("int64").astype("float64")
+        return (nanoseconds / NANOSECONDS_PER_DAY).where(stamps.notna())
+    return getattr(stamps.dt, part).astype("float64")
+
+
+def _category_text(series: pd.Series) -> pd.Series:
+    """Category values as text, so 3, 3.0 and '3' are one category; missing is its own."""
+
+    def as_text(value: Any) -> str:
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    filled = series.astype(object).where(series.notna(), MISSING_CATEGORY)
+    return filled.map(as_text)

@@ -1,0 +1,172 @@
+"""Column roles: which columns are numeric, categorical, boolean or dates, and which to drop.
+
+Roles are inferred from the training data and can be overridden per column. The schema is
+plain data and round-trips through JSON inside the model file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, cast
+
+import numpy as np
+import pandas as pd
+
+from deepfit.errors import ConfigError, DataError
+
+Role = Literal["numeric", "categorical", "boolean", "datetime", "drop"]
+ROLES: tuple[Role, ...] = ("numeric", "categorical", "boolean", "datetime", "drop")
+FEATURE_ROLES: tuple[Role, ...] = ("numeric", "categorical", "boolean", "datetime")
+
+TRUE_WORDS = frozenset({"true", "yes", "y", "t"})
+FALSE_WORDS = frozenset({"false", "no", "n", "f"})
+MIN_ROWS_FOR_ID_CHECK = 20
+NUMERIC_TEXT_SHARE = 0.9
+
+
+@dataclass(frozen=True)
+class ColumnSchema:
+    """One input column: its name, role and, for dropped columns, why."""
+
+    name: str
+    role: Role
+    reason: str = ""
+
+
+@dataclass
+class Schema:
+    """The roles of every input column, and the target's name.
+
+    Example:
+        >>> frame = pd.DataFrame({"size": [1.0, 2.0], "colour": ["red", "blue"]})
+        >>> [c.role for c in infer_schema(frame).columns]
+        ['numeric', 'categorical']
+    """
+
+    columns: list[ColumnSchema]
+    target: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def names(self, role: Role) -> list[str]:
+        return [column.name for column in self.columns if column.role == role]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [column.name for column in self.columns if column.role != "drop"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": [asdict(c) for c in self.columns], "target": self.target}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schema:
+        columns = [
+            ColumnSchema(str(c["name"]), _role(c["role"]), str(c.get("reason", "")))
+            for c in data["columns"]
+        ]
+        return cls(columns=columns, target=data.get("target"))
+
+
+def _role(value: Any) -> Role:
+    if value not in ROLES:
+        raise ConfigError(f"unknown column role {value!r}; use one of {', '.join(ROLES)}")
+    return cast(Role, value)
+
+
+def infer_schema(
+    frame: pd.DataFrame,
+    *,
+    roles: dict[str, str] | None = None,
+    target: str | None = None,
+) -> Schema:
+    """Infer a role for every column of ``frame`` except ``target``.
+
+    ``roles`` overrides the inference for the columns it names (role ``"drop"`` removes one).
+    Constant, empty and id-like columns are dropped; ``Schema.notes`` says which and why.
+    """
+    roles = dict(roles or {})
+    unknown = sorted(set(roles) - set(frame.columns))
+    if unknown:
+        raise ConfigError(
+            f"column roles name {', '.join(map(repr, unknown))}, which the data does not have; "
+            f"the columns are: {', '.join(map(str, frame.columns))}"
+        )
+    columns: list[ColumnSchema] = []
+    notes: list[str] = []
+    for name in frame.columns:
+        if name == target:
+            continue
+        if name in roles:
+            columns.append(ColumnSchema(name, _role(roles[name]), "chosen by the user"))
+            continue
+        column = _infer_column(name, frame[name])
+        if column.role == "drop":
+            notes.append(f"dropped column '{name}': {column.reason}")
+        columns.append(column)
+    if not any(column.role != "drop" for column in columns):
+        raise DataError(
+            "no usable feature columns remain (all are constant, empty or id-like); "
+            "add informative columns or set column roles explicitly"
+        )
+    return Schema(columns=columns, target=target, notes=notes)
+
+
+def _infer_column(name: str, series: pd.Series) -> ColumnSchema:
+    values = series.dropna()
+    if values.empty:
+        return ColumnSchema(name, "drop", "every value is missing")
+    if values.nunique() <= 1:
+        return ColumnSchema(name, "drop", f"constant (every value is {values.iloc[0]!r})")
+    if pd.api.types.is_bool_dtype(series):
+        return ColumnSchema(name, "boolean")
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return ColumnSchema(name, "datetime")
+    if pd.api.types.is_numeric_dtype(series):
+        if _is_row_counter(name, values):
+            return ColumnSchema(name, "drop", "id-like (a distinct integer on every row)")
+        return ColumnSchema(name, "numeric")
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return ColumnSchema(name, "categorical")
+    return _infer_text_column(name, values, len(series))
+
+
+def _is_row_counter(name: str, values: pd.Series) -> bool:
+    if len(values) < MIN_ROWS_FOR_ID_CHECK or not pd.api.types.is_integer_dtype(values):
+        return False
+    if values.nunique() != len(values):
+        return False
+    lowered = name.lower()
+    named_like_id = lowered in {"id", "index", "unnamed: 0"} or lowered.endswith(("_id", " id"))
+    array = np.sort(values.to_numpy())
+    row_counter = bool(array[0] in (0, 1) and np.all(np.diff(array) == 1))
+    return named_like_id or row_counter
+
+
+def _infer_text_column(name: str, values: pd.Series, n_rows: int) -> ColumnSchema:
+    text = values.astype(str).str.strip()
+    lowered = set(text.str.lower().unique())
+    if lowered <= TRUE_WORDS | FALSE_WORDS and lowered & TRUE_WORDS and lowered & FALSE_WORDS:
+        return ColumnSchema(name, "boolean")
+    as_numbers = pd.to_numeric(text, errors="coerce")
+    numeric_share = float(as_numbers.notna().mean())
+    if numeric_share == 1.0:
+        return ColumnSchema(name, "numeric")
+    if numeric_share >= NUMERIC_TEXT_SHARE:
+        row = int(np.argmax(as_numbers.isna().to_numpy()))
+        raise DataError(
+            f"column '{name}' looks numeric ({numeric_share:.0%} of its values are numbers) but "
+            f"holds text such as {text.iloc[row]!r}; fix or blank those values, "
+            f"or declare the column categorical"
+        )
+    if _looks_like_dates(text):
+        return ColumnSchema(name, "datetime")
+    if n_rows >= MIN_ROWS_FOR_ID_CHECK and values.nunique() == n_rows:
+        return ColumnSchema(name, "drop", "id-like (a distinct text value on every row)")
+    return ColumnSchema(name, "categorical")
+
+
+def _looks_like_dates(text: pd.Series) -> bool:
+    sample = text.iloc[:200]
+    if not sample.str.contains(r"\d", regex=True).all() or sample.str.len().min() < 6:
+        return False
+    parsed = pd.to_datetime(sample, errors="coerce", format="ISO8601")
+    return bool(parsed.notna().all())

@@ -1,0 +1,97 @@
+"""Check the target column and standardise it for training."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import DataConversionWarning
+
+from deepfit.errors import DataError
+
+
+def check_target(values: Any, name: str = "target") -> np.ndarray:
+    """Return the target as float64, or raise a DataError that says what is wrong with it.
+
+    Example:
+        >>> check_target([1, 2.5], "price").tolist()
+        [1.0, 2.5]
+    """
+    if values is None:
+        raise DataError(
+            "Regressor requires y to be passed, but the target y is None; pass the target values"
+        )
+    if isinstance(values, pd.DataFrame):
+        if values.shape[1] != 1:
+            raise DataError(
+                f"deepfit predicts one target, but y has {values.shape[1]} columns; pass one"
+            )
+        values = values.iloc[:, 0]
+    if not isinstance(values, pd.Series):
+        array = np.asarray(values)
+        if array.ndim == 2 and array.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; it was flattened",
+                DataConversionWarning,
+                stacklevel=3,
+            )
+        elif array.ndim != 1:
+            raise DataError(
+                f"deepfit predicts one target, but y has shape {array.shape}; pass a 1-D array"
+            )
+        values = array.ravel()
+    series = pd.Series(values)
+    if len(series) == 0:
+        raise DataError(f"target '{name}' has no values; the data needs at least one labelled row")
+    if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+        numbers = pd.to_numeric(series, errors="coerce")
+        text = series.notna() & numbers.isna()
+        if text.any():
+            row = int(np.argmax(text.to_numpy()))
+            raise DataError(
+                f"target '{name}' must be numeric, but row {row + 1} holds {series.iloc[row]!r}; "
+                "deepfit does regression: pick a numeric target or convert this one"
+            )
+        series = numbers
+    array = series.to_numpy(dtype=np.float64)
+    missing = np.isnan(array)
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise DataError(
+            f"target '{name}' is missing in {len(rows)} row(s) (first: {_rows(rows)}); "
+            "drop those rows or fill in the target"
+        )
+    infinite = np.isinf(array)
+    if infinite.any():
+        rows = np.flatnonzero(infinite)
+        raise DataError(
+            f"target '{name}' is infinite in {len(rows)} row(s) (first: {_rows(rows)}); "
+            "drop those rows or fix the values"
+        )
+    return array
+
+
+def _rows(rows: np.ndarray) -> str:
+    return ", ".join(str(int(r) + 1) for r in rows[:5])
+
+
+@dataclass
+class TargetScaler:
+    """Standardise the target for training; map predictions back to the target's units."""
+
+    mean: float = 0.0
+    std: float = 1.0
+
+    @classmethod
+    def fit(cls, y: np.ndarray) -> TargetScaler:
+        std = float(np.std(y))
+        return cls(mean=float(np.mean(y)), std=std if std > 1e-12 else 1.0)
+
+    def transform(self, y: np.ndarray) -> np.ndarray:
+        return (y - self.mean) / self.std
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        return z * self.std + self.mean

@@ -1,0 +1,42 @@
+"""Errors deepfit raises on purpose.
+
+Every error subclasses both :class:`DeepfitError` and the builtin a Python user would catch
+(``ValueError``, ``FileNotFoundError``, ...), and its message says what was expected, what was
+found, and how to fix it, on one line. The CLI prints that line and exits with status 1.
+"""
+
+from __future__ import annotations
+
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+
+class DeepfitError(Exception):
+    """Base class of every error deepfit raises on purpose."""
+
+
+class DataError(DeepfitError, ValueError):
+    """The data cannot be used as given: a missing column, a bad value, too few rows."""
+
+
+class ConfigError(DeepfitError, ValueError):
+    """A setting is out of range or unknown."""
+
+
+class ArtifactError(DeepfitError, ValueError):
+    """A model file is corrupt, truncated, foreign, or from an unsupported format version."""
+
+
+class DataFileNotFoundError(DeepfitError, FileNotFoundError):
+    """A file the user named does not exist."""
+
+
+class OutputExistsError(DeepfitError, FileExistsError):
+    """Writing would overwrite a file the user already has."""
+
+
+class NotFittedError(DeepfitError, _SklearnNotFittedError):
+    """A model was used before it was fitted."""
+
+
+class DeepfitWarning(UserWarning):
+    """Something deepfit did to the data on its own that the user should know about."""

@@ -1,0 +1,347 @@
+"""``Regressor``: a scikit-learn estimator that fits a tabular neural network.
+
+Example:
+    >>> import numpy as np
+    >>> from deepfit import Regressor
+    >>> X = np.random.default_rng(0).normal(size=(200, 3)); y = X @ [1.0, -2.0, 0.5]
+    >>> model = Regressor(hidden_layers=(32,), max_epochs=30).fit(X, y)
+    >>> model.predict(X[:2]).shape
+    (2,)
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import validate_data
+
+from deepfit.data.io import read_table
+from deepfit.data.preprocess import PreparedFeatures, TabularPreprocessor
+from deepfit.data.schema import infer_schema
+from deepfit.data.target import TargetScaler, check_target
+from deepfit.device import resolve_device
+from deepfit.errors import ConfigError, DataError, DeepfitWarning, NotFittedError
+from deepfit.models.network import TabularNetwork
+from deepfit.models.registry import build_network
+from deepfit.training.callbacks import Callback, EarlyStopping, ProgressBar, TimeLimit
+from deepfit.training.loop import TensorData, TrainConfig, predict, train
+
+MIN_TRAIN_ROWS = 2
+
+
+@dataclass
+class PredictionResult:
+    """Predictions in the target's units, and what preparing the rows noticed."""
+
+    values: np.ndarray
+    unseen_categories: int
+
+
+class Regressor(RegressorMixin, BaseEstimator):
+    """A neural-network regressor for tables, with scikit-learn's fit / predict / score.
+
+    Features may be a pandas or polars DataFrame (numeric, categorical, boolean and date
+    columns; missing values allowed) or a numeric array. The target is standardised for
+    training and predictions come back in its own units.
+
+    Parameters:
+        model: the network architecture, by name (see ``deepfit.models.MODELS``).
+        hidden_layers: widths of the hidden layers, e.g. ``(256, 256)``.
+        activation: relu, leaky_relu, elu, gelu, selu, tanh, sigmoid, mish or silu.
+        dropout: dropout rate after each hidden layer.
+        norm: ``"batch"``, ``"layer"`` or None.
+        loss: ``"mse"``, ``"mae"`` or ``"huber"`` (``huber_delta`` in target standard deviations).
+        optimizer: ``"adamw"``, ``"adam"``, ``"sgd"`` (Nesterov momentum) or ``"rmsprop"``.
+        schedule: learning-rate schedule, ``"cosine"``, ``"plateau"`` or ``"constant"``.
+        l1, l2: weight penalties on linear layers; both non-zero gives elastic net.
+        max_epochs, patience: training length; early stopping on the validation loss
+            restores the best weights (``patience=None`` trains for ``max_epochs``).
+        validation_fraction: share of the training rows held out for early stopping when
+            no validation set is passed to :meth:`fit`.
+        time_limit: seconds of training after which the run stops (None: no limit).
+        clip: numeric features are robust-scaled, then smoothly clipped to ``(-clip, clip)``.
+        min_category_count: categories seen fewer times share the "unknown" embedding.
+        column_roles: override inferred roles, e.g. ``{"zip": "categorical", "id": "drop"}``.
+        device: ``"auto"`` (a GPU when present), ``"cpu"`` or ``"cuda"``.
+        random_state: seed for the split, initialisation, dropout and batch order.
+        verbose: 1 shows a progress bar on standard error.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = "mlp",
+        hidden_layers: tuple[int, ...] = (256, 256, 256),
+        activation: str = "relu",
+        dropout: float = 0.1,
+        norm: str | None = None,
+        loss: str = "mse",
+        huber_delta: float = 1.0,
+        optimizer: str = "adamw",
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-5,
+        momentum: float = 0.9,
+        schedule: str = "cosine",
+        l1: float = 0.0,
+        l2: float = 0.0,
+        batch_size: int = 256,
+        max_epochs: int = 200,
+        patience: int | None = 20,
+        validation_fraction: float = 0.15,
+        time_limit: float | None = None,
+        clip: float = 3.0,
+        min_category_count: int = 2,
+        column_roles: dict[str, str] | None = None,
+        device: str = "auto",
+        random_state: int | None = 0,
+        verbose: int = 0,
+    ) -> None:
+        self.model = model
+        self.hidden_layers = hidden_layers
+        self.activation = activation
+        self.dropout = dropout
+        self.norm = norm
+        self.loss = loss
+        self.huber_delta = huber_delta
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.schedule = schedule
+        self.l1 = l1
+        self.l2 = l2
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.time_limit = time_limit
+        self.clip = clip
+        self.min_category_count = min_category_count
+        self.column_roles = column_roles
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    # ----------------------------------------------------------------------------- fit
+    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None) -> Regressor:
+        """Fit the network on ``X, y``; early-stop on ``X_val, y_val`` or a held-out share.
+
+        Returns self, so ``Regressor().fit(X, y).predict(X_new)`` works.
+        """
+        self._check_params()
+        frame = self._as_frame(X, reset=True)
+        target = check_target(y, _target_name(y))
+        if len(target) != len(frame):
+            raise DataError(
+                f"X has {len(frame)} rows but y has {len(target)} values; they must match"
+            )
+        if len(frame) < MIN_TRAIN_ROWS:
+            raise DataError(
+                f"{len(frame)} sample(s) are too few to train on; provide at least "
+                f"{MIN_TRAIN_ROWS} rows"
+            )
+        seed = self._seed()
+        train_frame: pd.DataFrame = frame
+        train_target: np.ndarray = target
+        val_frame: pd.DataFrame | None = None
+        val_target: np.ndarray | None = None
+        if X_val is not None or y_val is not None:
+            if X_val is None or y_val is None:
+                raise ConfigError("pass both X_val and y_val, or neither")
+            val_frame = self._as_frame(X_val, reset=False)
+            val_target = check_target(y_val, _target_name(y_val))
+        else:
+            train_frame, train_target, val_frame, val_target = self._hold_out(frame, target, seed)
+
+        schema = infer_schema(train_frame, roles=self.column_roles, target=None)
+        for note in schema.notes:
+            warnings.warn(note, DeepfitWarning, stacklevel=2)
+        preprocessor = TabularPreprocessor(schema, min_category_count=self.min_category_count)
+        preprocessor.fit(train_frame)
+        scaler = TargetScaler.fit(train_target)
+        device = resolve_device(self.device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            network = build_network(
+                self.model,
+                medians=preprocessor.medians,
+                scales=preprocessor.scales,
+                missing_indicators=preprocessor.missing_in_training,
+                cardinalities=preprocessor.cardinalities,
+                options=self._network_options(),
+                target_mean=scaler.mean,
+                target_std=scaler.std,
+            ).to(device)
+            train_data = _tensors(
+                preprocessor.transform(train_frame), scaler.transform(train_target), device
+            )
+            val_data = None
+            if val_frame is not None and val_target is not None:
+                val_data = _tensors(
+                    preprocessor.transform(val_frame), scaler.transform(val_target), device
+                )
+            state = train(
+                network,
+                train_data,
+                val_data,
+                self._train_config(seed),
+                self._callbacks(has_validation=val_data is not None),
+            )
+        self.network_ = network.cpu().eval()
+        self.preprocessor_ = preprocessor
+        self.target_name_ = _target_name(y)
+        self.history_ = [asdict(record) for record in state.history]
+        self.training_summary_ = {
+            "epochs": state.epoch,
+            "best_epoch": state.best_epoch,
+            "best_validation_loss": state.best_validation_loss,
+            "stop_reason": state.stop_reason,
+            "seconds": round(state.seconds, 3),
+            "train_rows": len(train_data),
+            "validation_rows": 0 if val_data is None else len(val_data),
+            "device": str(device),
+        }
+        return self
+
+    def _hold_out(
+        self, frame: pd.DataFrame, target: np.ndarray, seed: int
+    ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame | None, np.ndarray | None]:
+        n_val = round(len(frame) * self.validation_fraction) if self.patience else 0
+        if n_val < 1 or len(frame) - n_val < MIN_TRAIN_ROWS:
+            return frame, target, None, None
+        order = np.random.default_rng(seed).permutation(len(frame))
+        val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
+        return (frame.iloc[train_rows], target[train_rows], frame.iloc[val_rows], target[val_rows])
+
+    def _check_params(self) -> None:
+        if not isinstance(self.batch_size, int | np.integer) or self.batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, however: {self.batch_size}")
+        if not isinstance(self.max_epochs, int | np.integer) or self.max_epochs < 1:
+            raise ConfigError(f"max_epochs must be a positive integer, however: {self.max_epochs}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError(
+                f"validation_fraction must be in [0, 1), however: {self.validation_fraction}"
+            )
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise ConfigError(f"time_limit must be positive seconds, however: {self.time_limit}")
+
+    def _seed(self) -> int:
+        if self.random_state is None:
+            return int(np.random.default_rng().integers(2**31 - 1))
+        return int(self.random_state)
+
+    def _network_options(self) -> dict[str, Any]:
+        return {
+            "hidden_layers": [int(width) for width in self.hidden_layers],
+            "activation": self.activation,
+            "dropout": float(self.dropout),
+            "norm": self.norm,
+            "clip": float(self.clip),
+        }
+
+    def _train_config(self, seed: int) -> TrainConfig:
+        return TrainConfig(
+            loss=self.loss,
+            huber_delta=self.huber_delta,
+            optimizer=self.optimizer,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            momentum=self.momentum,
+            schedule=self.schedule,
+            l1=self.l1,
+            l2=self.l2,
+            batch_size=int(self.batch_size),
+            max_epochs=int(self.max_epochs),
+            seed=seed,
+        )
+
+    def _callbacks(self, *, has_validation: bool) -> list[Callback]:
+        callbacks: list[Callback] = []
+        if has_validation and self.patience:
+            callbacks.append(EarlyStopping(patience=int(self.patience)))
+        if self.time_limit is not None:
+            callbacks.append(TimeLimit(float(self.time_limit)))
+        if self.verbose:
+            callbacks.append(ProgressBar())
+        return callbacks
+
+    # ------------------------------------------------------------------------- predict
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions for ``X`` in the target's units, as float64."""
+        return self.predict_with_details(X).values
+
+    def predict_with_details(self, X: Any) -> PredictionResult:
+        """Predictions and how many category values were unseen in training."""
+        self._check_fitted()
+        features = self.preprocessor_.transform(self._as_frame(X, reset=False))
+        return PredictionResult(self.predict_features(features), features.unseen_categories)
+
+    def predict_features(self, features: PreparedFeatures) -> np.ndarray:
+        """Predictions for rows already prepared by ``self.preprocessor_``."""
+        self._check_fitted()
+        network: TabularNetwork = self.network_
+        numeric = torch.tensor(features.numeric)
+        categorical = torch.tensor(features.categorical)
+        z = predict(network, numeric, categorical).double()
+        return (z * network.target_std + network.target_mean).numpy()
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "network_"):
+            raise NotFittedError(
+                "this Regressor is not fitted yet; call fit(X, y) first or load a saved model"
+            )
+
+    # ---------------------------------------------------------------------------- input
+    def _as_frame(self, X: Any, *, reset: bool) -> pd.DataFrame:
+        """Features as a DataFrame, checked against what the model was fitted on."""
+        if _is_dataframe(X):
+            if reset:
+                validate_data(self, X, reset=True, skip_check_array=True)
+            frame = read_table(X)
+            if len(frame) == 0:
+                raise DataError("the data has 0 rows (0 samples); provide at least one row")
+            return frame
+        array = validate_data(self, X, reset=reset, dtype="numeric", ensure_all_finite="allow-nan")
+        names = getattr(self, "feature_names_in_", None)
+        columns = (
+            [str(n) for n in names]
+            if names is not None
+            else [f"x{i}" for i in range(array.shape[1])]
+        )
+        return pd.DataFrame(array, columns=columns)
+
+    # --------------------------------------------------------------------------- saving
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the fitted model to one ``.deepfit`` file (atomically; no pickle)."""
+        from deepfit.artifact import save
+
+        return save(self, path, overwrite=overwrite)
+
+
+def _is_dataframe(X: Any) -> bool:
+    return isinstance(X, pd.DataFrame) or type(X).__module__.startswith("polars")
+
+
+def _target_name(y: Any) -> str:
+    name = getattr(y, "name", None)
+    return str(name) if name is not None and not isinstance(y, np.ndarray) else "target"
+
+
+def _tensors(features: PreparedFeatures, target: np.ndarray, device: torch.device) -> TensorData:
+    return TensorData(
+        numeric=torch.tensor(features.numeric, device=device),
+        categorical=torch.tensor(features.categorical, device=device),
+        target=torch.tensor(target, dtype=torch.float32, device=device),
+    )

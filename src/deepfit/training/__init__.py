@@ -1,0 +1,1 @@
+"""One training loop, its typed state, and a few callbacks."""

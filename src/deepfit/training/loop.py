@@ -1,0 +1,157 @@
+"""The training loop: batches are index slices of tensors already on the device.
+
+Read it top to bottom: shuffle, step through batches, score the validation set, let the
+callbacks look at the state, stop when one of them says so.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from deepfit.training.callbacks import Callback
+from deepfit.training.losses import make_loss
+from deepfit.training.optim import Schedule, make_optimizer, penalized_weights, weight_penalty
+from deepfit.training.state import EpochRecord, TrainState
+
+IMPROVEMENT = 1e-4  # relative drop in validation loss that counts as better
+EVAL_BATCH = 16_384
+
+
+@dataclass
+class TensorData:
+    """Numeric features, category codes and (standardised) target, on one device."""
+
+    numeric: torch.Tensor
+    categorical: torch.Tensor
+    target: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.numeric.shape[0])
+
+
+@dataclass
+class TrainConfig:
+    """Everything the loop needs besides the network and the data."""
+
+    loss: str = "mse"
+    huber_delta: float = 1.0
+    optimizer: str = "adamw"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    l1: float = 0.0
+    l2: float = 0.0
+    batch_size: int = 256
+    max_epochs: int = 200
+    seed: int = 0
+
+
+def train(
+    network: nn.Module,
+    train_data: TensorData,
+    validation_data: TensorData | None,
+    config: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+) -> TrainState:
+    """Train ``network`` in place and return the final state (history, best epoch, stop reason)."""
+    loss_fn = make_loss(config.loss, huber_delta=config.huber_delta)
+    optimizer = make_optimizer(
+        config.optimizer,
+        network.parameters(),
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        momentum=config.momentum,
+    )
+    schedule = Schedule(config.schedule, optimizer, max_epochs=config.max_epochs)
+    weights = penalized_weights(network)
+    device = train_data.numeric.device
+    shuffler = torch.Generator(device="cpu").manual_seed(config.seed)
+    n_rows = len(train_data)
+    # A last batch of one row breaks batch norm and adds noise: fold it into the previous one.
+    n_batches = max(1, n_rows // config.batch_size) if n_rows > config.batch_size else 1
+    state = TrainState(max_epochs=config.max_epochs)
+    start = time.perf_counter()
+    for callback in callbacks:
+        callback.on_train_start(state, network)
+    while state.epoch < config.max_epochs and not state.stop:
+        epoch_start = time.perf_counter()
+        network.train()
+        order = torch.randperm(n_rows, generator=shuffler).to(device)
+        total = 0.0
+        for batch in torch.tensor_split(order, n_batches):
+            prediction = network(train_data.numeric[batch], train_data.categorical[batch])
+            loss = loss_fn(prediction, train_data.target[batch])
+            total += float(loss.detach()) * len(batch)
+            penalty = weight_penalty(weights, l1=config.l1, l2=config.l2)
+            if penalty is not None:
+                loss = loss + penalty
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        train_loss = total / n_rows
+        validation_loss = None
+        if validation_data is not None and len(validation_data):
+            validation_loss = evaluate_loss(network, validation_data, loss_fn)
+        learning_rate = float(optimizer.param_groups[0]["lr"])
+        schedule.step(validation_loss)
+        state.epoch += 1
+        state.history.append(
+            EpochRecord(
+                state.epoch,
+                train_loss,
+                validation_loss,
+                learning_rate,
+                time.perf_counter() - epoch_start,
+            )
+        )
+        _track_best(state, validation_loss)
+        if not math.isfinite(train_loss):
+            state.stop = True
+            state.stop_reason = "training diverged (loss is not finite); lower the learning rate"
+        for callback in callbacks:
+            callback.on_epoch_end(state, network)
+    if not state.stop_reason:
+        state.stop_reason = f"reached max_epochs={config.max_epochs}"
+    for callback in callbacks:
+        callback.on_train_end(state, network)
+    state.seconds = time.perf_counter() - start
+    network.eval()
+    return state
+
+
+def _track_best(state: TrainState, validation_loss: float | None) -> None:
+    if validation_loss is None or not math.isfinite(validation_loss):
+        return
+    best = state.best_validation_loss
+    if best is None or validation_loss < best - IMPROVEMENT * abs(best):
+        state.best_validation_loss = validation_loss
+        state.best_epoch = state.epoch
+
+
+@torch.no_grad()
+def evaluate_loss(network: nn.Module, data: TensorData, loss_fn: nn.Module) -> float:
+    """Mean loss of ``network`` on ``data`` in evaluation mode."""
+    network.eval()
+    total = 0.0
+    for batch in torch.arange(len(data), device=data.numeric.device).split(EVAL_BATCH):
+        prediction = network(data.numeric[batch], data.categorical[batch])
+        total += float(loss_fn(prediction, data.target[batch])) * len(batch)
+    return total / len(data)
+
+
+@torch.no_grad()
+def predict(network: nn.Module, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+    """The network's output (standardised target) for every row, in evaluation mode."""
+    network.eval()
+    parts = [
+        network(numeric[batch], categorical[batch])
+        for batch in torch.arange(numeric.shape[0], device=numeric.device).split(EVAL_BATCH)
+    ]
+    return torch.cat(parts) if parts else numeric.new_zeros((0,))

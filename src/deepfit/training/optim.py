@@ -1,0 +1,101 @@
+"""Optimisers, learning-rate schedules and weight penalties by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from deepfit.errors import ConfigError
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "cosine", "plateau")
+
+
+def make_optimizer(
+    name: str,
+    parameters: Iterator[nn.Parameter],
+    *,
+    learning_rate: float,
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+) -> torch.optim.Optimizer:
+    """Return the optimiser ``name``; ``momentum`` applies to sgd (Nesterov) and rmsprop.
+
+    Example:
+        >>> type(make_optimizer("adamw", nn.Linear(2, 1).parameters(), learning_rate=1e-3))
+        <class 'torch.optim.adamw.AdamW'>
+    """
+    if learning_rate <= 0:
+        raise ConfigError(f"learning_rate must be positive, however: learning_rate={learning_rate}")
+    params = list(parameters)
+    if name == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=learning_rate,
+            momentum=momentum,
+            nesterov=momentum > 0,
+            weight_decay=weight_decay,
+        )
+    if name == "adam":
+        return torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(
+            params, lr=learning_rate, momentum=momentum, weight_decay=weight_decay
+        )
+    raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, however: {name!r}")
+
+
+class Schedule:
+    """A learning-rate schedule stepped once per epoch, with the validation loss if it has one."""
+
+    def __init__(self, name: str, optimizer: torch.optim.Optimizer, *, max_epochs: int) -> None:
+        if name not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, however: {name!r}")
+        self.name = name
+        self.scheduler: Any = None
+        if name == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=max(1, max_epochs)
+            )
+        elif name == "plateau":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, factor=0.3, patience=5
+            )
+
+    def step(self, validation_loss: float | None) -> None:
+        if self.name == "cosine":
+            self.scheduler.step()
+        elif self.name == "plateau" and validation_loss is not None:
+            self.scheduler.step(validation_loss)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self.scheduler is None else dict(self.scheduler.state_dict())
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state)
+
+
+def penalized_weights(network: nn.Module) -> list[torch.Tensor]:
+    """The weight matrices that L1/L2 penalties apply to: linear layers, not biases or norms."""
+    return [module.weight for module in network.modules() if isinstance(module, nn.Linear)]
+
+
+def weight_penalty(weights: list[torch.Tensor], *, l1: float, l2: float) -> torch.Tensor | None:
+    """``l1 * sum|w| + l2 * sum w^2`` over ``weights``; both non-zero gives elastic net."""
+    if l1 < 0 or l2 < 0:
+        raise ConfigError(f"l1 and l2 must be non-negative, however: l1={l1}, l2={l2}")
+    if l1 == 0 and l2 == 0:
+        return None
+    total = weights[0].new_zeros(())
+    for weight in weights:
+        if l1:
+            total = total + l1 * weight.abs().sum()
+        if l2:
+            total = total + l2 * weight.pow(2).sum()
+    return total

@@ -1,0 +1,342 @@
+"""The ``deepfit`` command line: train, predict, evaluate, info, and one-line errors."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner, Result
+
+import deepfit
+from deepfit.cli import app
+from tests.conftest import make_table
+
+FAST_OPTIONS = ["--hidden-layers", "16", "--max-epochs", "5", "--quiet"]
+
+
+def invoke(*args: object) -> Result:
+    # Typer 0.29's CliRunner has no mix_stderr: result.stdout and result.stderr are kept
+    # apart, and result.output holds both as a user would see them.
+    return CliRunner().invoke(app, [str(arg) for arg in args])
+
+
+def train_args(data: Path, out: Path, *extra: object, baselines: bool = False) -> list[object]:
+    args: list[object] = ["train", data, "--target", "y", "--out", out, *FAST_OPTIONS]
+    if not baselines:
+        args.append("--no-baselines")
+    return [*args, *extra]
+
+
+def assert_ok(result: Result) -> None:
+    assert result.exit_code == 0, result.output
+    assert result.exception is None, result.output
+    assert "Traceback" not in result.output
+
+
+def assert_error(result: Result, *fragments: str) -> str:
+    """Exit status 1 and exactly one line, 'error: ...', on standard error; no traceback."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("error: ")
+    assert line.removeprefix("error:").strip()
+    assert "unexpected" not in line, line
+    for fragment in fragments:
+        assert fragment in line, line
+    return line
+
+
+@dataclass(frozen=True)
+class Trained:
+    folder: Path
+    table: pd.DataFrame
+    data: Path
+    model: Path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """One model trained by the CLI and shared by the tests; they must not change its files."""
+    folder = tmp_path_factory.mktemp("cli")
+    table = make_table()
+    data = folder / "table.csv"
+    table.to_csv(data, index=False)
+    model = folder / "model.deepfit"
+    result = invoke(*train_args(data, model))
+    assert_ok(result)
+    return Trained(folder=folder, table=table, data=data, model=model)
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+# ------------------------------------------------------------------------------- train
+def test_train_writes_a_model_and_reports_metrics(tmp_path: Path, trained: Trained) -> None:
+    out = tmp_path / "model.deepfit"
+    result = invoke(*train_args(trained.data, out))
+    assert_ok(result)
+    assert out.is_file()
+    assert "RMSE" in result.stdout
+    assert f"saved model to {out}" in result.stdout
+    assert "lightgbm" not in result.stdout
+    model = deepfit.load(out)
+    assert model.target_name_ == "y"
+    assert model.hidden_layers == (16,)
+    assert model.training_summary_["epochs"] == 5
+
+
+def test_train_shows_the_baselines(tmp_path: Path, trained: Trained) -> None:
+    out = tmp_path / "model.deepfit"
+    result = invoke(*train_args(trained.data, out, baselines=True))
+    assert_ok(result)
+    assert "deepfit beside baselines" in result.stdout
+    for baseline in ("mean", "ridge", "tree", "lightgbm"):
+        assert baseline in result.stdout
+    assert set(deepfit.load(out).metrics_) == {"deepfit", "mean", "ridge", "tree", "lightgbm"}
+
+
+def test_train_with_a_validation_file(tmp_path: Path, trained: Trained) -> None:
+    validation = write_csv(tmp_path / "other.csv", make_table(n_rows=90, seed=1))
+    out = tmp_path / "model.deepfit"
+    result = invoke(*train_args(trained.data, out, "--validation", validation))
+    assert_ok(result)
+    assert "90 validation" in result.stdout
+    model = deepfit.load(out)
+    assert model.training_summary_["validation_rows"] == 90
+    assert model.training_summary_["train_rows"] + 60 == len(trained.table)  # 15% test
+
+
+def test_role_options_change_the_schema(tmp_path: Path, trained: Trained) -> None:
+    out = tmp_path / "model.deepfit"
+    result = invoke(*train_args(trained.data, out, "--categorical", "flag", "--drop", "day,x2"))
+    assert_ok(result)
+    roles = {c.name: c.role for c in deepfit.load(out).preprocessor_.schema.columns}
+    assert roles == {
+        "x1": "numeric",
+        "x2": "drop",
+        "colour": "categorical",
+        "flag": "categorical",
+        "day": "drop",
+    }
+    default = {c.name: c.role for c in deepfit.load(trained.model).preprocessor_.schema.columns}
+    assert default == {
+        "x1": "numeric",
+        "x2": "numeric",
+        "colour": "categorical",
+        "flag": "boolean",
+        "day": "datetime",
+    }
+
+
+# ----------------------------------------------------------------- predict, evaluate, info
+def test_predict_to_a_file(tmp_path: Path, trained: Trained) -> None:
+    out = tmp_path / "predictions.csv"
+    result = invoke("predict", trained.model, trained.data, "--out", out)
+    assert_ok(result)
+    predictions = pd.read_csv(out)
+    assert list(predictions.columns) == ["predicted_y"]
+    assert len(predictions) == len(trained.table)
+    assert predictions["predicted_y"].notna().all()
+    assert f"wrote {len(trained.table)} predictions" in result.stderr
+    expected = deepfit.load(trained.model).predict(trained.table.drop(columns="y"))
+    assert predictions["predicted_y"].to_numpy() == pytest.approx(expected, rel=1e-9)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions.csv"]
+
+
+def test_predict_to_standard_output(trained: Trained) -> None:
+    result = invoke("predict", trained.model, trained.data)
+    assert_ok(result)
+    predictions = pd.read_csv(io.StringIO(result.stdout))
+    assert list(predictions.columns) == ["predicted_y"]
+    assert len(predictions) == len(trained.table)
+
+
+def test_predict_with_input_keeps_the_columns(trained: Trained) -> None:
+    result = invoke("predict", trained.model, trained.data, "--with-input")
+    assert_ok(result)
+    predictions = pd.read_csv(io.StringIO(result.stdout))
+    assert list(predictions.columns) == [*trained.table.columns, "predicted_y"]
+    assert len(predictions) == len(trained.table)
+    assert predictions["x1"].to_numpy() == pytest.approx(trained.table["x1"].to_numpy())
+
+
+def test_predict_refuses_to_replace_an_output_without_force(
+    tmp_path: Path, trained: Trained
+) -> None:
+    out = tmp_path / "predictions.csv"
+    out.write_text("keep me\n")
+    assert_error(invoke("predict", trained.model, trained.data, "--out", out), "already exists")
+    assert out.read_text() == "keep me\n"
+    assert_ok(invoke("predict", trained.model, trained.data, "--out", out, "--force"))
+    assert list(pd.read_csv(out).columns) == ["predicted_y"]
+
+
+def test_evaluate_prints_metrics(trained: Trained) -> None:
+    result = invoke("evaluate", trained.model, trained.data)
+    assert_ok(result)
+    assert "RMSE" in result.stdout
+    assert "R²" in result.stdout
+    assert f"{len(trained.table)} rows" in result.stdout
+
+
+def test_info_prints_the_schema_and_training(trained: Trained) -> None:
+    result = invoke("info", trained.model)
+    assert_ok(result)
+    assert "predicts 'y'" in result.stdout
+    for column, role in [
+        ("x1", "numeric"),
+        ("x2", "numeric"),
+        ("colour", "categorical"),
+        ("flag", "boolean"),
+        ("day", "datetime"),
+    ]:
+        assert any(column in line and role in line for line in result.stdout.splitlines())
+    assert "training: 5 epochs" in result.stdout
+    assert "model: mlp (16" in result.stdout
+    assert "RMSE" in result.stdout
+
+
+def test_unseen_categories_are_a_note_not_an_error(tmp_path: Path, trained: Trained) -> None:
+    frame = trained.table.head(20).copy()
+    frame.loc[[0, 3, 7], "colour"] = "purple"
+    data = write_csv(tmp_path / "new.csv", frame)
+    result = invoke("predict", trained.model, data)
+    assert_ok(result)
+    assert len(pd.read_csv(io.StringIO(result.stdout))) == 20
+    assert "note: 3 categorical value(s) were not seen in training" in result.stderr
+    result = invoke("evaluate", trained.model, data)
+    assert_ok(result)
+    assert "note: 3 categorical value(s) were not seen in training" in result.stderr
+
+
+# -------------------------------------------------------------------------- bad input
+def test_missing_data_file(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.csv"
+    line = assert_error(invoke(*train_args(missing, tmp_path / "m.deepfit")), "file not found")
+    assert str(missing) in line
+    assert not (tmp_path / "m.deepfit").exists()
+
+
+def test_empty_data_file(tmp_path: Path, trained: Trained) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    assert_error(invoke(*train_args(empty, tmp_path / "m.deepfit")), "is empty")
+    assert_error(invoke("predict", trained.model, empty), "is empty")
+
+
+def test_missing_target_column_lists_the_columns(tmp_path: Path, trained: Trained) -> None:
+    args = train_args(trained.data, tmp_path / "m.deepfit")
+    args[args.index("y")] = "price"
+    assert_error(
+        invoke(*args),
+        "target column 'price' is not in the data",
+        "x1, x2, colour, flag, day, y",
+    )
+
+
+def test_text_target(tmp_path: Path) -> None:
+    frame = make_table(n_rows=60)
+    frame["y"] = frame["y"].astype(object)
+    frame.loc[5, "y"] = "expensive"
+    data = write_csv(tmp_path / "data.csv", frame)
+    assert_error(invoke(*train_args(data, tmp_path / "m.deepfit")), "must be numeric", "row 6")
+
+
+def test_nan_target(tmp_path: Path) -> None:
+    frame = make_table(n_rows=60)
+    frame.loc[[2, 9], "y"] = float("nan")
+    data = write_csv(tmp_path / "data.csv", frame)
+    assert_error(invoke(*train_args(data, tmp_path / "m.deepfit")), "missing in 2 row(s)")
+
+
+def test_too_few_rows(tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "data.csv", make_table(n_rows=3))
+    assert_error(invoke(*train_args(data, tmp_path / "m.deepfit")), "too few")
+    assert not (tmp_path / "m.deepfit").exists()
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_text_in_a_numeric_column(tmp_path: Path, trained: Trained, command: str) -> None:
+    frame = trained.table.head(20).copy()
+    frame["x1"] = frame["x1"].astype(object)
+    frame.loc[4, "x1"] = "abc"
+    data = write_csv(tmp_path / "new.csv", frame)
+    assert_error(invoke(command, trained.model, data), "column 'x1' is numeric", "'abc'")
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_missing_feature_columns(tmp_path: Path, trained: Trained, command: str) -> None:
+    data = write_csv(tmp_path / "new.csv", trained.table.drop(columns=["x1", "colour"]))
+    assert_error(invoke(command, trained.model, data), "lacks feature column(s) 'x1', 'colour'")
+
+
+def test_model_path_exists_without_force(tmp_path: Path, trained: Trained) -> None:
+    out = tmp_path / "model.deepfit"
+    out.write_bytes(b"an older model")
+    assert_error(invoke(*train_args(trained.data, out)), "already exists", "--force")
+    assert out.read_bytes() == b"an older model"
+    result = invoke(*train_args(trained.data, out, "--force"))
+    assert_ok(result)
+    assert deepfit.load(out).target_name_ == "y"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.deepfit"]
+
+
+@pytest.mark.parametrize("command", ["predict", "info", "evaluate"])
+def test_corrupt_model_file(tmp_path: Path, trained: Trained, command: str) -> None:
+    model = tmp_path / "bad.deepfit"
+    model.write_bytes(trained.model.read_bytes()[:500])
+    args = [command, model] if command == "info" else [command, model, trained.data]
+    line = assert_error(invoke(*args), "not a deepfit model file")
+    assert str(model) in line
+
+
+def test_missing_model_file(tmp_path: Path, trained: Trained) -> None:
+    assert_error(invoke("predict", tmp_path / "absent.deepfit", trained.data), "not found")
+
+
+def test_unknown_model_name(tmp_path: Path, trained: Trained) -> None:
+    out = tmp_path / "m.deepfit"
+    assert_error(invoke(*train_args(trained.data, out, "--model", "nope")), "unknown model 'nope'")
+    assert not out.exists()
+
+
+def test_bad_hidden_layers_is_a_usage_error(tmp_path: Path, trained: Trained) -> None:
+    out = tmp_path / "m.deepfit"
+    args = train_args(trained.data, out)
+    args[args.index("--hidden-layers") + 1] = "0,x"
+    result = invoke(*args)
+    # _hidden_layers raises typer.BadParameter, which Typer reports as a usage error (status 2).
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert "expected positive widths separated by commas" in result.stderr
+    assert "'0,x'" in result.stderr
+    assert result.stdout == ""
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "fragment"),
+    [
+        ("--activation", "nope", "activation must be one of"),
+        ("--loss", "nope", "loss must be one of"),
+        ("--optimizer", "nope", "optimizer must be one of"),
+        ("--schedule", "nope", "schedule must be one of"),
+        ("--lr", "-1", "learning_rate must be positive"),
+    ],
+)
+def test_bad_setting_is_a_user_error(
+    tmp_path: Path, trained: Trained, option: str, value: str, fragment: str
+) -> None:
+    """A bad setting is the user's ConfigError, not an 'unexpected' error to report."""
+    out = tmp_path / "m.deepfit"
+    assert_error(invoke(*train_args(trained.data, out, option, value)), fragment)
+    assert not out.exists()

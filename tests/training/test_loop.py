@@ -1,0 +1,145 @@
+import itertools
+
+import pytest
+import torch
+
+from deepfit.training.callbacks import EarlyStopping, TimeLimit
+from deepfit.training.loop import TensorData, TrainConfig, evaluate_loss, train
+from deepfit.training.losses import make_loss
+from deepfit.training.optim import OPTIMIZERS, Schedule, make_optimizer, weight_penalty
+
+
+class Linear(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(3, 1)
+
+    def forward(self, numeric, categorical):
+        return self.layer(numeric).squeeze(-1)
+
+
+def _data(n=256, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, generator=generator)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.01 * torch.randn(n, generator=generator)
+    return TensorData(x, torch.zeros((n, 0), dtype=torch.long), y)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber"])
+def test_every_optimizer_and_loss_learns_a_linear_function(optimizer, loss):
+    torch.manual_seed(0)
+    net = Linear()
+    lr = 0.05 if optimizer == "sgd" else 0.02
+    config = TrainConfig(
+        loss=loss,
+        optimizer=optimizer,
+        learning_rate=lr,
+        max_epochs=30,
+        batch_size=32,
+        schedule="constant",
+    )
+    state = train(net, _data(), None, config)
+    assert state.epoch == 30
+    assert state.history[-1].train_loss < 0.2 * state.history[0].train_loss
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "plateau"])
+def test_schedules_move_the_learning_rate_as_named(schedule):
+    net = Linear()
+    config = TrainConfig(schedule=schedule, learning_rate=0.1, max_epochs=20, batch_size=64)
+    state = train(net, _data(), _data(64, seed=1), config)
+    rates = [record.learning_rate for record in state.history]
+    if schedule == "constant":
+        assert set(rates) == {0.1}
+    elif schedule == "cosine":
+        assert rates[0] == pytest.approx(0.1)
+        assert rates[-1] < 0.01
+        assert all(a >= b for a, b in itertools.pairwise(rates))
+    else:
+        assert rates[0] == pytest.approx(0.1)  # only drops once validation stalls
+        assert min(rates) <= 0.1
+
+
+def test_early_stopping_stops_and_restores_the_best_weights():
+    torch.manual_seed(0)
+    net = Linear()
+    train_data, validation = _data(), _data(64, seed=1)
+    # Validation targets are pure noise, so validation loss soon stops improving.
+    validation.target = torch.randn(64, generator=torch.Generator().manual_seed(3))
+    config = TrainConfig(learning_rate=0.05, max_epochs=500, batch_size=32, schedule="constant")
+    state = train(net, train_data, validation, config, [EarlyStopping(patience=5)])
+    assert state.epoch < 500
+    assert "early stopping" in state.stop_reason
+    assert state.epoch - state.best_epoch == 5
+    restored = evaluate_loss(net, validation, make_loss("mse"))
+    assert restored == pytest.approx(state.best_validation_loss, rel=1e-6)
+
+
+def test_time_limit_stops_a_long_run():
+    state = train(
+        Linear(), _data(), None, TrainConfig(max_epochs=10**6, batch_size=256), [TimeLimit(0.3)]
+    )
+    assert state.epoch < 10**6
+    assert "time limit" in state.stop_reason
+
+
+def test_divergence_is_reported_not_hidden():
+    net = Linear()
+    data = _data()
+    data.target = data.target * 1e20
+    config = TrainConfig(optimizer="sgd", learning_rate=10.0, max_epochs=50, schedule="constant")
+    state = train(net, data, None, config)
+    assert "diverged" in state.stop_reason
+    assert state.epoch < 50
+
+
+def test_same_seed_same_weights():
+    def run():
+        torch.manual_seed(0)
+        net = Linear()
+        train(net, _data(), None, TrainConfig(max_epochs=3, batch_size=16, seed=7))
+        return net.layer.weight.detach().clone()
+
+    assert torch.equal(run(), run())
+
+
+def test_weight_penalties_l1_l2_and_elastic_net():
+    weights = [torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0]])]
+    assert weight_penalty(weights, l1=0.0, l2=0.0) is None
+    assert float(weight_penalty(weights, l1=0.1, l2=0.0)) == pytest.approx(0.6)
+    assert float(weight_penalty(weights, l1=0.0, l2=0.1)) == pytest.approx(1.4)
+    assert float(weight_penalty(weights, l1=0.1, l2=0.1)) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="non-negative"):
+        weight_penalty(weights, l1=-1.0, l2=0.0)
+
+
+def test_l1_penalty_shrinks_the_weights():
+    def weight_norm(l1):
+        torch.manual_seed(0)
+        net = Linear()
+        train(
+            net,
+            _data(),
+            None,
+            TrainConfig(max_epochs=30, l1=l1, learning_rate=0.05, schedule="constant"),
+        )
+        return float(net.layer.weight.detach().abs().sum())
+
+    assert weight_norm(2.0) < 0.7 * weight_norm(0.0)
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (lambda: make_loss("hinge"), "loss must be one of"),
+        (lambda: make_loss("huber", huber_delta=0.0), "huber_delta must be positive"),
+        (lambda: make_optimizer("lbfgs", iter([]), learning_rate=0.1), "optimizer must be"),
+        (lambda: make_optimizer("adam", iter([]), learning_rate=0.0), "learning_rate must be"),
+        (lambda: Schedule("step", None, max_epochs=3), "schedule must be one of"),
+        (lambda: EarlyStopping(patience=0), "patience must be"),
+    ],
+)
+def test_bad_training_settings_say_what_is_wrong(factory, message):
+    with pytest.raises(ValueError, match=message):
+        factory()
