@@ -14,7 +14,12 @@ from deepfit import Regressor
 
 torch.set_num_threads(1)  # tiny networks run faster on one thread, and results stay stable
 
-FAST: dict[str, Any] = {"hidden_layers": (32, 32), "max_epochs": 40, "batch_size": 64}
+FAST: dict[str, Any] = {
+    "hidden_layers": (32, 32),
+    "max_epochs": 100,
+    "batch_size": 32,
+    "learning_rate": 3e-3,
+}
 
 
 def make_table(n_rows: int = 400, seed: int = 0) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from deepfit.models.network import TabularNetwork
 
 BASELINES = ("mean", "ridge", "tree", "lightgbm")
 TREE_LEAF_SIZES = (1, 5, 20, 50)
+LIGHTGBM_THREADED_ROWS = 50_000
 
 
 @dataclass
@@ -89,14 +90,17 @@ def _lightgbm(data: BaselineData, seed: int) -> Callable[[np.ndarray], np.ndarra
     import lightgbm
 
     categorical = list(range(data.n_numeric, data.n_numeric + data.n_categorical))
-    model = lightgbm.LGBMRegressor(n_estimators=1000, random_state=seed, verbose=-1, n_jobs=2)
+    # OpenMP threads only pay off on larger data; on small data they mostly wait on each other.
+    threads = 1 if len(data.train[1]) < LIGHTGBM_THREADED_ROWS else None
+    model = lightgbm.LGBMRegressor(n_estimators=1000, random_state=seed, verbose=-1, n_jobs=threads)
     X_val, y_val = data.validation
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if len(y_val):
             model.fit(
                 *data.train,
-                eval_set=[(X_val, y_val)],
+                eval_X=(X_val,),
+                eval_y=(y_val,),
                 categorical_feature=categorical or "auto",
                 callbacks=[lightgbm.early_stopping(50, verbose=False)],
             )

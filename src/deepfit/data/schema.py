@@ -115,7 +115,9 @@ def _infer_column(name: str, series: pd.Series) -> ColumnSchema:
     if values.empty:
         return ColumnSchema(name, "drop", "every value is missing")
     if values.nunique() <= 1:
-        return ColumnSchema(name, "drop", f"constant (every value is {values.iloc[0]!r})")
+        value = values.iloc[0]
+        value = value.item() if isinstance(value, np.generic) else value
+        return ColumnSchema(name, "drop", f"constant (every value is {value!r})")
     if pd.api.types.is_bool_dtype(series):
         return ColumnSchema(name, "boolean")
     if pd.api.types.is_datetime64_any_dtype(series):
@@ -136,9 +138,12 @@ def _is_row_counter(name: str, values: pd.Series) -> bool:
         return False
     lowered = name.lower()
     named_like_id = lowered in {"id", "index", "unnamed: 0"} or lowered.endswith(("_id", " id"))
+    # A row counter, possibly on a random subset of rows: distinct integers that start near
+    # 0 or 1 and fill most of their range. A year column (1990, 1991, ...) does not start there.
     array = np.sort(values.to_numpy())
-    row_counter = bool(array[0] in (0, 1) and np.all(np.diff(array) == 1))
-    return named_like_id or row_counter
+    starts_near_zero = array[0] <= 1 + 0.01 * len(array)
+    dense = array[-1] - array[0] + 1 <= 2 * len(array)
+    return named_like_id or bool(starts_near_zero and dense)
 
 
 def _infer_text_column(name: str, values: pd.Series, n_rows: int) -> ColumnSchema:

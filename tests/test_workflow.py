@@ -1,0 +1,52 @@
+"""train_table: split, fit, metrics beside baselines, as `deepfit train` does it."""
+
+import numpy as np
+import pytest
+
+from deepfit import DataError
+from deepfit.baselines import BASELINES
+from deepfit.workflow import train_table
+
+from .conftest import FAST, make_table
+
+
+@pytest.fixture(scope="module")
+def result():
+    return train_table(make_table(400), target="y", seed=0, **FAST)
+
+
+def test_default_split_is_70_15_15(result):
+    assert result.split_sizes == {"train": 280, "validation": 60, "test": 60}
+    assert result.model.training_summary_["train_rows"] == 280
+
+
+def test_metrics_for_the_network_and_every_baseline_on_every_split(result):
+    assert set(result.metrics) == {"deepfit", *BASELINES}
+    for scores in result.metrics.values():
+        assert set(scores) == {"train", "validation", "test"}
+    test = result.metrics["deepfit"]["test"]
+    assert {"rmse", "mse", "mae", "r2", "explained_variance", "median_ae"} <= set(test)
+    assert "mape" in test  # the target has no zeros
+    assert result.model.metrics_ is result.metrics
+
+
+def test_the_network_beats_the_mean_and_ridge_on_a_nonlinear_table():
+    frame = make_table(400)
+    frame["y"] = 10 * np.sin(2 * frame["x1"]) + 5 * frame["x2"].fillna(0) ** 2
+    out = train_table(frame, target="y", seed=0, **FAST)
+    test = {name: scores["test"]["rmse"] for name, scores in out.metrics.items()}
+    assert test["deepfit"] < 0.4 * test["mean"]
+    assert test["deepfit"] < 0.5 * test["ridge"]
+
+
+def test_a_separate_validation_file_is_used(tmp_path):
+    validation = tmp_path / "val.csv"
+    make_table(50, seed=9).to_csv(validation, index=False)
+    out = train_table(make_table(200), target="y", validation=validation, baselines=False, **FAST)
+    assert out.split_sizes == {"train": 170, "validation": 50, "test": 30}
+    assert set(out.metrics) == {"deepfit"}
+
+
+def test_a_missing_target_lists_the_columns():
+    with pytest.raises(DataError, match=r"target column 'price' is not in the data.*x1, x2"):
+        train_table(make_table(50), target="price")
