@@ -137,3 +137,14 @@ def test_corrupt_parquet_names_the_file(tmp_path):
     path.write_bytes(b"this is not parquet")
     with pytest.raises(DataError, match=re.escape(str(path))):
         read_table(path)
+
+
+@pytest.mark.parametrize("separator", [";", "|", "\t"])
+def test_other_field_separators_are_recognised(tmp_path, separator):
+    path = tmp_path / "european.csv"
+    path.write_text(
+        f"a{separator}b{separator}c\n1{separator}2.5{separator}x\n3{separator}4{separator}y\n"
+    )
+    frame = read_table(path)
+    assert list(frame.columns) == ["a", "b", "c"]
+    assert frame["b"].tolist() == [2.5, 4.0]

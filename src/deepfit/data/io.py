@@ -6,6 +6,7 @@ anything array-like. Errors name the file and say how to fix it.
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from deepfit.errors import DataError, DataFileNotFoundError
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".gz", ".bz2", ".zip", ".xz"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
+SNIFF_BYTES = 64 * 1024
 
 
 def read_table(source: Any) -> pd.DataFrame:
@@ -53,6 +55,20 @@ def _is_polars(source: Any) -> bool:
     return type(source).__module__.startswith("polars") and hasattr(source, "to_pandas")
 
 
+def _delimiter(path: Path) -> str:
+    """The field separator of a text table: a tab for .tsv, else sniffed from its start."""
+    if path.name.lower().endswith((".tsv", ".tsv.gz")):
+        return "\t"
+    if path.suffix.lower() in {".gz", ".bz2", ".zip", ".xz"}:
+        return ","
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+        sample = handle.read(SNIFF_BYTES)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
 def _read_file(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise DataFileNotFoundError(f"file not found: {path}; check the path")
@@ -65,8 +81,7 @@ def _read_file(path: Path) -> pd.DataFrame:
         if suffix in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
         elif suffix in CSV_SUFFIXES or suffix == "":
-            separator = "\t" if path.name.lower().endswith((".tsv", ".tsv.gz")) else ","
-            frame = pd.read_csv(path, sep=separator, low_memory=False)
+            frame = pd.read_csv(path, sep=_delimiter(path), low_memory=False)
         else:
             raise DataError(
                 f"{path} has suffix '{suffix}', which deepfit cannot read; "
