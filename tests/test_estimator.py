@@ -222,3 +222,15 @@ def test_pandas_input_frame_is_left_untouched():
     before = X.copy()
     Regressor(hidden_layers=(8,), max_epochs=2).fit(X, y)
     pd.testing.assert_frame_equal(X, before)
+
+
+def test_auto_batch_size_grows_with_the_data():
+    assert Regressor()._batch_size(300) == 64
+    assert Regressor()._batch_size(14_448) == 256
+    assert Regressor()._batch_size(1_000_000) == 512
+    assert Regressor(batch_size=48)._batch_size(10**6) == 48
+    X, y = _features_target(make_table(100))
+    model = Regressor(hidden_layers=(8,), max_epochs=2).fit(X, y)
+    assert model.training_summary_["batch_size"] == 64
+    with pytest.raises(ConfigError, match="batch_size must be a positive integer or 'auto'"):
+        Regressor(batch_size="big").fit(X, y)

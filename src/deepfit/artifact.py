@@ -27,7 +27,6 @@ from safetensors.torch import save as save_tensors
 from deepfit.data.preprocess import TabularPreprocessor
 from deepfit.errors import ArtifactError, DataFileNotFoundError
 from deepfit.files import atomic_writer, check_writable
-from deepfit.models.registry import build_network
 
 if TYPE_CHECKING:
     from deepfit.estimator import Regressor
@@ -115,14 +114,7 @@ def load(path: str | Path) -> Regressor:
         params["hidden_layers"] = tuple(int(w) for w in params["hidden_layers"])
         model = Regressor(**params)
         preprocessor = TabularPreprocessor.from_dict(_json(members, "preprocessing.json", path))
-        network = build_network(
-            model.model,
-            medians=preprocessor.medians,
-            scales=preprocessor.scales,
-            missing_indicators=preprocessor.missing_in_training,
-            cardinalities=preprocessor.cardinalities,
-            options=model._network_options(),
-        )
+        network = model._new_network(preprocessor)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ArtifactError(
             f"{path} has a malformed configuration ({_brief(error)}); "

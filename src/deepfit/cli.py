@@ -94,6 +94,14 @@ def _hidden_layers(text: str) -> tuple[int, ...]:
     return widths
 
 
+def _batch_size(text: str) -> int | str:
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise typer.BadParameter(f"expected a positive whole number or 'auto'; got {text!r}")
+    return int(text)
+
+
 @app.command()
 @user_errors
 def train(
@@ -124,7 +132,9 @@ def train(
     l2: Annotated[
         float, typer.Option(help="L2 penalty on weights (with --l1: elastic net).")
     ] = 0.0,
-    batch_size: Annotated[int, typer.Option()] = 256,
+    batch_size: Annotated[
+        str, typer.Option(help="Rows per step, or auto (64 to 512, growing with the data).")
+    ] = "auto",
     max_epochs: Annotated[int, typer.Option()] = 200,
     patience: Annotated[
         int, typer.Option(help="Early-stopping patience in epochs; 0 turns it off.")
@@ -179,7 +189,7 @@ def train(
         schedule=schedule,
         l1=l1,
         l2=l2,
-        batch_size=batch_size,
+        batch_size=_batch_size(batch_size),
         max_epochs=max_epochs,
         patience=patience or None,
         time_limit=time_limit,

@@ -34,6 +34,8 @@ from deepfit.training.callbacks import Callback, EarlyStopping, ProgressBar, Tim
 from deepfit.training.loop import TensorData, TrainConfig, predict, train
 
 MIN_TRAIN_ROWS = 2
+AUTO_BATCH_MIN = 64
+AUTO_BATCH_MAX = 512
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Regressor(RegressorMixin, BaseEstimator):
         optimizer: ``"adamw"``, ``"adam"``, ``"sgd"`` (Nesterov momentum) or ``"rmsprop"``.
         schedule: learning-rate schedule, ``"cosine"``, ``"plateau"`` or ``"constant"``.
         l1, l2: weight penalties on linear layers; both non-zero gives elastic net.
+        batch_size: rows per step; ``"auto"`` grows with the data from 64 to 512.
         max_epochs, patience: training length; early stopping on the validation loss
             restores the best weights (``patience=None`` trains for ``max_epochs``).
         validation_fraction: share of the training rows held out for early stopping when
@@ -91,7 +94,7 @@ class Regressor(RegressorMixin, BaseEstimator):
         schedule: str = "cosine",
         l1: float = 0.0,
         l2: float = 0.0,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
         max_epochs: int = 200,
         patience: int | None = 20,
         validation_fraction: float = 0.15,
@@ -174,16 +177,7 @@ class Regressor(RegressorMixin, BaseEstimator):
         device = resolve_device(self.device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            network = build_network(
-                self.model,
-                medians=preprocessor.medians,
-                scales=preprocessor.scales,
-                missing_indicators=preprocessor.missing_in_training,
-                cardinalities=preprocessor.cardinalities,
-                options=self._network_options(),
-                target_mean=scaler.mean,
-                target_std=scaler.std,
-            ).to(device)
+            network = self._new_network(preprocessor, scaler).to(device)
             train_data = _tensors(
                 preprocessor.transform(train_frame), scaler.transform(train_target), device
             )
@@ -196,7 +190,7 @@ class Regressor(RegressorMixin, BaseEstimator):
                 network,
                 train_data,
                 val_data,
-                self._train_config(seed),
+                self._train_config(seed, len(train_data)),
                 self._callbacks(has_validation=val_data is not None),
             )
         self.network_ = network.cpu().eval()
@@ -211,6 +205,7 @@ class Regressor(RegressorMixin, BaseEstimator):
             "seconds": round(state.seconds, 3),
             "train_rows": len(train_data),
             "validation_rows": 0 if val_data is None else len(val_data),
+            "batch_size": self._batch_size(len(train_data)),
             "device": str(device),
         }
         return self
@@ -226,8 +221,12 @@ class Regressor(RegressorMixin, BaseEstimator):
         return (frame.iloc[train_rows], target[train_rows], frame.iloc[val_rows], target[val_rows])
 
     def _check_params(self) -> None:
-        if not isinstance(self.batch_size, int | np.integer) or self.batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer, however: {self.batch_size}")
+        if self.batch_size != "auto" and (
+            not isinstance(self.batch_size, int | np.integer) or self.batch_size < 1
+        ):
+            raise ConfigError(
+                f"batch_size must be a positive integer or 'auto', however: {self.batch_size!r}"
+            )
         if not isinstance(self.max_epochs, int | np.integer) or self.max_epochs < 1:
             raise ConfigError(f"max_epochs must be a positive integer, however: {self.max_epochs}")
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -242,6 +241,22 @@ class Regressor(RegressorMixin, BaseEstimator):
             return int(np.random.default_rng().integers(2**31 - 1))
         return int(self.random_state)
 
+    def _new_network(
+        self, preprocessor: TabularPreprocessor, scaler: TargetScaler | None = None
+    ) -> TabularNetwork:
+        """A freshly initialised network for data prepared by ``preprocessor``."""
+        scaler = scaler or TargetScaler()
+        return build_network(
+            self.model,
+            medians=preprocessor.medians,
+            scales=preprocessor.scales,
+            missing_indicators=preprocessor.missing_in_training,
+            cardinalities=preprocessor.cardinalities,
+            options=self._network_options(),
+            target_mean=scaler.mean,
+            target_std=scaler.std,
+        )
+
     def _network_options(self) -> dict[str, Any]:
         return {
             "hidden_layers": [int(width) for width in self.hidden_layers],
@@ -251,7 +266,15 @@ class Regressor(RegressorMixin, BaseEstimator):
             "clip": float(self.clip),
         }
 
-    def _train_config(self, seed: int) -> TrainConfig:
+    def _batch_size(self, n_rows: int) -> int:
+        """``"auto"``: 64 rows for small data, growing to 512 from 32k rows (>= 32 steps/epoch)."""
+        if self.batch_size != "auto":
+            return int(self.batch_size)
+        return int(
+            min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, 2 ** round(np.log2(max(n_rows, 1) / 64))))
+        )
+
+    def _train_config(self, seed: int, n_rows: int) -> TrainConfig:
         return TrainConfig(
             loss=self.loss,
             huber_delta=self.huber_delta,
@@ -262,7 +285,7 @@ class Regressor(RegressorMixin, BaseEstimator):
             schedule=self.schedule,
             l1=self.l1,
             l2=self.l2,
-            batch_size=int(self.batch_size),
+            batch_size=self._batch_size(n_rows),
             max_epochs=int(self.max_epochs),
             seed=seed,
         )

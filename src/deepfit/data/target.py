@@ -57,20 +57,16 @@ def check_target(values: Any, name: str = "target") -> np.ndarray:
             )
         series = numbers
     array = series.to_numpy(dtype=np.float64)
-    missing = np.isnan(array)
-    if missing.any():
-        rows = np.flatnonzero(missing)
-        raise DataError(
-            f"target '{name}' is missing in {len(rows)} row(s) (first: {_rows(rows)}); "
-            "drop those rows or fill in the target"
-        )
-    infinite = np.isinf(array)
-    if infinite.any():
-        rows = np.flatnonzero(infinite)
-        raise DataError(
-            f"target '{name}' is infinite in {len(rows)} row(s) (first: {_rows(rows)}); "
-            "drop those rows or fix the values"
-        )
+    for problem, mask, fix in (
+        ("missing", np.isnan(array), "fill in the target"),
+        ("infinite", np.isinf(array), "fix the values"),
+    ):
+        rows = np.flatnonzero(mask)
+        if len(rows):
+            raise DataError(
+                f"target '{name}' is {problem} in {len(rows)} row(s) (first: {_rows(rows)}); "
+                f"drop those rows or {fix}"
+            )
     return array
 
 
