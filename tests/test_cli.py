@@ -340,3 +340,9 @@ def test_bad_setting_is_a_user_error(
     out = tmp_path / "m.deepfit"
     assert_error(invoke(*train_args(trained.data, out, option, value)), fragment)
     assert not out.exists()
+
+
+def test_version_is_shown() -> None:
+    result = invoke("--version")
+    assert_ok(result)
+    assert result.stdout.strip() == f"deepfit {deepfit.__version__}"

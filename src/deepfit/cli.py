@@ -31,6 +31,24 @@ err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from deepfit import __version__
+
+        out.print(f"deepfit {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Deep-learning regression for tables: train, evaluate, predict."""
+
+
 def fail(message: str) -> None:
     """Print ``message`` as the one-line error and exit with status 1."""
     err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)

@@ -156,17 +156,9 @@ class Regressor(RegressorMixin, BaseEstimator):
                 f"{MIN_TRAIN_ROWS} rows"
             )
         seed = self._seed()
-        train_frame: pd.DataFrame = frame
-        train_target: np.ndarray = target
-        val_frame: pd.DataFrame | None = None
-        val_target: np.ndarray | None = None
-        if X_val is not None or y_val is not None:
-            if X_val is None or y_val is None:
-                raise ConfigError("pass both X_val and y_val, or neither")
-            val_frame = self._as_frame(X_val, reset=False)
-            val_target = check_target(y_val, _target_name(y_val))
-        else:
-            train_frame, train_target, val_frame, val_target = self._hold_out(frame, target, seed)
+        train_frame, train_target, val_frame, val_target = self._validation_split(
+            frame, target, X_val, y_val, seed
+        )
 
         schema = infer_schema(train_frame, roles=self.column_roles, target=None)
         for note in schema.notes:
@@ -178,14 +170,11 @@ class Regressor(RegressorMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             network = self._new_network(preprocessor, scaler).to(device)
-            train_data = _tensors(
-                preprocessor.transform(train_frame), scaler.transform(train_target), device
+            train_data = self._prepared_tensors(
+                preprocessor, scaler, train_frame, train_target, device
             )
-            val_data = None
-            if val_frame is not None and val_target is not None:
-                val_data = _tensors(
-                    preprocessor.transform(val_frame), scaler.transform(val_target), device
-                )
+            val_data = self._prepared_tensors(preprocessor, scaler, val_frame, val_target, device)
+            assert train_data is not None
             state = train(
                 network,
                 train_data,
@@ -210,9 +199,32 @@ class Regressor(RegressorMixin, BaseEstimator):
         }
         return self
 
-    def _hold_out(
-        self, frame: pd.DataFrame, target: np.ndarray, seed: int
+    def _prepared_tensors(
+        self,
+        preprocessor: TabularPreprocessor,
+        scaler: TargetScaler,
+        frame: pd.DataFrame | None,
+        target: np.ndarray | None,
+        device: torch.device,
+    ) -> TensorData | None:
+        if frame is None or target is None:
+            return None
+        features = preprocessor.transform(frame)
+        return TensorData(
+            numeric=torch.tensor(features.numeric, device=device),
+            categorical=torch.tensor(features.categorical, device=device),
+            target=torch.tensor(scaler.transform(target), dtype=torch.float32, device=device),
+        )
+
+    def _validation_split(
+        self, frame: pd.DataFrame, target: np.ndarray, X_val: Any, y_val: Any, seed: int
     ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame | None, np.ndarray | None]:
+        """The given validation set, or a seeded held-out share of the rows, or none."""
+        if X_val is not None or y_val is not None:
+            if X_val is None or y_val is None:
+                raise ConfigError("pass both X_val and y_val, or neither")
+            val_frame = self._as_frame(X_val, reset=False)
+            return frame, target, val_frame, check_target(y_val, _target_name(y_val))
         n_val = round(len(frame) * self.validation_fraction) if self.patience else 0
         if n_val < 1 or len(frame) - n_val < MIN_TRAIN_ROWS:
             return frame, target, None, None
@@ -360,11 +372,3 @@ def _is_dataframe(X: Any) -> bool:
 def _target_name(y: Any) -> str:
     name = getattr(y, "name", None)
     return str(name) if name is not None and not isinstance(y, np.ndarray) else "target"
-
-
-def _tensors(features: PreparedFeatures, target: np.ndarray, device: torch.device) -> TensorData:
-    return TensorData(
-        numeric=torch.tensor(features.numeric, device=device),
-        categorical=torch.tensor(features.categorical, device=device),
-        target=torch.tensor(target, dtype=torch.float32, device=device),
-    )
