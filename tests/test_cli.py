@@ -346,3 +346,12 @@ def test_version_is_shown() -> None:
     result = invoke("--version")
     assert_ok(result)
     assert result.stdout.strip() == f"deepfit {deepfit.__version__}"
+
+
+def test_dropped_columns_are_noted_on_stderr(tmp_path: Path) -> None:
+    frame = make_table(100)
+    frame["country"] = "NL"
+    data = write_csv(tmp_path / "with_constant.csv", frame)
+    result = invoke(*train_args(data, tmp_path / "m.deepfit"))
+    assert_ok(result)
+    assert "note: dropped column 'country': constant" in result.stderr

@@ -84,16 +84,17 @@ def user_errors(command: F) -> F:
 
 @contextmanager
 def _notes() -> Iterator[None]:
-    """Show deepfit's own warnings as notes; keep third-party warnings out of the terminal."""
-    with warnings.catch_warnings(record=True) as caught:
+    """Print deepfit's own warnings as notes when they happen; keep third-party ones out."""
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, DeepfitWarning):
+            err.print(f"[yellow]note:[/yellow] {message}", highlight=False)
+
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         warnings.simplefilter("always", DeepfitWarning)
-        try:
-            yield
-        finally:
-            for warning in caught:
-                if issubclass(warning.category, DeepfitWarning):
-                    err.print(f"[yellow]note:[/yellow] {warning.message}", highlight=False)
+        warnings.showwarning = show
+        yield
 
 
 def _split_names(values: list[str] | None) -> list[str]:
