@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.baselines import BASELINES, BaselineData, design_matrix, fit_baselines
+from deepfit.data.preprocess import PreparedFeatures
 from deepfit.metrics import regression_metrics
 
 if TYPE_CHECKING:
@@ -17,23 +18,35 @@ if TYPE_CHECKING:
 # model name -> split name -> metric name -> value
 MetricsBySplit = dict[str, dict[str, dict[str, float]]]
 Parts = dict[str, tuple[pd.DataFrame, np.ndarray]]
+PreparedParts = dict[str, tuple[PreparedFeatures, np.ndarray]]
 
 
-def evaluate_model(model: Regressor, parts: Parts) -> dict[str, dict[str, float]]:
-    """The model's metrics on each non-empty split."""
+def prepare_parts(model: Regressor, parts: Parts) -> PreparedParts:
+    """Each non-empty split prepared once by the model's preprocessor, for every scorer."""
     return {
-        split: regression_metrics(y, model.predict(X)) for split, (X, y) in parts.items() if len(y)
+        split: (model.preprocessor_.transform(X), y) for split, (X, y) in parts.items() if len(y)
+    }
+
+
+def evaluate_model(model: Regressor, prepared: PreparedParts) -> dict[str, dict[str, float]]:
+    """The model's metrics on each prepared split."""
+    return {
+        split: regression_metrics(y, model.predict_features(features))
+        for split, (features, y) in prepared.items()
     }
 
 
 def evaluate_baselines(
-    model: Regressor, parts: Parts, *, seed: int = 0, names: tuple[str, ...] = BASELINES
+    model: Regressor,
+    prepared: PreparedParts,
+    *,
+    seed: int = 0,
+    names: tuple[str, ...] = BASELINES,
 ) -> MetricsBySplit:
-    """Fit baselines on ``parts["train"]`` with the model's own preprocessing; score every split."""
+    """Fit baselines on the training split with the model's own preprocessing; score each split."""
     matrices = {
-        split: (design_matrix(model.network_, model.preprocessor_.transform(X)), y)
-        for split, (X, y) in parts.items()
-        if len(y)
+        split: (design_matrix(model.network_, features), y)
+        for split, (features, y) in prepared.items()
     }
     empty = (np.zeros((0, 1)), np.zeros(0))
     data = BaselineData(

@@ -19,7 +19,13 @@ from deepfit.data.split import train_validation_test_split
 from deepfit.data.target import check_target
 from deepfit.errors import DataError
 from deepfit.estimator import Regressor
-from deepfit.evaluation import MetricsBySplit, Parts, evaluate_baselines, evaluate_model
+from deepfit.evaluation import (
+    MetricsBySplit,
+    Parts,
+    evaluate_baselines,
+    evaluate_model,
+    prepare_parts,
+)
 
 
 @dataclass
@@ -83,9 +89,10 @@ def train_table(
         model.fit(X_train, pd.Series(y_train, name=target), X_val=X_val, y_val=y_val)
     else:
         model.fit(X_train, pd.Series(y_train, name=target))
-    metrics: MetricsBySplit = {"deepfit": evaluate_model(model, parts)}
+    prepared = prepare_parts(model, parts)
+    metrics: MetricsBySplit = {"deepfit": evaluate_model(model, prepared)}
     if baselines:
-        metrics.update(evaluate_baselines(model, parts, seed=seed))
+        metrics.update(evaluate_baselines(model, prepared, seed=seed))
     model.metrics_ = metrics
     sizes = {split: len(y_part) for split, (_, y_part) in parts.items()}
     return TrainingResult(model=model, metrics=metrics, split_sizes=sizes)
