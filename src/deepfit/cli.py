@@ -228,7 +228,7 @@ def _print_training(result: Any) -> None:
     sizes = ", ".join(f"{n} {split}" for split, n in result.split_sizes.items())
     out.print(f"rows: {sizes}", highlight=False)
     out.print(schema_table(model))
-    for line in training_lines(model, rows=False):
+    for line in training_lines(model):
         out.print(line, highlight=False)
     out.print(splits_table(result.metrics["deepfit"], title="deepfit on each split"))
     split = "test" if "test" in result.metrics["deepfit"] else "validation"
@@ -334,6 +334,11 @@ def info(
     out.print(schema_table(model))
     for line in training_lines(model):
         out.print(line, highlight=False)
+    summary = model.training_summary_
+    out.print(
+        f"rows: {summary.get('train_rows')} train, {summary.get('validation_rows')} validation",
+        highlight=False,
+    )
     metrics = getattr(model, "metrics_", None)
     if metrics:
         for split in ("test", "validation", "train"):

@@ -170,16 +170,16 @@ class Regressor(RegressorMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             network = self._new_network(preprocessor, scaler).to(device)
-            train_data = self._prepared_tensors(
-                preprocessor, scaler, train_frame, train_target, device
-            )
-            val_data = self._prepared_tensors(preprocessor, scaler, val_frame, val_target, device)
-            assert train_data is not None
+            train_data = _tensors(preprocessor, scaler, train_frame, train_target, device)
+            val_data = None
+            if val_frame is not None and val_target is not None:
+                val_data = _tensors(preprocessor, scaler, val_frame, val_target, device)
+            config = self._train_config(seed, batch_size=self._batch_size(len(train_data)))
             state = train(
                 network,
                 train_data,
                 val_data,
-                self._train_config(seed, len(train_data)),
+                config,
                 self._callbacks(has_validation=val_data is not None),
             )
         self.network_ = network.cpu().eval()
@@ -194,27 +194,10 @@ class Regressor(RegressorMixin, BaseEstimator):
             "seconds": round(state.seconds, 3),
             "train_rows": len(train_data),
             "validation_rows": 0 if val_data is None else len(val_data),
-            "batch_size": self._batch_size(len(train_data)),
+            "batch_size": config.batch_size,
             "device": str(device),
         }
         return self
-
-    def _prepared_tensors(
-        self,
-        preprocessor: TabularPreprocessor,
-        scaler: TargetScaler,
-        frame: pd.DataFrame | None,
-        target: np.ndarray | None,
-        device: torch.device,
-    ) -> TensorData | None:
-        if frame is None or target is None:
-            return None
-        features = preprocessor.transform(frame)
-        return TensorData(
-            numeric=torch.tensor(features.numeric, device=device),
-            categorical=torch.tensor(features.categorical, device=device),
-            target=torch.tensor(scaler.transform(target), dtype=torch.float32, device=device),
-        )
 
     def _validation_split(
         self, frame: pd.DataFrame, target: np.ndarray, X_val: Any, y_val: Any, seed: int
@@ -286,7 +269,7 @@ class Regressor(RegressorMixin, BaseEstimator):
             min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, 2 ** round(np.log2(max(n_rows, 1) / 64))))
         )
 
-    def _train_config(self, seed: int, n_rows: int) -> TrainConfig:
+    def _train_config(self, seed: int, *, batch_size: int) -> TrainConfig:
         return TrainConfig(
             loss=self.loss,
             huber_delta=self.huber_delta,
@@ -297,7 +280,7 @@ class Regressor(RegressorMixin, BaseEstimator):
             schedule=self.schedule,
             l1=self.l1,
             l2=self.l2,
-            batch_size=self._batch_size(n_rows),
+            batch_size=batch_size,
             max_epochs=int(self.max_epochs),
             seed=seed,
         )
@@ -329,8 +312,7 @@ class Regressor(RegressorMixin, BaseEstimator):
         network: TabularNetwork = self.network_
         numeric = torch.tensor(features.numeric)
         categorical = torch.tensor(features.categorical)
-        z = predict(network, numeric, categorical).double()
-        return (z * network.target_std + network.target_mean).numpy()
+        return network.to_target_units(predict(network, numeric, categorical)).numpy()
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "network_"):
@@ -372,3 +354,19 @@ def _is_dataframe(X: Any) -> bool:
 def _target_name(y: Any) -> str:
     name = getattr(y, "name", None)
     return str(name) if name is not None and not isinstance(y, np.ndarray) else "target"
+
+
+def _tensors(
+    preprocessor: TabularPreprocessor,
+    scaler: TargetScaler,
+    frame: pd.DataFrame,
+    target: np.ndarray,
+    device: torch.device,
+) -> TensorData:
+    """Prepared features and the standardised target, as tensors on ``device``."""
+    features = preprocessor.transform(frame)
+    return TensorData(
+        numeric=torch.tensor(features.numeric, device=device),
+        categorical=torch.tensor(features.categorical, device=device),
+        target=torch.tensor(scaler.transform(target), dtype=torch.float32, device=device),
+    )

@@ -16,7 +16,6 @@ from deepfit.errors import ConfigError, DataError
 
 Role = Literal["numeric", "categorical", "boolean", "datetime", "drop"]
 ROLES: tuple[Role, ...] = ("numeric", "categorical", "boolean", "datetime", "drop")
-FEATURE_ROLES: tuple[Role, ...] = ("numeric", "categorical", "boolean", "datetime")
 
 TRUE_WORDS = frozenset({"true", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "no", "n", "f"})

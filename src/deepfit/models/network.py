@@ -12,7 +12,7 @@ class TabularNetwork(nn.Module):
     """Raw numeric features (NaN for missing) and category codes in, one number per row out.
 
     The output is on the standardised target scale; ``target_mean`` and ``target_std`` are
-    buffers so :meth:`predict_target_units` (and an exported graph) can give the target's units.
+    buffers so :meth:`to_target_units` (and an exported graph) can give the target's units.
     """
 
     target_mean: torch.Tensor
@@ -43,7 +43,6 @@ class TabularNetwork(nn.Module):
         features = torch.cat([self.numeric_input(numeric), self.embeddings(categorical)], dim=1)
         return self.backbone(features).squeeze(-1)
 
-    def predict_target_units(
-        self, numeric: torch.Tensor, categorical: torch.Tensor
-    ) -> torch.Tensor:
-        return self(numeric, categorical).double() * self.target_std + self.target_mean
+    def to_target_units(self, standardised: torch.Tensor) -> torch.Tensor:
+        """The network's output mapped back to the target's units, in float64."""
+        return standardised.double() * self.target_std + self.target_mean

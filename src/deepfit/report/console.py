@@ -98,20 +98,15 @@ def schema_table(model: Regressor) -> Table:
     return table
 
 
-def training_lines(model: Regressor, *, rows: bool = True) -> list[str]:
+def training_lines(model: Regressor) -> list[str]:
     """A few lines that say how training went."""
     summary: dict[str, Any] = model.training_summary_
     n_parameters = sum(p.numel() for p in model.network_.parameters())
     layers = "x".join(str(w) for w in model.hidden_layers)
-    lines = [
+    return [
         f"model: {model.model} ({layers}, {model.activation}, dropout {model.dropout}), "
         f"{n_parameters:,} parameters",
         f"training: {summary.get('epochs')} epochs in {summary.get('seconds', 0):.1f} s on "
         f"{summary.get('device')}, best epoch {summary.get('best_epoch')}; "
         f"{summary.get('stop_reason')}",
     ]
-    if rows:
-        lines.append(
-            f"rows: {summary.get('train_rows')} train, {summary.get('validation_rows')} validation"
-        )
-    return lines

@@ -73,13 +73,6 @@ class Schedule:
         elif self.name == "plateau" and validation_loss is not None:
             self.scheduler.step(validation_loss)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {} if self.scheduler is None else dict(self.scheduler.state_dict())
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state)
-
 
 def penalized_weights(network: nn.Module) -> list[torch.Tensor]:
     """The weight matrices that L1/L2 penalties apply to: linear layers, not biases or norms."""
