@@ -372,6 +372,59 @@ def demo(
     out.print(f"saved model to {out_path}; try: deepfit info {out_path}", highlight=False)
 
 
+@app.command()
+@user_errors
+def serve(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A .deepfit model file.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (about one per core).")] = 1,
+    threads: Annotated[int, typer.Option(help="Compute threads per worker.")] = 1,
+    backend: Annotated[str, typer.Option(help="onnx (ONNX Runtime, fastest) or torch.")] = "onnx",
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(help="Require the API key held in this environment variable."),
+    ] = None,
+    max_body_mb: Annotated[float, typer.Option(help="Larger request bodies get 413.")] = 32.0,
+    max_rows: Annotated[int, typer.Option(help="More rows per request get 413.")] = 100_000,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Serve MODEL over HTTP: POST /predict, GET /health, /metadata, /metrics, /docs."""
+    from deepfit.errors import ConfigError
+    from deepfit.serve import ServerSettings
+    from deepfit.serve import serve as run_server
+
+    api_key = None
+    if api_key_env is not None:
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            raise ConfigError(
+                f"--api-key-env names {api_key_env}, but that environment variable is empty "
+                "or unset; export the key first"
+            )
+    if max_body_mb <= 0 or max_rows < 1:
+        raise ConfigError("--max-body-mb and --max-rows must be positive")
+    if backend not in ("onnx", "torch"):
+        raise ConfigError(f"--backend must be onnx or torch, however: {backend!r}")
+    settings = ServerSettings(
+        api_key=api_key,
+        max_body_bytes=int(max_body_mb * 2**20),
+        max_rows=max_rows,
+        backend="torch" if backend == "torch" else "onnx",
+        threads=threads,
+    )
+    run_server(
+        model_path,
+        host=host,
+        port=port,
+        workers=workers,
+        settings=settings,
+        api_key_env=api_key_env,
+        access_log=access_log,
+        announce=lambda line: err.print(f"{model_path}: {line}", highlight=False),
+    )
+
+
 def main() -> None:
     """Entry point of the ``deepfit`` console script."""
     app()

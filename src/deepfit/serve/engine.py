@@ -1,0 +1,96 @@
+"""Runs the network for the server: ONNX Runtime when the network exports, else torch.
+
+For one row, torch's per-module overhead is most of the cost (about 350 microseconds for the
+default MLP on one core, against 80 for ONNX Runtime), so the server exports the network once
+at start-up, checks that the graph agrees with torch, and runs the graph.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+import torch
+
+from deepfit.models.network import TabularNetwork
+
+Backend = Literal["onnx", "torch"]
+AGREEMENT = 1e-4  # relative; the graph is used only if it agrees with torch this well
+log = logging.getLogger(__name__)
+
+
+class InferenceEngine:
+    """Predictions in the target's units from prepared inputs.
+
+    Example:
+        >>> engine = InferenceEngine(model.network_, backend="torch")  # doctest: +SKIP
+        >>> engine.predict(features.numeric, features.categorical)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, network: TabularNetwork, *, backend: Backend = "onnx", threads: int = 1
+    ) -> None:
+        self.network = network.eval()
+        self.n_numeric = int(network.numeric_input.medians.numel())
+        self.n_categorical = len(network.embeddings.tables)
+        self.backend: Backend = "torch"
+        self.session = None
+        if backend == "onnx":
+            self._try_onnx(threads)
+
+    def predict(self, numeric: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """float64 predictions for float32 ``numeric`` and int64 ``codes`` (one row each)."""
+        if numeric.shape[0] == 0:
+            return np.zeros(0, dtype=np.float64)
+        if self.session is not None:
+            feed = {}
+            if self.n_numeric:
+                feed["numeric"] = numeric
+            if self.n_categorical:
+                feed["codes"] = codes
+            return np.asarray(self.session.run(None, feed)[0], dtype=np.float64)
+        with torch.inference_mode():
+            output = self.network(torch.from_numpy(numeric), torch.from_numpy(codes))
+            return self.network.to_target_units(output).numpy()
+
+    def _try_onnx(self, threads: int) -> None:
+        import onnxruntime
+
+        from deepfit.export import _network_model
+
+        try:
+            graph = _network_model(self.network, self.n_numeric, self.n_categorical, 17)
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            self.session = onnxruntime.InferenceSession(
+                graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # any exporter failure: torch still serves correctly
+            log.warning("serving with torch: the network did not export to ONNX (%s)", error)
+            self.session = None
+            return
+        if not self._agrees():
+            log.warning("serving with torch: the ONNX graph disagreed with torch")
+            self.session = None
+            return
+        self.backend = "onnx"
+
+    def _agrees(self) -> bool:
+        generator = np.random.default_rng(0)
+        numeric = generator.normal(size=(64, self.n_numeric)).astype(np.float32)
+        numeric = numeric * self.network.numeric_input.scales.numpy() + (
+            self.network.numeric_input.medians.numpy()
+        )
+        numeric[generator.random(numeric.shape) < 0.1] = np.nan
+        sizes = [table.num_embeddings for table in self.network.embeddings._embeddings()]
+        codes = np.zeros((64, len(sizes)), dtype=np.int64)
+        for j, size in enumerate(sizes):
+            codes[:, j] = generator.integers(0, size, 64)
+        from_graph = self.predict(numeric, codes)
+        session, self.session = self.session, None
+        from_torch = self.predict(numeric, codes)
+        self.session = session
+        scale = max(float(np.abs(from_torch).max()), 1e-12)
+        return bool(np.abs(from_graph - from_torch).max() <= AGREEMENT * scale)
