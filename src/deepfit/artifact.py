@@ -25,7 +25,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from deepfit.data.preprocess import TabularPreprocessor
-from deepfit.errors import ArtifactError, DataFileNotFoundError
+from deepfit.errors import ArtifactError, DataFileNotFoundError, brief
 from deepfit.files import atomic_writer, check_writable
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def load(path: str | Path) -> Regressor:
         network = model._new_network(preprocessor)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ArtifactError(
-            f"{path} has a malformed configuration ({_brief(error)}); "
+            f"{path} has a malformed configuration ({brief(error)}); "
             "the file was altered or written by an incompatible tool"
         ) from error
     try:
@@ -125,7 +125,7 @@ def load(path: str | Path) -> Regressor:
         network.load_state_dict(weights, strict=True)
     except (SafetensorError, RuntimeError, ValueError) as error:
         raise ArtifactError(
-            f"{path} has weights that do not fit its model ({_brief(error)}); "
+            f"{path} has weights that do not fit its model ({brief(error)}); "
             "the file is corrupt or was altered"
         ) from error
     model.network_ = network.eval()
@@ -134,7 +134,7 @@ def load(path: str | Path) -> Regressor:
         _restore_metadata(model, metadata)
     except (KeyError, TypeError, ValueError) as error:
         raise ArtifactError(
-            f"{path} has malformed metadata ({_brief(error)}); "
+            f"{path} has malformed metadata ({brief(error)}); "
             "the file was altered or written by an incompatible tool"
         ) from error
     return model
@@ -198,7 +198,7 @@ def _read_members(path: Path) -> dict[str, bytes]:
             return {info.filename: archive.read(info) for info in infos}
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as error:
         raise ArtifactError(
-            f"{path} is corrupt ({_brief(error)}); it may be truncated: train or copy it again"
+            f"{path} is corrupt ({brief(error)}); it may be truncated: train or copy it again"
         ) from error
 
 
@@ -207,7 +207,7 @@ def _json(members: dict[str, bytes], name: str, path: Path) -> dict[str, Any]:
         document = json.loads(members[name].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ArtifactError(
-            f"{path}: {name} is not valid JSON ({_brief(error)}); the file is corrupt or was edited"
+            f"{path}: {name} is not valid JSON ({brief(error)}); the file is corrupt or was edited"
         ) from error
     if not isinstance(document, dict):
         raise ArtifactError(f"{path}: {name} is not a JSON object; the file was edited")
@@ -225,11 +225,6 @@ def _finite(value: Any) -> Any:
     if isinstance(value, np.generic):
         return _finite(value.item())
     return value
-
-
-def _brief(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
 
 
 __all__ = ["FORMAT_VERSION", "load", "save"]

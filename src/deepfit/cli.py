@@ -425,6 +425,88 @@ def serve(
     )
 
 
+@app.command()
+@user_errors
+def export(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A .deepfit model file.")],
+    onnx_path: Annotated[
+        Path, typer.Option("--onnx", help="The ONNX file to write: raw columns in, prediction out.")
+    ],
+    quantize: Annotated[
+        bool, typer.Option("--quantize", help="Write an int8 model (dynamic quantization).")
+    ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Held-out CSV or Parquet rows to check the export on."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", "-t", help="Target column in --data; the model's own by default."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the ONNX file if it exists.")
+    ] = False,
+) -> None:
+    """Export MODEL to ONNX for onnxruntime, and check its predictions against deepfit's."""
+    from deepfit.artifact import load
+    from deepfit.data.io import read_table
+    from deepfit.export import export_checked
+    from deepfit.files import check_writable
+    from deepfit.workflow import split_target
+
+    check_writable(onnx_path, overwrite=force)
+    model = load(model_path)
+    rows, truth = None, None
+    if data is not None:
+        rows = read_table(data)
+        column = target or model.target_name_
+        if target is not None or column in rows.columns:
+            rows, truth = split_target(rows, column)
+    report = export_checked(
+        model, onnx_path, rows=rows, target=truth, quantize=quantize, overwrite=force
+    )
+    kind = "int8" if report.quantized else "fp32"
+    out.print(f"wrote {report.path} ({kind}, {report.bytes / 1024:,.1f} KiB)", highlight=False)
+    source = (
+        f"{report.rows} synthetic rows drawn from the training statistics (no --data given)"
+        if report.synthetic
+        else f"{report.rows} rows of {data}"
+    )
+    out.print(f"checked on {source}", highlight=False)
+    out.print(
+        f"onnxruntime (fp32) vs deepfit: max abs difference {report.vs_deepfit.max_abs:.3g}, "
+        f"max relative difference {report.vs_deepfit.max_rel:.3g}",
+        highlight=False,
+    )
+    quantized = report.quantized
+    if quantized is None:
+        return
+    out.print(
+        f"size: fp32 {quantized.fp32_bytes / 1024:,.1f} KiB, int8 "
+        f"{quantized.int8_bytes / 1024:,.1f} KiB "
+        f"({quantized.int8_bytes / quantized.fp32_bytes:.0%} of fp32)",
+        highlight=False,
+    )
+    out.print(
+        f"speed (onnxruntime, {report.rows} rows, best of 5): fp32 "
+        f"{quantized.fp32_rows_per_second:,.0f} rows/s, int8 "
+        f"{quantized.int8_rows_per_second:,.0f} rows/s",
+        highlight=False,
+    )
+    if quantized.fp32_rmse is not None and quantized.int8_rmse is not None:
+        out.print(
+            f"accuracy: RMSE fp32 {quantized.fp32_rmse:.4g}, int8 {quantized.int8_rmse:.4g} "
+            f"({quantized.int8_rmse - quantized.fp32_rmse:+.3g})",
+            highlight=False,
+        )
+    else:
+        out.print(
+            f"accuracy: int8 differs from fp32 by {quantized.vs_fp32.mean_abs:.3g} on average, "
+            f"{quantized.vs_fp32.max_abs:.3g} at most (no target column to compute RMSE)",
+            highlight=False,
+        )
+
+
 def main() -> None:
     """Entry point of the ``deepfit`` console script."""
     app()

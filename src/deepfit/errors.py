@@ -40,3 +40,9 @@ class NotFittedError(DeepfitError, _SklearnNotFittedError):
 
 class DeepfitWarning(UserWarning):
     """Something deepfit did to the data on its own that the user should know about."""
+
+
+def brief(error: BaseException) -> str:
+    """The first line of an error's message (at most 200 characters), for one-line reports."""
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:200]

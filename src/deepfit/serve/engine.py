@@ -57,10 +57,10 @@ class InferenceEngine:
     def _try_onnx(self, threads: int) -> None:
         import onnxruntime
 
-        from deepfit.export import _network_model
+        from deepfit.export import network_graph
 
         try:
-            graph = _network_model(self.network, self.n_numeric, self.n_categorical, 17)
+            graph = network_graph(self.network, self.n_numeric, self.n_categorical, 17)
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
