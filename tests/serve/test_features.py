@@ -19,12 +19,15 @@ from tests.conftest import make_table
 
 
 def _records(frame: pd.DataFrame) -> bytes:
-    return json.dumps(json.loads(frame.to_json(orient="records", date_format="iso"))).encode()
+    """The rows as JSON records, every float written exactly."""
+    text = frame.to_json(orient="records", date_format="iso", double_precision=15)
+    return json.dumps(json.loads(text)).encode()
 
 
 def _same_inputs(schema: FeatureSchema, model: Regressor, frame: pd.DataFrame, body: bytes) -> None:
     encoded = schema.encode(schema.parse(body)).features
     expected = model.preprocessor_.transform(frame)
+    assert schema.preprocessor is model.preprocessor_
     np.testing.assert_array_equal(encoded.numeric, expected.numeric)
     np.testing.assert_array_equal(encoded.categorical, expected.categorical)
     assert encoded.unseen_categories == expected.unseen_categories
@@ -99,3 +102,17 @@ def test_out_of_range_values_are_data_errors(fitted: Regressor) -> None:
     ancient = b'[{"x1": 1, "x2": 1, "colour": "red", "flag": true, "day": "1066-10-14"}]'
     with pytest.raises(DataError, match="1677-2262"):
         schema.encode(schema.parse(ancient))
+
+
+def test_numeric_columns_around_a_date_land_in_their_places() -> None:
+    from deepfit.data.preprocess import TabularPreprocessor
+    from deepfit.data.schema import infer_schema
+
+    frame = make_table(60, seed=4).drop(columns="y")[["x1", "day", "colour", "flag", "x2"]]
+    prep = TabularPreprocessor(infer_schema(frame)).fit(frame)
+    schema = FeatureSchema(prep)
+    body = _records(frame)
+    encoded = schema.encode(schema.parse(body)).features
+    expected = prep.transform(pd.DataFrame.from_records(json.loads(body)))  # the same values
+    np.testing.assert_array_equal(encoded.numeric, expected.numeric)
+    np.testing.assert_array_equal(encoded.categorical, expected.categorical)

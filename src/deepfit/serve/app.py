@@ -15,22 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 import torch
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from deepfit.errors import DataError
 from deepfit.estimator import Regressor
 from deepfit.serve.engine import Backend, InferenceEngine
 from deepfit.serve.features import FeatureSchema
-from deepfit.serve.metrics import ASGIApp, Gatekeeper, ServerMetrics
+from deepfit.serve.gateway import Gateway
+from deepfit.serve.metrics import ServerMetrics
+from deepfit.serve.predictor import Predictor
 
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20
 DEFAULT_MAX_ROWS = 100_000
-MAX_ERRORS_SHOWN = 20
 JSON = "application/json"
 
 
@@ -62,10 +61,6 @@ class Problem(BaseModel):
     detail: list[dict[str, Any]] = []
 
 
-class TooLargeError(Exception):
-    """The request is bigger than the server accepts."""
-
-
 def model_version(path: Path) -> str:
     """A short, stable identity of a model file: the start of its SHA-256."""
     digest = hashlib.sha256()
@@ -95,9 +90,11 @@ def create_app(
     schema = FeatureSchema(regressor.preprocessor_)
     target = regressor.target_name_
     metrics = ServerMetrics(model_version=version, target=target, deepfit_version=__version__)
+    predictor = Predictor(schema, engine, metrics, target, version, settings.max_rows)
     started = time.time()
 
     app = FastAPI(
+        telemetry={"tracing": False, "metrics": False, "logs": False},  # we export Prometheus
         title=f"deepfit: predict {target}",
         version=__version__,
         description=(
@@ -120,36 +117,9 @@ def create_app(
         },
     )
     async def predict(request: Request) -> Response:
-        """Predict the target for a batch of rows."""
-        try:
-            body = await _read_body(request, settings.max_body_bytes)
-            columns = schema.parse(body)
-            n_rows = len(next(iter(columns.values()), []))
-            if n_rows > settings.max_rows:
-                raise TooLargeError(
-                    f"the request has {n_rows} rows; send at most {settings.max_rows} per request"
-                )
-            batch = schema.encode(columns)
-        except TooLargeError as error:
-            return _problem(413, str(error))
-        except ValidationError as error:
-            return _invalid(error, schema.names)
-        except DataError as error:
-            return _problem(422, str(error))
-        values = engine.predict(batch.features.numeric, batch.features.categorical).tolist()
-        metrics.rows.inc(n_rows)
-        if batch.features.unseen_categories:
-            metrics.unseen.inc(batch.features.unseen_categories)
-        if batch.missing_values:
-            metrics.missing.inc(batch.missing_values)
-        answer = {
-            "predictions": values,
-            "target": target,
-            "model_version": version,
-            "unseen_categories": batch.features.unseen_categories,
-            "missing_values": batch.missing_values,
-        }
-        return Response(orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
+        """Predict the target for a batch of rows (answered by the gateway's fast path)."""
+        status, content = predictor.answer(await request.body())  # reached only without it
+        return Response(content, status_code=status, media_type=JSON)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -190,88 +160,14 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(_GatekeeperFactory, metrics=metrics, api_key=settings.api_key)
-    return app
-
-
-class _GatekeeperFactory(Gatekeeper):
-    """Starlette builds middleware from a class and keyword arguments."""
-
-    def __init__(self, app: ASGIApp, *, metrics: ServerMetrics, api_key: str | None) -> None:
-        super().__init__(app, metrics, api_key)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TooLargeError(f"the body has {int(declared)} bytes; the limit is {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLargeError(f"the body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _problem(status: int, message: str, detail: list[dict[str, Any]] | None = None) -> Response:
-    return Response(
-        orjson.dumps({"error": message, "detail": detail or []}),
-        status_code=status,
-        media_type=JSON,
+    app.add_middleware(
+        Gateway,
+        metrics=metrics,
+        predictor=predictor,
+        api_key=settings.api_key,
+        max_body_bytes=settings.max_body_bytes,
     )
-
-
-def _invalid(error: ValidationError, names: list[str]) -> Response:
-    details: list[dict[str, Any]] = []
-    seen: set[tuple[Any, ...]] = set()
-    for item in error.errors(include_url=False, include_context=False):
-        where = _place(item["loc"], names)
-        if where in seen:  # a union reports one error per member type: keep the first
-            continue
-        seen.add(where)
-        details.append(
-            {
-                "loc": list(where),
-                "msg": _message(item, where),
-                "type": item["type"],
-            }
-        )
-        if len(details) >= MAX_ERRORS_SHOWN:
-            break
-    first = details[0]["msg"] if details else "the body is not a valid prediction request"
-    more = f" (and {error.error_count() - 1} more problem(s))" if error.error_count() > 1 else ""
-    return _problem(422, first + more, details)
-
-
-def _place(loc: tuple[int | str, ...], names: list[str]) -> tuple[int | str, ...]:
-    """The row number and feature name of an error's location, without union member tags."""
-    row = next((part for part in loc if isinstance(part, int)), None)
-    feature = next((part for part in loc if isinstance(part, str) and part in names), None)
-    return tuple(part for part in (feature, row) if part is not None)
-
-
-def _message(item: Any, where: tuple[int | str, ...]) -> str:
-    feature = next((part for part in where if isinstance(part, str)), None)
-    row = next((part for part in where if isinstance(part, int)), None)
-    place = f"feature '{feature}'" if feature is not None else "the body"
-    if row is not None:
-        place += f" in row {row}"
-    kind = item["type"]
-    if kind == "json_invalid":
-        return "the body is not valid JSON; send a list of records or an object of columns"
-    if kind == "missing":
-        return f"{place} is missing; send every feature (null for a missing value)"
-    if kind in ("finite_number",):
-        return f"{place} is not a finite number; NaN and infinity are not allowed, send null"
-    if feature is None:
-        return (
-            "the body must be a JSON list of records (one object per row) or an object of "
-            f"columns (one list per feature); {item['msg'].lower()}"
-        )
-    shown = repr(item.get("input"))[:60]
-    return f"{place}: {item['msg'].lower()}, got {shown}"
+    return app
 
 
 def _metadata(

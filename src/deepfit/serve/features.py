@@ -91,7 +91,17 @@ class FeatureSchema:
         ]
         positions = _numeric_positions(preprocessor)
         self._plain_names = [f.name for f in self.features if f.role in ("numeric", "boolean")]
-        self._plain_positions = [positions[name] for name in self._plain_names]
+        plain = [positions[name] for name in self._plain_names]
+        # a slice when the columns are contiguous (no dates between them): a cheaper copy
+        self._plain_positions: slice | list[int] = (
+            (
+                slice(plain[0], plain[-1] + 1)
+                if plain == list(range(plain[0], plain[-1] + 1))
+                else plain
+            )
+            if plain
+            else []
+        )
         self._date_positions = {
             f.name: positions[f.name] for f in self.features if f.role == "datetime"
         }
@@ -143,13 +153,11 @@ class FeatureSchema:
         numeric = np.empty((n_rows, len(prep.numeric_names)), dtype=np.float32)
         missing = 0
         if self._plain_names:
+            block = np.array([columns[name] for name in self._plain_names], dtype=np.float64)
+            missing += int(np.count_nonzero(np.isnan(block)))
             with np.errstate(over="ignore"):
-                block = np.array(
-                    [columns[name] for name in self._plain_names], dtype=np.float64
-                ).reshape(len(self._plain_names), n_rows)
-                numeric[:, self._plain_positions] = block.T
-            missing += int(np.isnan(block).sum())
-            if np.isinf(numeric[:, self._plain_positions]).any():
+                numeric[:, self._plain_positions] = block.reshape(len(self._plain_names), n_rows).T
+            if np.isinf(numeric).any():  # a float64 beyond float32's range
                 raise DataError(
                     "a numeric value is too large for the model (beyond "
                     f"{np.finfo(np.float32).max:.3g}); send a smaller number or null"
