@@ -355,3 +355,64 @@ def test_dropped_columns_are_noted_on_stderr(tmp_path: Path) -> None:
     result = invoke(*train_args(data, tmp_path / "m.deepfit"))
     assert_ok(result)
     assert "note: dropped column 'country': constant" in result.stderr
+
+
+def test_train_checkpoints_and_refuses_to_resume_with_other_settings(
+    tmp_path: Path, trained: Trained
+) -> None:
+    folder = tmp_path / "run"
+    first = invoke(*train_args(trained.data, tmp_path / "a.deepfit", "--checkpoint-dir", folder))
+    assert_ok(first)
+    assert (folder / "checkpoint.safetensors").exists()
+    again = invoke(
+        *train_args(
+            trained.data,
+            tmp_path / "b.deepfit",
+            "--checkpoint-dir",
+            folder,
+            "--resume",
+            "--lr",
+            0.01,
+        )
+    )
+    assert_error(again, "learning_rate 0.001 then, 0.01 now", "--checkpoint-dir", "--resume")
+    assert not (tmp_path / "b.deepfit").exists()
+
+
+def test_train_resume_without_a_checkpoint_notes_a_fresh_start(
+    tmp_path: Path, trained: Trained
+) -> None:
+    folder = tmp_path / "empty"
+    result = invoke(
+        *train_args(trained.data, tmp_path / "m.deepfit", "--checkpoint-dir", folder, "--resume")
+    )
+    assert_ok(result)
+    assert "note: no checkpoint in" in result.stderr
+    assert (folder / "checkpoint.safetensors").exists()
+
+
+def test_train_fine_tunes_a_saved_model(tmp_path: Path, trained: Trained) -> None:
+    import torch
+
+    frame = make_table(150, seed=7)
+    frame["y"] += 30.0
+    new = write_csv(tmp_path / "new.csv", frame)
+    out = tmp_path / "tuned.deepfit"
+    result = invoke(
+        *train_args(
+            new, out, "--init-from", trained.model, "--train-last", 1, "--hidden-layers", 64
+        )
+    )
+    assert_ok(result)
+    assert "model: mlp (16, relu" in result.stdout  # the old model's, not --hidden-layers 64
+    tuned, old = deepfit.load(out), deepfit.load(trained.model)
+    assert tuned.hidden_layers == old.hidden_layers == (16,)
+    assert tuned.training_summary_["train_last"] == 1
+    first_layer = "backbone.layers.0.weight"  # frozen
+    assert torch.equal(
+        tuned.network_.state_dict()[first_layer], old.network_.state_dict()[first_layer]
+    )
+
+    other = write_csv(tmp_path / "other.csv", frame.drop(columns=["colour"]))
+    failed = invoke(*train_args(other, tmp_path / "x.deepfit", "--init-from", trained.model))
+    assert_error(failed, "lacks 'colour'", "--init-from")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import zipfile
 import zlib
@@ -65,7 +66,10 @@ def save(model: Regressor, path: str | Path, *, overwrite: bool = False) -> Path
         "metrics": getattr(model, "metrics_", None),
     }
     params = model.get_params(deep=False)
+    # The architecture the network was built with: a fine-tuned model's comes from its base.
+    params.update(getattr(model, "network_params_", {}))
     params["hidden_layers"] = [int(w) for w in params["hidden_layers"]]
+    params = {k: str(v) if isinstance(v, os.PathLike) else v for k, v in params.items()}
     documents = {
         "metadata.json": metadata,
         "config.json": {"params": params},

@@ -179,46 +179,109 @@ def train(
         bool, typer.Option("--force", help="Replace the model file if it exists.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(help="Save the whole training state here, to continue it with --resume."),
+    ] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Epochs between checkpoints.")] = 1,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue the run saved in --checkpoint-dir (if there is one)."
+        ),
+    ] = False,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Fine-tune this saved model: its columns, preprocessing and architecture "
+            "(--hidden-layers etc. are ignored) and weights; training settings from here."
+        ),
+    ] = None,
+    train_last: Annotated[
+        int | None,
+        typer.Option(help="With --init-from: train only the last K linear layers."),
+    ] = None,
 ) -> None:
-    """Train a network on DATA to predict TARGET, print metrics beside baselines, save the model."""
+    """Train a network on DATA to predict TARGET, print metrics beside baselines, save the model.
+
+    Ctrl-C stops training after the current batch, then scores and saves the best model so far
+    and exits with status 130; a second Ctrl-C aborts at once.
+    """
     from deepfit.files import check_writable
+    from deepfit.training.state import INTERRUPTED
     from deepfit.workflow import train_table
 
     check_writable(out_path, overwrite=force)
     roles = {name: "categorical" for name in _split_names(categorical)}
     roles |= {name: "numeric" for name in _split_names(numeric)}
     roles |= {name: "drop" for name in _split_names(drop)}
-    result = train_table(
-        data,
-        target=target,
-        validation=validation,
-        validation_fraction=validation_fraction,
-        test_fraction=test_fraction,
-        seed=seed,
-        baselines=baselines,
-        model=model,
-        hidden_layers=_hidden_layers(hidden_layers),
-        activation=activation,
-        dropout=dropout,
-        norm=norm,
-        loss=loss,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        weight_decay=weight_decay,
-        schedule=schedule,
-        l1=l1,
-        l2=l2,
-        batch_size=_batch_size(batch_size),
-        max_epochs=max_epochs,
-        patience=patience or None,
-        time_limit=time_limit,
-        column_roles=roles or None,
-        device=device,
-        verbose=0 if quiet else 1,
-    )
-    _print_training(result)
-    result.model.save(out_path, overwrite=force)
-    out.print(f"saved model to {out_path}", highlight=False)
+    architecture: dict[str, Any] = {
+        "model": model,
+        "hidden_layers": _hidden_layers(hidden_layers),
+        "activation": activation,
+        "dropout": dropout,
+        "norm": norm,
+    }
+    if init_from is not None:
+        architecture = _architecture_of(init_from)
+    try:
+        result = train_table(
+            data,
+            target=target,
+            validation=validation,
+            validation_fraction=validation_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+            baselines=baselines,
+            resume=resume,
+            **architecture,
+            loss=loss,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            schedule=schedule,
+            l1=l1,
+            l2=l2,
+            batch_size=_batch_size(batch_size),
+            max_epochs=max_epochs,
+            patience=patience or None,
+            time_limit=time_limit,
+            column_roles=roles or None,
+            device=device,
+            verbose=0 if quiet else 1,
+            checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every,
+            init_from=init_from,
+            train_last=train_last,
+        )
+        _print_training(result)
+        resumed = result.model.training_summary_.get("resumed_from_epoch")
+        if resumed is not None:
+            out.print(f"resumed from the checkpoint of epoch {resumed}", highlight=False)
+        result.model.save(out_path, overwrite=force)
+        out.print(f"saved model to {out_path}", highlight=False)
+    except KeyboardInterrupt:  # Ctrl-C outside training, or a second one during it
+        err.print("[red]error:[/red] aborted (Ctrl-C); no model was saved", highlight=False)
+        raise typer.Exit(130) from None
+    summary = result.model.training_summary_
+    if summary.get("stop_reason") == INTERRUPTED:
+        skipped = ", without baselines" if baselines else ""
+        again = f"; --resume continues from the last checkpoint in {checkpoint_dir}"
+        err.print(
+            f"interrupted (Ctrl-C) after {summary.get('epochs')} epoch(s): saved the best model "
+            f"so far to {out_path}{skipped}{again if checkpoint_dir is not None else ''}",
+            highlight=False,
+        )
+        raise typer.Exit(130)
+
+
+def _architecture_of(path: Path) -> dict[str, Any]:
+    """The architecture options of a saved model, which fine-tuning it keeps."""
+    from deepfit.artifact import load
+    from deepfit.estimator import ARCHITECTURE
+
+    params = load(path).get_params()
+    return {key: params[key] for key in ARCHITECTURE}
 
 
 def _print_training(result: Any) -> None:

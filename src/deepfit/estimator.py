@@ -21,19 +21,31 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import validate_data
+from torch import nn
 
 from deepfit.data.io import read_table
 from deepfit.data.preprocess import PreparedFeatures, TabularPreprocessor
-from deepfit.data.schema import infer_schema
+from deepfit.data.schema import Schema, infer_schema
 from deepfit.data.target import TargetScaler, check_target
 from deepfit.device import resolve_device
 from deepfit.errors import ConfigError, DataError, DeepfitWarning, NotFittedError
 from deepfit.models.network import TabularNetwork
 from deepfit.models.registry import build_network
 from deepfit.training.callbacks import Callback, EarlyStopping, ProgressBar, TimeLimit
+from deepfit.training.checkpoint import (
+    Checkpoint,
+    Snapshot,
+    check_fingerprint,
+    checkpoint_path,
+    file_digest,
+    fingerprint,
+    load_checkpoint,
+)
 from deepfit.training.loop import TensorData, TrainConfig, predict, train
+from deepfit.training.state import INTERRUPTED
 
 MIN_TRAIN_ROWS = 2
+ARCHITECTURE = ("model", "hidden_layers", "activation", "dropout", "norm", "clip")
 AUTO_BATCH_MIN = 64
 AUTO_BATCH_MAX = 512
 
@@ -75,7 +87,31 @@ class Regressor(RegressorMixin, BaseEstimator):
         device: ``"auto"`` (a GPU when present), ``"cpu"`` or ``"cuda"``.
         random_state: seed for the split, initialisation, dropout and batch order.
         verbose: 1 shows a progress bar on standard error.
+        checkpoint_dir: a folder where the complete training state is saved, atomically, as
+            ``checkpoint.safetensors`` every ``checkpoint_every`` epochs and at the end (None:
+            no checkpoints). ``fit(X, y, resume=True)`` continues the run saved there; with
+            the same settings and data the final model is the one an uninterrupted run gives
+            (bitwise on CPU with the same thread count). A checkpoint from other settings or
+            data is refused; with none there yet, training starts from scratch with a warning.
+        checkpoint_every: epochs between checkpoints.
+        init_from: a saved ``.deepfit`` model to fine-tune: its preprocessing (schema,
+            statistics, vocabularies), target scaling, architecture (``model``,
+            ``hidden_layers``, ``activation``, ``dropout``, ``norm``, ``clip``; the values
+            given here are ignored) and weights are the starting point; the training settings
+            come from this estimator. The data must have the old model's feature columns,
+            with the same roles.
+        train_last: with ``init_from``, train only the last ``train_last`` linear layers and
+            freeze every other parameter (input embeddings included); None trains everything.
+            Batch-norm running statistics still adapt to the new data.
+
+    Example:
+        >>> tuned = Regressor(init_from="old.deepfit", train_last=1)  # doctest: +SKIP
+        >>> tuned.fit(X_new, y_new).save("tuned.deepfit")  # doctest: +SKIP
     """
+
+    # Fitted attributes that fitting reads back from another (saved) model when fine-tuning.
+    network_: TabularNetwork
+    preprocessor_: TabularPreprocessor
 
     def __init__(
         self,
@@ -105,6 +141,10 @@ class Regressor(RegressorMixin, BaseEstimator):
         device: str = "auto",
         random_state: int | None = 0,
         verbose: int = 0,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 1,
+        init_from: str | Path | None = None,
+        train_last: int | None = None,
     ) -> None:
         self.model = model
         self.hidden_layers = hidden_layers
@@ -131,6 +171,10 @@ class Regressor(RegressorMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.init_from = init_from
+        self.train_last = train_last
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -138,12 +182,17 @@ class Regressor(RegressorMixin, BaseEstimator):
         return tags
 
     # ----------------------------------------------------------------------------- fit
-    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None) -> Regressor:
+    def fit(
+        self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None, resume: bool = False
+    ) -> Regressor:
         """Fit the network on ``X, y``; early-stop on ``X_val, y_val`` or a held-out share.
 
+        ``resume=True`` continues the run saved in ``checkpoint_dir`` (see the class
+        docstring). Ctrl-C stops training at the end of the current batch and the model keeps
+        the best weights so far (``training_summary_["stop_reason"] == "interrupted"``).
         Returns self, so ``Regressor().fit(X, y).predict(X_new)`` works.
         """
-        self._check_params()
+        self._check_params(resume=resume)
         frame = self._as_frame(X, reset=True)
         target = check_target(y, _target_name(y))
         if len(target) != len(frame):
@@ -155,34 +204,56 @@ class Regressor(RegressorMixin, BaseEstimator):
                 f"{len(frame)} sample(s) are too few to train on; provide at least "
                 f"{MIN_TRAIN_ROWS} rows"
             )
-        seed = self._seed()
+        snapshot = self._saved_checkpoint() if resume else None
+        seed = self._seed(snapshot)
         train_frame, train_target, val_frame, val_target = self._validation_split(
             frame, target, X_val, y_val, seed
         )
 
-        schema = infer_schema(train_frame, roles=self.column_roles, target=None)
-        for note in schema.notes:
-            warnings.warn(note, DeepfitWarning, stacklevel=2)
-        preprocessor = TabularPreprocessor(schema, min_category_count=self.min_category_count)
-        preprocessor.fit(train_frame)
-        scaler = TargetScaler.fit(train_target)
+        base = None if self.init_from is None else _load_base(self.init_from)
+        if base is None:
+            schema = infer_schema(train_frame, roles=self.column_roles, target=None)
+            for note in schema.notes:
+                warnings.warn(note, DeepfitWarning, stacklevel=2)
+            preprocessor = TabularPreprocessor(schema, min_category_count=self.min_category_count)
+            preprocessor.fit(train_frame)
+            scaler = TargetScaler.fit(train_target)
+            architecture = self._architecture()
+        else:  # fine-tuning: the old model's preprocessing, target scale and architecture
+            preprocessor = base.preprocessor_
+            _check_same_columns(
+                train_frame, preprocessor.schema, self.column_roles, str(self.init_from)
+            )
+            old = base.network_
+            scaler = TargetScaler(float(old.target_mean), float(old.target_std))
+            architecture = base._architecture()
         device = resolve_device(self.device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            network = self._new_network(preprocessor, scaler).to(device)
+            network = base.network_ if base is not None else self._new_network(preprocessor, scaler)
+            network = network.to(device)
+            if self.train_last is not None:
+                _train_only_last(network, int(self.train_last))
             train_data = _tensors(preprocessor, scaler, train_frame, train_target, device)
             val_data = None
             if val_frame is not None and val_target is not None:
                 val_data = _tensors(preprocessor, scaler, val_frame, val_target, device)
             config = self._train_config(seed, batch_size=self._batch_size(len(train_data)))
-            state = train(
-                network,
-                train_data,
-                val_data,
-                config,
-                self._callbacks(has_validation=val_data is not None),
+            callbacks = self._callbacks(has_validation=val_data is not None)
+            if self.checkpoint_dir is not None:
+                settings = self._run_settings(config, architecture)
+                run = fingerprint(settings, train_data, val_data)
+                callbacks.append(self._checkpoint(run, snapshot))  # last: see Checkpoint
+            state = train(network, train_data, val_data, config, callbacks)
+        if state.stop_reason == INTERRUPTED:
+            warnings.warn(
+                f"training was interrupted (Ctrl-C) after {state.epoch} epoch(s); the model "
+                "keeps the best weights so far",
+                DeepfitWarning,
+                stacklevel=2,
             )
-        self.network_ = network.cpu().eval()
+        self.network_ = network.requires_grad_(True).cpu().eval()
+        self.network_params_ = architecture
         self.preprocessor_ = preprocessor
         self.target_name_ = _target_name(y)
         self.history_ = [asdict(record) for record in state.history]
@@ -197,6 +268,11 @@ class Regressor(RegressorMixin, BaseEstimator):
             "batch_size": config.batch_size,
             "device": str(device),
         }
+        if snapshot is not None:
+            self.training_summary_["resumed_from_epoch"] = snapshot.epoch
+        if self.init_from is not None:
+            self.training_summary_["init_from"] = str(self.init_from)
+            self.training_summary_["train_last"] = self.train_last
         return self
 
     def _validation_split(
@@ -215,7 +291,7 @@ class Regressor(RegressorMixin, BaseEstimator):
         val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
         return (frame.iloc[train_rows], target[train_rows], frame.iloc[val_rows], target[val_rows])
 
-    def _check_params(self) -> None:
+    def _check_params(self, *, resume: bool = False) -> None:
         if self.batch_size != "auto" and (
             not isinstance(self.batch_size, int | np.integer) or self.batch_size < 1
         ):
@@ -230,11 +306,88 @@ class Regressor(RegressorMixin, BaseEstimator):
             )
         if self.time_limit is not None and self.time_limit <= 0:
             raise ConfigError(f"time_limit must be positive seconds, however: {self.time_limit}")
+        if not isinstance(self.checkpoint_every, int | np.integer) or self.checkpoint_every < 1:
+            raise ConfigError(
+                f"checkpoint_every must be a positive integer, however: {self.checkpoint_every!r}"
+            )
+        if resume and self.checkpoint_dir is None:
+            raise ConfigError(
+                "resume needs a checkpoint folder; pass checkpoint_dir (--checkpoint-dir) too"
+            )
+        if self.train_last is not None:
+            if not isinstance(self.train_last, int | np.integer) or self.train_last < 1:
+                raise ConfigError(
+                    f"train_last must be a positive integer or None, however: {self.train_last!r}"
+                )
+            if self.init_from is None:
+                raise ConfigError(
+                    "train_last freezes layers of a model being fine-tuned; pass init_from "
+                    "(--init-from) with the saved model, or drop train_last"
+                )
 
-    def _seed(self) -> int:
-        if self.random_state is None:
-            return int(np.random.default_rng().integers(2**31 - 1))
-        return int(self.random_state)
+    def _seed(self, snapshot: Snapshot | None = None) -> int:
+        """``random_state``; when it is None, a resumed run's own seed or a fresh one."""
+        if self.random_state is not None:
+            return int(self.random_state)
+        saved = None if snapshot is None else snapshot.fingerprint["settings"].get("seed")
+        if isinstance(saved, int):
+            return saved
+        return int(np.random.default_rng().integers(2**31 - 1))
+
+    def _saved_checkpoint(self) -> Snapshot | None:
+        """The checkpoint to resume, or None (with a warning) when there is none yet."""
+        path = checkpoint_path(self.checkpoint_dir or ".")
+        if not path.exists():
+            warnings.warn(
+                f"no checkpoint in {path.parent} to resume, so training starts from scratch",
+                DeepfitWarning,
+                stacklevel=3,
+            )
+            return None
+        return load_checkpoint(path)
+
+    def _checkpoint(self, run: dict[str, Any], snapshot: Snapshot | None) -> Checkpoint:
+        """The callback that saves this run, refusing a ``snapshot`` of another run."""
+        directory = Path(self.checkpoint_dir or ".")
+        if snapshot is not None:
+            check_fingerprint(snapshot, run)
+        elif checkpoint_path(directory).exists():
+            warnings.warn(
+                f"{checkpoint_path(directory)} will be replaced by this new run; pass "
+                "resume=True (--resume) to continue it instead",
+                DeepfitWarning,
+                stacklevel=3,
+            )
+        return Checkpoint(
+            directory,
+            every=int(self.checkpoint_every),
+            fingerprint=run,
+            resume_from=snapshot,
+        )
+
+    def _run_settings(self, config: TrainConfig, architecture: dict[str, Any]) -> dict[str, Any]:
+        """Everything besides the data that shapes a run, which a resumed run must share."""
+        return {
+            **asdict(config),
+            **architecture,
+            "patience": None if self.patience is None else int(self.patience),
+            "validation_fraction": float(self.validation_fraction),
+            "min_category_count": int(self.min_category_count),
+            "column_roles": self.column_roles,
+            "init_from": None if self.init_from is None else file_digest(self.init_from),
+            "train_last": None if self.train_last is None else int(self.train_last),
+        }
+
+    def _architecture(self) -> dict[str, Any]:
+        """The parameters that decide the network's shape, as this estimator holds them."""
+        return {
+            "model": self.model,
+            "hidden_layers": tuple(int(width) for width in self.hidden_layers),
+            "activation": self.activation,
+            "dropout": float(self.dropout),
+            "norm": self.norm,
+            "clip": float(self.clip),
+        }
 
     def _new_network(
         self, preprocessor: TabularPreprocessor, scaler: TargetScaler | None = None
@@ -349,6 +502,53 @@ class Regressor(RegressorMixin, BaseEstimator):
 
 def _is_dataframe(X: Any) -> bool:
     return isinstance(X, pd.DataFrame) or type(X).__module__.startswith("polars")
+
+
+def _load_base(path: str | Path) -> Regressor:
+    """The saved model that fine-tuning starts from."""
+    from deepfit.artifact import load
+
+    return load(path)
+
+
+def _check_same_columns(
+    frame: pd.DataFrame, schema: Schema, roles: dict[str, str] | None, source: str
+) -> None:
+    """Refuse data whose feature columns or roles differ from the model being fine-tuned."""
+    known = {column.name: column.role for column in schema.columns}
+    missing = [name for name in schema.feature_names if name not in frame.columns]
+    extra = [str(name) for name in frame.columns if name not in known]
+    problems = []
+    if missing:
+        problems.append("it lacks " + ", ".join(f"'{name}'" for name in missing))
+    if extra:
+        problems.append("it has new column(s) " + ", ".join(f"'{name}'" for name in extra))
+    if not problems:
+        inferred = {c.name: c for c in infer_schema(frame, roles=roles, target=None).columns}
+        for name in schema.feature_names:
+            now = inferred[name]
+            auto_dropped = now.role == "drop" and now.reason != "chosen by the user"
+            if now.role != known[name] and not auto_dropped:
+                problems.append(f"'{name}' is {now.role}, not {known[name]}")
+    if problems:
+        raise DataError(
+            f"the data does not match the model in {source}: {'; '.join(problems)}; "
+            "fine-tuning needs its feature columns with the same roles, so make the data match "
+            "(or set the roles), or train from scratch without init_from (--init-from)"
+        )
+
+
+def _train_only_last(network: nn.Module, count: int) -> None:
+    """Freeze every parameter except those of the last ``count`` linear layers."""
+    linear = [module for module in network.modules() if isinstance(module, nn.Linear)]
+    if count > len(linear):
+        raise ConfigError(
+            f"train_last={count}, but the network has {len(linear)} linear layer(s); "
+            f"choose 1 to {len(linear)}, or None to train everything"
+        )
+    network.requires_grad_(False)
+    for layer in linear[-count:]:
+        layer.requires_grad_(True)
 
 
 def _target_name(y: Any) -> str:

@@ -26,6 +26,7 @@ from deepfit.evaluation import (
     evaluate_model,
     prepare_parts,
 )
+from deepfit.training.state import INTERRUPTED
 
 
 @dataclass
@@ -54,13 +55,16 @@ def train_table(
     test_fraction: float = 0.15,
     seed: int = 0,
     baselines: bool = True,
+    resume: bool = False,
     **params: Any,
 ) -> TrainingResult:
     """Split ``data`` (70/15/15 by default, seeded), fit a :class:`Regressor`, score it.
 
     ``validation``, when given, is the validation set and ``data`` is split into train and
-    test only. ``params`` go to the Regressor. The metrics are stored on ``model.metrics_``
-    so they travel inside the saved model.
+    test only. ``params`` go to the Regressor; ``resume`` to its ``fit`` (it continues the
+    run saved in ``params["checkpoint_dir"]``). The metrics are stored on ``model.metrics_``
+    so they travel inside the saved model. When Ctrl-C interrupted training, the model (best
+    weights so far) is still scored, but the baselines are skipped to finish quickly.
     """
     frame = read_table(data)
     X, y = split_target(frame, target)
@@ -86,12 +90,12 @@ def train_table(
     }
     model = Regressor(random_state=seed, **params)
     if len(y_val):
-        model.fit(X_train, pd.Series(y_train, name=target), X_val=X_val, y_val=y_val)
+        model.fit(X_train, pd.Series(y_train, name=target), X_val=X_val, y_val=y_val, resume=resume)
     else:
-        model.fit(X_train, pd.Series(y_train, name=target))
+        model.fit(X_train, pd.Series(y_train, name=target), resume=resume)
     prepared = prepare_parts(model, parts)
     metrics: MetricsBySplit = {"deepfit": evaluate_model(model, prepared)}
-    if baselines:
+    if baselines and model.training_summary_["stop_reason"] != INTERRUPTED:
         metrics.update(evaluate_baselines(model, prepared, seed=seed))
     model.metrics_ = metrics
     sizes = {split: len(y_part) for split, (_, y_part) in parts.items()}

@@ -102,9 +102,11 @@ def training_lines(model: Regressor) -> list[str]:
     """A few lines that say how training went."""
     summary: dict[str, Any] = model.training_summary_
     n_parameters = sum(p.numel() for p in model.network_.parameters())
-    layers = "x".join(str(w) for w in model.hidden_layers)
+    # the architecture the network was built with (a fine-tuned model's comes from its base)
+    built = getattr(model, "network_params_", None) or model.get_params()
+    layers = "x".join(str(w) for w in built["hidden_layers"])
     return [
-        f"model: {model.model} ({layers}, {model.activation}, dropout {model.dropout}), "
+        f"model: {built['model']} ({layers}, {built['activation']}, dropout {built['dropout']}), "
         f"{n_parameters:,} parameters",
         f"training: {summary.get('epochs')} epochs in {summary.get('seconds', 0):.1f} s on "
         f"{summary.get('device')}, best epoch {summary.get('best_epoch')}; "

@@ -5,18 +5,43 @@ from __future__ import annotations
 import copy
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
 from deepfit.errors import ConfigError
+from deepfit.training.optim import Schedule
 from deepfit.training.state import TrainState
 
 
+@dataclass
+class LoopParts:
+    """Everything a training run changes as it goes, besides its :class:`TrainState`.
+
+    A checkpoint saves these and puts them back; other callbacks can ignore them.
+    """
+
+    network: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    shuffler: torch.Generator  # draws each epoch's batch order
+    callbacks: Sequence[Callback]
+
+
 class Callback:
-    """Base class: override the hooks you need."""
+    """Base class: override the hooks you need.
+
+    A callback that keeps state of its own across epochs returns it from :meth:`state_dict`
+    (tensors and JSON-able values) so that a checkpoint can save and restore it.
+    """
+
+    def on_setup(self, state: TrainState, parts: LoopParts) -> None:
+        """Called once before ``on_train_start``; a checkpoint resuming a run restores it here."""
 
     def on_train_start(self, state: TrainState, network: nn.Module) -> None:
         """Called once before the first epoch."""
@@ -26,6 +51,13 @@ class Callback:
 
     def on_train_end(self, state: TrainState, network: nn.Module) -> None:
         """Called once after the last epoch, also when a callback stopped the run."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint must keep to resume this callback; nothing by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`state_dict` returned."""
 
 
 class EarlyStopping(Callback):
@@ -42,21 +74,35 @@ class EarlyStopping(Callback):
         self.patience = patience
         self.best_weights: dict[str, Any] | None = None
 
+    def on_train_start(self, state: TrainState, network: nn.Module) -> None:
+        self._check_patience(state)  # a resumed run may have waited long enough already
+
     def on_epoch_end(self, state: TrainState, network: nn.Module) -> None:
         record = state.last
         if record is None or state.best_epoch is None:
             return
         if state.best_epoch == record.epoch:
             self.best_weights = copy.deepcopy(network.state_dict())
-        elif record.epoch - state.best_epoch >= self.patience:
-            state.stop = True
-            state.stop_reason = (
-                f"early stopping: validation loss did not improve for {self.patience} epochs"
-            )
+        else:
+            self._check_patience(state)
 
     def on_train_end(self, state: TrainState, network: nn.Module) -> None:
         if self.best_weights is not None:
             network.load_state_dict(self.best_weights)
+
+    def state_dict(self) -> dict[str, Any]:
+        # The epochs without improvement are state.epoch - state.best_epoch, kept by the state.
+        return {"best_weights": self.best_weights}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_weights = state.get("best_weights")
+
+    def _check_patience(self, state: TrainState) -> None:
+        if state.best_epoch is not None and state.epoch - state.best_epoch >= self.patience:
+            state.stop = True
+            state.stop_reason = (
+                f"early stopping: validation loss did not improve for {self.patience} epochs"
+            )
 
 
 class TimeLimit(Callback):
@@ -65,13 +111,15 @@ class TimeLimit(Callback):
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.start = 0.0
+        self.first_epoch = 0  # a resumed run counts its own epochs only
 
     def on_train_start(self, state: TrainState, network: nn.Module) -> None:
         self.start = time.perf_counter()
+        self.first_epoch = state.epoch
 
     def on_epoch_end(self, state: TrainState, network: nn.Module) -> None:
         elapsed = time.perf_counter() - self.start
-        per_epoch = elapsed / max(1, len(state.history))
+        per_epoch = elapsed / max(1, state.epoch - self.first_epoch)
         if elapsed + per_epoch > self.seconds:
             state.stop = True
             state.stop_reason = f"time limit of {self.seconds:g} s reached"
@@ -95,7 +143,7 @@ class ProgressBar(Callback):
             transient=False,
         )
         self.progress.start()
-        self.task = self.progress.add_task("", total=state.max_epochs)
+        self.task = self.progress.add_task("", total=state.max_epochs, completed=state.epoch)
 
     def on_epoch_end(self, state: TrainState, network: nn.Module) -> None:
         record = state.last

@@ -1,23 +1,28 @@
 """The training loop: batches are index slices of tensors already on the device.
 
-Read it top to bottom: shuffle, step through batches, score the validation set, let the
-callbacks look at the state, stop when one of them says so.
+Read it top to bottom: set up (a checkpoint callback may restore an earlier run here), then
+each epoch shuffle, step through batches, score the validation set, let the callbacks look at
+the state, stop when one of them says so or Ctrl-C was pressed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from types import FrameType
 
 import torch
 from torch import nn
 
-from deepfit.training.callbacks import Callback
+from deepfit.training.callbacks import Callback, LoopParts
 from deepfit.training.losses import make_loss
 from deepfit.training.optim import Schedule, make_optimizer, penalized_weights, weight_penalty
-from deepfit.training.state import EpochRecord, TrainState
+from deepfit.training.state import DIVERGED, INTERRUPTED, EpochRecord, TrainState
 
 IMPROVEMENT = 1e-4  # relative drop in validation loss that counts as better
 EVAL_BATCH = 16_384
@@ -60,63 +65,76 @@ def train(
     config: TrainConfig,
     callbacks: Sequence[Callback] = (),
 ) -> TrainState:
-    """Train ``network`` in place and return the final state (history, best epoch, stop reason)."""
+    """Train ``network`` in place and return the final state (history, best epoch, stop reason).
+
+    Parameters with ``requires_grad=False`` stay frozen. Ctrl-C (SIGINT, in the main thread)
+    stops the run at the end of the current batch with ``stop_reason == "interrupted"``; a
+    second Ctrl-C raises KeyboardInterrupt at once.
+    """
     loss_fn = make_loss(config.loss, huber_delta=config.huber_delta)
     optimizer = make_optimizer(
         config.optimizer,
-        network.parameters(),
+        (parameter for parameter in network.parameters() if parameter.requires_grad),
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
         momentum=config.momentum,
     )
     schedule = Schedule(config.schedule, optimizer, max_epochs=config.max_epochs)
-    weights = penalized_weights(network)
+    weights = [weight for weight in penalized_weights(network) if weight.requires_grad]
     device = train_data.numeric.device
     shuffler = torch.Generator(device="cpu").manual_seed(config.seed)
     n_rows = len(train_data)
     # A last batch of one row breaks batch norm and adds noise: fold it into the previous one.
     n_batches = max(1, n_rows // config.batch_size) if n_rows > config.batch_size else 1
     state = TrainState(max_epochs=config.max_epochs)
+    parts = LoopParts(network, optimizer, schedule, shuffler, callbacks)
     start = time.perf_counter()
     for callback in callbacks:
+        callback.on_setup(state, parts)  # a checkpoint resuming a run puts every part back here
+    for callback in callbacks:
         callback.on_train_start(state, network)
-    while state.epoch < config.max_epochs and not state.stop:
-        epoch_start = time.perf_counter()
-        network.train()
-        order = torch.randperm(n_rows, generator=shuffler).to(device)
-        total = 0.0
-        for batch in torch.tensor_split(order, n_batches):
-            prediction = network(train_data.numeric[batch], train_data.categorical[batch])
-            loss = loss_fn(prediction, train_data.target[batch])
-            total += float(loss.detach()) * len(batch)
-            penalty = weight_penalty(weights, l1=config.l1, l2=config.l2)
-            if penalty is not None:
-                loss = loss + penalty
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        train_loss = total / n_rows
-        validation_loss = None
-        if validation_data is not None and len(validation_data):
-            validation_loss = evaluate_loss(network, validation_data, loss_fn)
-        learning_rate = float(optimizer.param_groups[0]["lr"])
-        schedule.step(validation_loss)
-        state.epoch += 1
-        state.history.append(
-            EpochRecord(
-                state.epoch,
-                train_loss,
-                validation_loss,
-                learning_rate,
-                time.perf_counter() - epoch_start,
+    with stop_on_interrupt() as interrupted:
+        while state.epoch < config.max_epochs and not state.stop:
+            epoch_start = time.perf_counter()
+            network.train()
+            order = torch.randperm(n_rows, generator=shuffler).to(device)
+            total = 0.0
+            for batch in torch.tensor_split(order, n_batches):
+                if interrupted.is_set():
+                    break
+                prediction = network(train_data.numeric[batch], train_data.categorical[batch])
+                loss = loss_fn(prediction, train_data.target[batch])
+                total += float(loss.detach()) * len(batch)
+                penalty = weight_penalty(weights, l1=config.l1, l2=config.l2)
+                if penalty is not None:
+                    loss = loss + penalty
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            if interrupted.is_set():  # Ctrl-C: the unfinished epoch is not recorded
+                state.stop, state.stop_reason = True, INTERRUPTED
+                break
+            train_loss = total / n_rows
+            validation_loss = None
+            if validation_data is not None and len(validation_data):
+                validation_loss = evaluate_loss(network, validation_data, loss_fn)
+            learning_rate = float(optimizer.param_groups[0]["lr"])
+            schedule.step(validation_loss)
+            state.epoch += 1
+            state.history.append(
+                EpochRecord(
+                    state.epoch,
+                    train_loss,
+                    validation_loss,
+                    learning_rate,
+                    time.perf_counter() - epoch_start,
+                )
             )
-        )
-        _track_best(state, validation_loss)
-        if not math.isfinite(train_loss):
-            state.stop = True
-            state.stop_reason = "training diverged (loss is not finite); lower the learning rate"
-        for callback in callbacks:
-            callback.on_epoch_end(state, network)
+            _track_best(state, validation_loss)
+            if not math.isfinite(train_loss):
+                state.stop, state.stop_reason = True, DIVERGED
+            for callback in callbacks:
+                callback.on_epoch_end(state, network)
     if not state.stop_reason:
         state.stop_reason = f"reached max_epochs={config.max_epochs}"
     for callback in callbacks:
@@ -124,6 +142,36 @@ def train(
     state.seconds = time.perf_counter() - start
     network.eval()
     return state
+
+
+@contextlib.contextmanager
+def stop_on_interrupt() -> Iterator[threading.Event]:
+    """An event that the first Ctrl-C sets instead of raising; the second one raises at once.
+
+    The handler is installed only in the main thread (elsewhere the event never gets set), and
+    the previous handler always comes back on exit.
+
+    Example:
+        >>> with stop_on_interrupt() as interrupted:
+        ...     interrupted.is_set()
+        False
+    """
+    interrupted = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield interrupted  # a handler not installed from Python could not be put back
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _track_best(state: TrainState, validation_loss: float | None) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+INTERRUPTED = "interrupted"  # the stop reason after Ctrl-C
+DIVERGED = "training diverged (loss is not finite); lower the learning rate"
+
 
 @dataclass
 class EpochRecord:

@@ -1,0 +1,390 @@
+"""Crash-safe checkpoints: the whole training loop in one ``checkpoint.safetensors`` file.
+
+Tensors (network weights, early stopping's best weights, optimiser state, the global and the
+shuffler's random number generator states as uint8) are safetensors; everything else (epoch,
+history, best epoch and loss, scheduler and optimiser settings, callback state and a
+fingerprint of the settings and data) is JSON in the safetensors metadata. No pickle: loading
+reads data, never code. A file is written to a temporary name beside it, synced and moved into
+place, so a crash leaves the previous checkpoint whole.
+
+Resuming restores every part at the epoch boundary it was saved at, so the run goes on as if
+it had never stopped: on CPU, with the same thread count, the final weights are bitwise those
+of an uninterrupted run.
+
+Example:
+    >>> from deepfit import Regressor
+    >>> model = Regressor(checkpoint_dir="runs/ckpt", checkpoint_every=5)  # doctest: +SKIP
+    >>> model.fit(X, y)  # doctest: +SKIP
+    >>> # ... killed part way; later, with the same settings and data:
+    >>> model.fit(X, y, resume=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as save_tensors
+from torch import nn
+
+from deepfit.errors import ArtifactError, ConfigError, DataError
+from deepfit.files import atomic_writer
+from deepfit.training.callbacks import Callback, LoopParts
+from deepfit.training.loop import TensorData
+from deepfit.training.state import DIVERGED, EpochRecord, TrainState
+
+CHECKPOINT_FILE = "checkpoint.safetensors"
+FORMAT = "deepfit-checkpoint"
+FORMAT_VERSION = 1
+MAX_HASHED_ROWS = 65_536  # larger data is fingerprinted by evenly spaced rows
+FIX = (
+    "use the same settings and data to continue it, or start over: point --checkpoint-dir "
+    "(checkpoint_dir) at a new folder, or drop --resume (resume=False)"
+)
+
+
+@dataclass
+class Snapshot:
+    """A checkpoint as read from disk: its document, with the tensors back in their places."""
+
+    path: Path
+    document: dict[str, Any]
+
+    @property
+    def epoch(self) -> int:
+        """The number of epochs the saved run had completed."""
+        return int(self.document["epoch"])
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        return dict(self.document["fingerprint"])
+
+
+def checkpoint_path(directory: str | Path) -> Path:
+    """Where the checkpoint of ``directory`` lives."""
+    return Path(directory) / CHECKPOINT_FILE
+
+
+class Checkpoint(Callback):
+    """Save the loop's complete state every ``every`` epochs and at the end; resume from it.
+
+    Put it last among the callbacks, so that a save sees what the others did at that epoch
+    (early stopping's best weights, every stop decision). The last save comes at the end of
+    the last epoch, before early stopping restores the best weights. A Ctrl-C'd run stopped
+    mid-epoch and is not saved again; resuming it goes on from the last epoch saved.
+
+    Example:
+        >>> Checkpoint("runs/ckpt", every=5, fingerprint={}).path.name
+        'checkpoint.safetensors'
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        every: int = 1,
+        fingerprint: dict[str, Any],
+        resume_from: Snapshot | None = None,
+    ) -> None:
+        if not isinstance(every, int) or every < 1:
+            raise ConfigError(f"checkpoint_every must be a positive integer, however: {every!r}")
+        self.path = checkpoint_path(directory)
+        self.every = every
+        self.fingerprint = fingerprint
+        self.resume_from = resume_from
+        self.parts: LoopParts | None = None
+
+    def on_setup(self, state: TrainState, parts: LoopParts) -> None:
+        self.parts = parts
+        for leftover in self.path.parent.glob(f".{CHECKPOINT_FILE}.*.tmp"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()  # from a run killed while writing
+        if self.resume_from is not None:
+            restore_checkpoint(self.resume_from, state, parts)
+
+    def on_epoch_end(self, state: TrainState, network: nn.Module) -> None:
+        last = state.stop or state.epoch >= state.max_epochs
+        if state.epoch % self.every == 0 or last:
+            if self.parts is None:
+                raise RuntimeError("Checkpoint.on_setup was not called; pass it to train()")
+            save_checkpoint(self.path, state, self.parts, self.fingerprint)
+
+
+# ---------------------------------------------------------------------------------- saving
+def save_checkpoint(
+    path: Path, state: TrainState, parts: LoopParts, fingerprint: dict[str, Any]
+) -> None:
+    """Write the loop's state to ``path`` atomically (temporary file, fsync, rename)."""
+    rng = {"torch": torch.get_rng_state(), "shuffler": parts.shuffler.get_state()}
+    device = _device(parts.network)
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    scheduler = parts.schedule.scheduler
+    callbacks = {key: callback.state_dict() for key, callback in _keyed(parts.callbacks).items()}
+    tensors: dict[str, torch.Tensor] = {}
+    document = _encode(
+        {
+            "epoch": state.epoch,
+            "history": [asdict(record) for record in state.history],
+            "best_epoch": state.best_epoch,
+            "best_validation_loss": state.best_validation_loss,
+            "network": parts.network.state_dict(),
+            "optimizer": parts.optimizer.state_dict(),
+            "schedule": None if scheduler is None else scheduler.state_dict(),
+            "callbacks": {key: saved for key, saved in callbacks.items() if saved},
+            "rng": rng,
+            "fingerprint": fingerprint,
+        },
+        "",
+        tensors,
+    )
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "state": json.dumps(document, allow_nan=False),
+    }
+    payload = save_tensors(
+        {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()},
+        metadata=metadata,
+    )
+    with atomic_writer(path, overwrite=True) as handle:
+        handle.write(payload)
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable; a no-op where folders cannot be opened (Windows)."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+# --------------------------------------------------------------------------------- loading
+def load_checkpoint(path: str | Path) -> Snapshot:
+    """Read a checkpoint written by :class:`Checkpoint`; an unreadable one is an ArtifactError.
+
+    Example:
+        >>> load_checkpoint("runs/ckpt/checkpoint.safetensors").epoch  # doctest: +SKIP
+        12
+    """
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+        if metadata.get("format") != FORMAT:
+            raise ValueError("it names no deepfit checkpoint format")
+        version = int(metadata.get("format_version", "0"))
+        if not 1 <= version <= FORMAT_VERSION:
+            raise ValueError(f"format version {version} is not one this deepfit reads")
+        document = _decode(json.loads(metadata["state"]), tensors)
+        if not isinstance(document, dict):
+            raise ValueError("its state is not a JSON object")
+        snapshot = Snapshot(path, document)
+        _ = snapshot.epoch, snapshot.fingerprint
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as error:
+        raise ArtifactError(
+            f"checkpoint {path} is unreadable ({_brief(error)}); delete it, or point "
+            "--checkpoint-dir (checkpoint_dir) at a new folder"
+        ) from error
+    return snapshot
+
+
+def restore_checkpoint(snapshot: Snapshot, state: TrainState, parts: LoopParts) -> None:
+    """Put the saved run back into ``state`` and ``parts`` (network, optimiser, RNGs, ...)."""
+    saved = snapshot.document
+    try:
+        parts.network.load_state_dict(saved["network"], strict=True)
+        parts.optimizer.load_state_dict(saved["optimizer"])
+        if parts.schedule.scheduler is not None and saved["schedule"] is not None:
+            parts.schedule.scheduler.load_state_dict(saved["schedule"])
+        for key, callback in _keyed(parts.callbacks).items():
+            if key in saved["callbacks"]:
+                callback.load_state_dict(saved["callbacks"][key])
+        torch.set_rng_state(saved["rng"]["torch"])
+        parts.shuffler.set_state(saved["rng"]["shuffler"])
+        device = _device(parts.network)
+        if device.type == "cuda" and "cuda" in saved["rng"]:
+            torch.cuda.set_rng_state(saved["rng"]["cuda"], device)
+        state.epoch = int(saved["epoch"])
+        state.history = [EpochRecord(**record) for record in saved["history"]]
+        state.best_epoch = saved["best_epoch"]
+        state.best_validation_loss = saved["best_validation_loss"]
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise ArtifactError(
+            f"checkpoint {snapshot.path} does not fit this run ({_brief(error)}); delete it, or "
+            "point --checkpoint-dir (checkpoint_dir) at a new folder"
+        ) from error
+    # Stop rules that depend on the saved run are checked again (early stopping does so in
+    # on_train_start); those of the process that saved it (time limit, Ctrl-C) are not.
+    if state.last is not None and not math.isfinite(state.last.train_loss):
+        state.stop, state.stop_reason = True, DIVERGED
+
+
+def _keyed(callbacks: Sequence[Callback]) -> dict[str, Callback]:
+    """Callbacks by class name (and a count, if there are several of a class)."""
+    keyed: dict[str, Callback] = {}
+    seen: dict[str, int] = {}
+    for callback in callbacks:
+        name = type(callback).__name__
+        seen[name] = seen.get(name, 0) + 1
+        keyed[name if seen[name] == 1 else f"{name}{seen[name]}"] = callback
+    return keyed
+
+
+def _device(network: nn.Module) -> torch.device:
+    parameter = next(network.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+# ----------------------------------------------------------------------------- fingerprint
+def fingerprint(
+    settings: dict[str, Any], train_data: TensorData, validation_data: TensorData | None
+) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the settings, the data's shape and a hash.
+
+    ``settings`` holds whatever shapes the run (training settings, architecture, seed, ...);
+    it is stored as JSON, so tuples compare equal to lists.
+
+    Example:
+        >>> codes = torch.zeros(4, 0, dtype=torch.long)
+        >>> data = TensorData(torch.zeros(4, 2), codes, torch.zeros(4))
+        >>> fingerprint({"seed": 0}, data, None)["data"]["train_rows"]
+        4
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    for data in (train_data, validation_data):
+        if data is None:
+            continue
+        for tensor in (data.numeric, data.categorical, data.target):
+            digest.update(_sampled_bytes(tensor))
+    return {
+        "settings": json.loads(json.dumps(settings, allow_nan=False)),
+        "data": {
+            "train_rows": len(train_data),
+            "validation_rows": 0 if validation_data is None else len(validation_data),
+            "numeric_features": int(train_data.numeric.shape[1]),
+            "categorical_features": int(train_data.categorical.shape[1]),
+            "hash": digest.hexdigest(),
+        },
+    }
+
+
+def file_digest(path: str | Path) -> str:
+    """A short content hash of a file, to recognise a model that a run starts from."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_fingerprint(snapshot: Snapshot, expected: dict[str, Any]) -> None:
+    """Refuse a checkpoint from other settings (ConfigError) or other data (DataError)."""
+    saved = snapshot.fingerprint
+    where = f"the checkpoint in {snapshot.path.parent}"
+    then, now = saved.get("settings", {}), expected["settings"]
+    changed = [key for key in sorted(set(then) | set(now)) if then.get(key) != now.get(key)]
+    if changed:
+        shown = "; ".join(f"{key} {then.get(key)!r} then, {now.get(key)!r} now" for key in changed)
+        raise ConfigError(f"{where} is from a run with other settings ({shown}); {FIX}")
+    then, now = saved.get("data", {}), expected["data"]
+    changed = [key for key in now if key != "hash" and then.get(key) != now[key]]
+    if changed:
+        shown = "; ".join(
+            f"{key.replace('_', ' ')} {then.get(key)!r} then, {now[key]!r} now" for key in changed
+        )
+        raise DataError(f"{where} was written for other data ({shown}); {FIX}")
+    if then.get("hash") != now["hash"]:
+        raise DataError(
+            f"{where} was written for other data (the same shape, but other values); {FIX}"
+        )
+
+
+def _sampled_bytes(tensor: torch.Tensor) -> bytes:
+    if tensor.shape[0] > MAX_HASHED_ROWS:
+        rows = torch.linspace(0, tensor.shape[0] - 1, MAX_HASHED_ROWS, device=tensor.device)
+        tensor = tensor.index_select(0, rows.long())
+    return tensor.detach().cpu().contiguous().numpy().tobytes()
+
+
+# ------------------------------------------------------------------------- JSON with tensors
+def _encode(value: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """``value`` as strict JSON; each tensor goes to ``tensors`` under its path instead.
+
+    Tuples, dicts with keys other than text, and non-finite floats are tagged so that
+    :func:`_decode` gives back exactly what went in (a state_dict's int keys stay ints).
+    """
+    if isinstance(value, torch.Tensor):
+        name = path.strip(".")
+        if name in tensors:
+            name = f"{name}#{len(tensors)}"
+        tensors[name] = value
+        return {"$tensor": name}
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"$float": str(value)}
+    if isinstance(value, tuple):
+        return {"$tuple": [_encode(v, f"{path}.{i}", tensors) for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [_encode(v, f"{path}.{i}", tensors) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and not k.startswith("$") for k in value):
+            return {k: _encode(v, f"{path}.{k}", tensors) for k, v in value.items()}
+        return {
+            "$dict": [
+                [_encode(k, f"{path}.key{i}", tensors), _encode(v, f"{path}.{k}", tensors)]
+                for i, (k, v) in enumerate(value.items())
+            ]
+        }
+    raise TypeError(f"cannot checkpoint a {type(value).__name__} at {path.strip('.')!r}")
+
+
+def _decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(value, list):
+        return [_decode(v, tensors) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        ((tag, inner),) = value.items()
+        if tag == "$tensor":
+            return tensors[inner]
+        if tag == "$float":
+            return float(inner)
+        if tag == "$tuple":
+            return tuple(_decode(v, tensors) for v in inner)
+        if tag == "$dict":
+            return {_decode(k, tensors): _decode(v, tensors) for k, v in inner}
+    return {k: _decode(v, tensors) for k, v in value.items()}
+
+
+def _brief(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:200]
+
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "Checkpoint",
+    "Snapshot",
+    "check_fingerprint",
+    "checkpoint_path",
+    "file_digest",
+    "fingerprint",
+    "load_checkpoint",
+    "restore_checkpoint",
+    "save_checkpoint",
+]
