@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -20,16 +19,18 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from deepfit.serve.gateway import Gateway
+
 CASES_PER_OPERATION = 40
 
 
-def _operations(app: FastAPI) -> list[schemathesis.APIOperation]:
+def _operations(app: Gateway) -> list[schemathesis.APIOperation]:
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     return [result.ok() for result in schema.get_all_operations()]
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_no_request_causes_a_server_error(app: FastAPI, mode: GenerationMode) -> None:
+def test_no_request_causes_a_server_error(app: Gateway, mode: GenerationMode) -> None:
     operations = _operations(app)
     assert {op.path for op in operations} >= {"/predict", "/health", "/metadata", "/metrics"}
     checks = [not_a_server_error, status_code_conformance, content_type_conformance]

@@ -51,7 +51,7 @@ class InferenceEngine:
                 feed["codes"] = codes
             return np.asarray(self.session.run(None, feed)[0], dtype=np.float64)
         with torch.inference_mode():
-            output = self.network(torch.from_numpy(numeric), torch.from_numpy(codes))
+            output = self.network(torch.tensor(numeric), torch.tensor(codes))
             return self.network.to_target_units(output).numpy()
 
     def _try_onnx(self, threads: int) -> None:

@@ -105,9 +105,10 @@ class FeatureSchema:
         self._date_positions = {
             f.name: positions[f.name] for f in self.features if f.role == "datetime"
         }
-        self._codes = {
-            name: {text: code + 1 for code, text in enumerate(vocabulary)}
-            for name, vocabulary in preprocessor.vocabularies.items()
+        self._n_numeric = len(preprocessor.numeric_names)
+        self._codes = {  # in the order of the network's categorical inputs
+            name: {text: code + 1 for code, text in enumerate(preprocessor.vocabularies[name])}
+            for name in preprocessor.categorical_names
         }
         record_fields = {f.name: f.value_type for f in self.features}
         column_fields = {name: GenericAlias(list, (kind,)) for name, kind in record_fields.items()}
@@ -150,7 +151,7 @@ class FeatureSchema:
         """Network inputs for validated columns, equal to the preprocessor's on the same rows."""
         prep = self.preprocessor
         n_rows = len(next(iter(columns.values()), ()))
-        numeric = np.empty((n_rows, len(prep.numeric_names)), dtype=np.float32)
+        numeric = np.empty((n_rows, self._n_numeric), dtype=np.float32)
         missing = 0
         if self._plain_names:
             block = np.array([columns[name] for name in self._plain_names], dtype=np.float64)
@@ -167,10 +168,10 @@ class FeatureSchema:
             missing += values.count(None)
             parts = _date_parts(values, prep.date_parts.get(name, []), name)
             numeric[:, position : position + parts.shape[1]] = parts
-        codes = np.zeros((n_rows, len(prep.categorical_names)), dtype=np.int64)
+        codes = np.zeros((n_rows, len(self._codes)), dtype=np.int64)
         unseen = 0
-        for j, name in enumerate(prep.categorical_names):
-            get = self._codes[name].get
+        for j, (name, mapping) in enumerate(self._codes.items()):
+            get = mapping.get
             values = columns[name]
             missing += values.count(None)
             column = [

@@ -63,7 +63,7 @@ class Gateway:
                 except TooLargeError as error:
                     status, content = problem(413, str(error))
                 else:
-                    status, content = self.predictor.answer(body)
+                    status, content = await self.predictor.answer(body)
                 await _respond(send, status, content)
             else:
 
@@ -75,9 +75,7 @@ class Gateway:
 
                 await self.app(scope, receive, send_and_note)
         finally:
-            label = path if path in KNOWN_PATHS else "other"
-            self.metrics.requests.labels(label, str(status)).inc()
-            self.metrics.latency.labels(label).observe(time.perf_counter() - start)
+            self.metrics.observe(path if path in KNOWN_PATHS else "other", status, start)
 
     def _authorised(self, scope: Scope) -> bool:
         offered = b""

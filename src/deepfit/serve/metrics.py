@@ -8,6 +8,8 @@ multiprocess mode); ``deepfit serve`` sets that folder up when ``--workers`` exc
 from __future__ import annotations
 
 import os
+import time
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -64,6 +66,17 @@ class ServerMetrics:
             multiprocess_mode="max",
         )
         info.labels(model_version, target, deepfit_version).set(1)
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def observe(self, path: str, status: int, start: float) -> None:
+        """Count one answered request and its latency since ``start`` (``perf_counter``)."""
+        key = (path, status)
+        children = self._children.get(key)
+        if children is None:  # labels() costs more than the update itself: look it up once
+            children = (self.requests.labels(path, str(status)), self.latency.labels(path))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(time.perf_counter() - start)
 
     def exposition(self) -> tuple[bytes, str]:
         """The metrics in Prometheus' text format, and its content type."""

@@ -1,7 +1,7 @@
 """The work behind ``POST /predict``: a JSON body in, a status and a JSON answer out.
 
-It is plain synchronous code with no web framework in it, so the ASGI fast path
-(:mod:`deepfit.serve.gateway`) and tests can call it directly.
+There is no web framework in it, so the ASGI fast path (:mod:`deepfit.serve.gateway`) and
+tests can call it directly.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import orjson
 from pydantic import ValidationError
 
 from deepfit.errors import DataError
-from deepfit.serve.engine import InferenceEngine
+from deepfit.serve.batching import MicroBatcher
 from deepfit.serve.features import FeatureSchema
 from deepfit.serve.metrics import ServerMetrics
 
@@ -29,13 +29,13 @@ class Predictor:
     """Validates, encodes and predicts one request body; counts what it saw."""
 
     schema: FeatureSchema
-    engine: InferenceEngine
+    batcher: MicroBatcher
     metrics: ServerMetrics
     target: str
     version: str
     max_rows: int
 
-    def answer(self, body: bytes) -> tuple[int, bytes]:
+    async def answer(self, body: bytes) -> tuple[int, bytes]:
         """The HTTP status and JSON body answering a ``POST /predict`` with ``body``."""
         try:
             columns = self.schema.parse(body)
@@ -52,7 +52,8 @@ class Predictor:
         except DataError as error:
             return problem(422, str(error))
         features = batch.features
-        values = self.engine.predict(features.numeric, features.categorical).tolist()
+        predicted = await self.batcher.predict(features.numeric, features.categorical)
+        values = predicted.tolist()
         self.metrics.rows.inc(n_rows)
         if features.unseen_categories:
             self.metrics.unseen.inc(features.unseen_categories)
