@@ -255,7 +255,8 @@ def _report(results: list[LoadResult], args: argparse.Namespace, model: Path) ->
         "",
         f"`python benchmarks/serve.py --clients {args.clients} --duration {args.duration:g} "
         f"--workers {args.workers}`: `deepfit serve` with {args.workers} worker process(es) "
-        f"and 1 torch thread each, a model trained on California housing with default settings "
+        "(one compute thread each, the network in ONNX Runtime), a model trained on "
+        "California housing with default settings "
         f"({model.name}), {args.clients} concurrent keep-alive clients on 127.0.0.1 (each "
         "sends its next request when the last is answered; asyncio on uvloop), "
         f"{WARM_UP_SECONDS:g} s warm-up, then {args.duration:g} s measured per request size. "

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from safetensors.torch import load as load_tensors
 
 from deepfit import ArtifactError, DeepfitError, NotFittedError, Regressor, load
@@ -255,3 +256,42 @@ def test_preprocessing_with_a_key_removed(
     members = edit_json(good_members, "preprocessing.json", preprocessing)
     path = write_zip(tmp_path / "model.deepfit", members)
     assert_refused(path, "malformed configuration")
+
+
+def test_weights_of_the_wrong_shape(good_members: dict[str, bytes], tmp_path: Path) -> None:
+    """Same tensor names, one of them with an extra row: refused, not silently broadcast."""
+    from safetensors.torch import save as save_tensors
+
+    weights = load_tensors(good_members["weights.safetensors"])
+    name = next(n for n, t in weights.items() if t.ndim == 2 and n.endswith("weight"))
+    weights[name] = torch.cat([weights[name], weights[name][:1]])
+    members = dict(good_members) | {"weights.safetensors": save_tensors(weights)}
+    path = write_zip(tmp_path / "model.deepfit", members)
+    assert_refused(path, "weights that do not fit its model")
+
+
+def test_a_malformed_model_is_one_line_for_every_command(
+    good_members: dict[str, bytes], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from deepfit.cli import app
+
+    path = tmp_path / "truncated.deepfit"
+    path.write_bytes(write_zip(tmp_path / "m.deepfit", good_members).read_bytes()[:500])
+    data = tmp_path / "rows.csv"
+    features().head(3).to_csv(data, index=False)
+    commands = [
+        ["info", str(path)],
+        ["predict", str(path), str(data)],
+        ["evaluate", str(path), str(data)],
+        ["serve", str(path)],
+        ["export", str(path), "--onnx", str(tmp_path / "m.onnx")],
+    ]
+    for command in commands:
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 1, command
+        assert result.stderr.startswith("error: "), command
+        assert len(result.stderr.strip().splitlines()) == 1, command
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "m.onnx").exists()

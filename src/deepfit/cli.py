@@ -1,4 +1,4 @@
-"""The ``deepfit`` command: train, predict, evaluate, info, demo.
+"""The ``deepfit`` command: train, predict, evaluate, info, demo, serve, export.
 
 Every error a user can cause is printed as one line on standard error with exit status 1.
 """
