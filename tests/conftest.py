@@ -22,6 +22,16 @@ FAST: dict[str, Any] = {
 }
 
 
+# the column roles deepfit infers for make_table()
+TABLE_ROLES = {
+    "x1": "numeric",
+    "x2": "numeric",
+    "colour": "categorical",
+    "flag": "boolean",
+    "day": "datetime",
+}
+
+
 def make_table(n_rows: int = 400, seed: int = 0) -> pd.DataFrame:
     """A table with every column kind deepfit handles, and a learnable target ``y``."""
     rng = np.random.default_rng(seed)

@@ -11,6 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from deepfit import ConfigError, DataError, DeepfitWarning, NotFittedError, Regressor
+from tests.conftest import TABLE_ROLES
 
 from .conftest import FAST, make_table
 
@@ -30,13 +31,7 @@ def test_learns_a_mixed_table_and_predicts_in_the_targets_units(fitted):
 
 def test_roles_are_inferred_from_the_frame(fitted):
     roles = {c.name: c.role for c in fitted.preprocessor_.schema.columns}
-    assert roles == {
-        "x1": "numeric",
-        "x2": "numeric",
-        "colour": "categorical",
-        "flag": "boolean",
-        "day": "datetime",
-    }
+    assert roles == TABLE_ROLES
     assert fitted.target_name_ == "y"
     assert list(fitted.feature_names_in_) == ["x1", "x2", "colour", "flag", "day"]
 

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from deepfit import Regressor
 from deepfit.serve import ServerSettings, create_app
 from deepfit.serve.app import model_version
-from tests.conftest import make_table
+from tests.conftest import TABLE_ROLES, make_table
 
 FEATURES = ["x1", "x2", "colour", "flag", "day"]
 
@@ -143,13 +143,7 @@ def test_metadata_describes_the_features(client: TestClient) -> None:
     metadata = client.get("/metadata").json()
     assert metadata["target"] == "y"
     roles = {feature["name"]: feature["role"] for feature in metadata["features"]}
-    assert roles == {
-        "x1": "numeric",
-        "x2": "numeric",
-        "colour": "categorical",
-        "flag": "boolean",
-        "day": "datetime",
-    }
+    assert roles == TABLE_ROLES
     colour = next(f for f in metadata["features"] if f["name"] == "colour")
     assert colour["categories"] == ["blue", "green", "red"]
     assert metadata["deepfit_version"]
