@@ -1,0 +1,188 @@
+"""``explain``: permutation importance, per-prediction attributions and partial dependence."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from deepfit.data.io import read_table
+from deepfit.data.preprocess import check_columns
+from deepfit.data.target import check_target
+from deepfit.errors import ConfigError, DataError, OutputExistsError
+from deepfit.explain.attributions import integrated_gradients
+from deepfit.explain.columns import feature_roles, sample_rows
+from deepfit.explain.dependence import partial_dependence
+from deepfit.explain.importance import permutation_importances
+from deepfit.explain.plots import (
+    attributions_figure,
+    dependence_figure,
+    importance_figure,
+    png_bytes,
+)
+from deepfit.files import atomic_writer
+from deepfit.metrics import rmse
+
+if TYPE_CHECKING:
+    from deepfit.estimator import Regressor
+
+
+@dataclass
+class Explanation:
+    """What drives a model's predictions, globally and per row.
+
+    Attributes:
+        importance: one row per raw feature column, most important first: ``feature``,
+            ``role``, ``importance_mean`` and ``importance_std`` (increase in RMSE, target
+            units, when the column is shuffled) and ``mean_abs_attribution`` (mean |IG| over
+            the explained rows).
+        attributions: integrated-gradients attributions in target units, one row per
+            explained row and one column per raw feature; the index holds the rows'
+            positions in the data.
+        predictions: the model's prediction for each explained row.
+        baseline_prediction: the prediction for the baseline row (training medians, nothing
+            missing, unknown categories); each row's attributions add up to its prediction
+            minus this.
+        partial_dependence: ``feature``, ``role``, ``value``, ``average_prediction`` for the
+            top features.
+        rows: the explained rows' raw feature values (same index as ``attributions``).
+        target: the target's name; rmse: the model's RMSE on all the labelled rows given.
+    """
+
+    importance: pd.DataFrame
+    attributions: pd.DataFrame
+    predictions: np.ndarray
+    baseline_prediction: float
+    partial_dependence: pd.DataFrame
+    rows: pd.DataFrame
+    target: str
+    rmse: float
+    labelled_rows: int
+
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> list[Path]:
+        """Write CSVs and PNG charts into ``folder``, each file atomically; return the paths.
+
+        ``folder`` must be new or empty unless ``overwrite`` (then files there are replaced).
+        Files: ``importance.csv``, ``attributions.csv``, ``partial_dependence.csv``,
+        ``importance.png``, ``attributions.png`` and ``pdp_<feature>.png`` per top feature.
+
+        Example:
+            >>> explain(model, X, y).save("explain")  # doctest: +SKIP
+        """
+        directory = Path(folder)
+        check_folder(directory, overwrite=overwrite)
+        roles = dict(zip(self.importance["feature"], self.importance["role"], strict=True))
+        attributions = self.attributions.copy()
+        attributions.insert(0, "row", attributions.index)
+        attributions["prediction"] = self.predictions
+        attributions["baseline_prediction"] = self.baseline_prediction
+        written: list[Path] = []
+
+        def write(name: str, content: str | bytes) -> None:
+            path = directory / name
+            mode = "wb" if isinstance(content, bytes) else "w"
+            with atomic_writer(path, overwrite=overwrite, mode=mode) as handle:
+                handle.write(content)
+            written.append(path)
+
+        write("importance.csv", self.importance.to_csv(index=False))
+        write("attributions.csv", attributions.to_csv(index=False))
+        write("partial_dependence.csv", self.partial_dependence.to_csv(index=False))
+        write("importance.png", png_bytes(importance_figure(self.importance, target=self.target)))
+        write(
+            "attributions.png",
+            png_bytes(attributions_figure(self.attributions, self.rows, roles, target=self.target)),
+        )
+        for feature, name in plot_names(self.partial_dependence["feature"].unique()).items():
+            curve = self.partial_dependence[self.partial_dependence["feature"] == feature]
+            figure = dependence_figure(
+                curve, feature=feature, role=roles[feature], target=self.target
+            )
+            write(name, png_bytes(figure))
+        return written
+
+
+def explain(
+    model: Regressor,
+    X: Any,
+    y: Any,
+    *,
+    n_repeats: int = 5,
+    top: int = 3,
+    rows: int = 200,
+    seed: int = 0,
+) -> Explanation:
+    """Explain a fitted model on labelled data ``X, y``.
+
+    * permutation importance (scikit-learn) of each raw column on all rows of ``X``;
+    * integrated-gradients attributions (Captum) of each prediction, on at most ``rows`` rows
+      drawn with ``seed``;
+    * partial dependence of the ``top`` most important columns, averaged over those rows.
+
+    Example:
+        >>> from deepfit.explain import explain
+        >>> result = explain(model, X, y, top=2)  # doctest: +SKIP
+        >>> result.importance[["feature", "importance_mean"]].head(2)  # doctest: +SKIP
+        >>> result.save("explain")  # doctest: +SKIP
+    """
+    model._check_fitted()
+    for name, value, least in (("n_repeats", n_repeats, 1), ("top", top, 0), ("rows", rows, 1)):
+        if not isinstance(value, int | np.integer) or value < least:
+            raise ConfigError(f"{name} must be a whole number >= {least}, however: {value!r}")
+    frame = read_table(X)
+    target = check_target(y, getattr(y, "name", None) or model.target_name_)
+    if len(target) != len(frame):
+        raise DataError(f"X has {len(frame)} rows but y has {len(target)} values; they must match")
+    if len(frame) == 0:
+        raise DataError("the data has 0 rows; explaining a model needs labelled rows")
+    roles = feature_roles(model)
+    check_columns(frame, list(roles))
+    features = frame[list(roles)]
+
+    importance = permutation_importances(model, features, target, n_repeats=n_repeats, seed=seed)
+    positions = sample_rows(len(features), rows, seed)
+    explained = features.iloc[positions].set_axis(pd.Index(positions, name="row"), axis=0)
+    result = integrated_gradients(model, explained)
+    mean_abs = result.values.abs().mean()
+    importance["mean_abs_attribution"] = importance["feature"].map(mean_abs).astype("float64")
+    top_features = importance["feature"].head(top).tolist()
+    dependence = partial_dependence(model, explained, top_features)
+    return Explanation(
+        importance=importance,
+        attributions=result.values,
+        predictions=result.predictions,
+        baseline_prediction=result.baseline_prediction,
+        partial_dependence=dependence,
+        rows=explained,
+        target=model.target_name_,
+        rmse=rmse(target, model.predict(features)),
+        labelled_rows=len(features),
+    )
+
+
+def check_folder(folder: Path, *, overwrite: bool) -> None:
+    """Refuse a path that is a file, or a non-empty folder unless ``overwrite``."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputExistsError(f"{folder} is a file; name a folder for the explanation")
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise OutputExistsError(
+            f"{folder} already exists and is not empty; choose another folder or pass --force "
+            "(overwrite=True) to replace the files in it"
+        )
+
+
+def plot_names(features: Any) -> dict[str, str]:
+    """A safe, distinct file name ``pdp_<feature>.png`` for each feature."""
+    names: dict[str, str] = {}
+    for feature in features:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(feature)).strip("._") or "feature"
+        name, count = f"pdp_{stem}.png", 1
+        while name in names.values():
+            count += 1
+            name = f"pdp_{stem}_{count}.png"
+        names[str(feature)] = name
+    return names
