@@ -6,6 +6,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner, Result
@@ -416,3 +417,139 @@ def test_train_fine_tunes_a_saved_model(tmp_path: Path, trained: Trained) -> Non
     other = write_csv(tmp_path / "other.csv", frame.drop(columns=["colour"]))
     failed = invoke(*train_args(other, tmp_path / "x.deepfit", "--init-from", trained.model))
     assert_error(failed, "lacks 'colour'", "--init-from")
+
+
+# ------------------------------------------------------------------- evaluate --cv
+def table_lines(stdout: str) -> list[str]:
+    """The table's lines, without the caption that holds the seconds taken."""
+    return [line for line in stdout.splitlines() if "seed" not in line]
+
+
+def test_evaluate_cv_prints_mean_and_std_beside_the_baselines(trained: Trained) -> None:
+    result = invoke("evaluate", trained.model, trained.data, "--cv", 3)
+    assert_ok(result)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "table.csv: model.deepfit's settings retrained on 3 folds of 400 rows, " + (
+        "predicting 'y'; scores on the held-out fold"
+    )
+    header = next(line for line in lines if "metric" in line)
+    columns = ["deepfit", "mean", "ridge", "tree", "lightgbm"]
+    positions = [header.find(f" {name} ") for name in columns]
+    assert min(positions) > 0, header
+    assert positions == sorted(positions), header
+    for label in ("RMSE", "MAE", "median AE", "R²", "MAPE", "MSE"):
+        row = next(line for line in lines if line.startswith(f"│ {label} "))
+        assert row.count("±") == len(columns), row  # a cell too wide for 80 columns wraps
+    assert "3 folds, seed 0," in result.stdout
+    progress = result.stderr.splitlines()
+    assert [line.split(" RMSE ")[0] for line in progress] == [
+        f"fold {k}/3: deepfit" for k in (1, 2, 3)
+    ]
+
+
+def test_evaluate_cv_retrains_the_models_settings_on_its_columns(
+    tmp_path: Path, trained: Trained
+) -> None:
+    from deepfit.crossval import cross_validate, retraining_params
+    from deepfit.report.console import format_value
+
+    args = ["--cv", 2, "--seed", 3, "--no-baselines"]
+    first = invoke("evaluate", trained.model, trained.data, *args)
+    assert_ok(first)
+    assert "ridge" not in first.stdout
+    assert "2 folds, seed 3," in first.stdout
+    # a column the model was not trained on is left out, so the numbers do not change
+    noise = np.random.default_rng(0).normal(size=len(trained.table))
+    noisy = write_csv(tmp_path / "noisy.csv", trained.table.assign(noise=noise))
+    second = invoke("evaluate", trained.model, noisy, *args)
+    assert_ok(second)
+    assert table_lines(second.stdout)[1:] == table_lines(first.stdout)[1:]
+    expected = cross_validate(
+        trained.table,
+        target="y",
+        folds=2,
+        seed=3,
+        baselines=False,
+        **retraining_params(deepfit.load(trained.model)),
+    ).summary["deepfit"]["rmse"]
+    rmse = next(line for line in first.stdout.splitlines() if line.startswith("│ RMSE "))
+    assert f"{format_value('rmse', expected.mean)} ± {format_value('rmse', expected.std)}" in rmse
+
+
+def test_evaluate_cv_writes_no_checkpoints_of_the_model(tmp_path: Path, trained: Trained) -> None:
+    folder = tmp_path / "run"
+    model = tmp_path / "m.deepfit"
+    assert_ok(invoke(*train_args(trained.data, model, "--checkpoint-dir", folder)))
+    (folder / "checkpoint.safetensors").unlink()
+    folder.rmdir()
+    assert_ok(invoke("evaluate", model, trained.data, "--cv", 2, "--no-baselines"))
+    assert not folder.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("1", "at least 2 folds (--cv), however: 1"),
+        ("0", "at least 2 folds (--cv), however: 0"),
+        ("-2", "at least 2 folds (--cv), however: -2"),
+        ("401", "401 folds need at least 401 rows, but the data has 400; use fewer folds"),
+    ],
+)
+def test_evaluate_bad_cv_is_a_one_line_error(trained: Trained, value: str, fragment: str) -> None:
+    result = invoke("evaluate", trained.model, trained.data, "--cv", value)
+    assert_error(result, fragment)
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("option", [["--seed", "1"], ["--no-baselines"]])
+def test_evaluate_cv_options_without_cv_are_an_error(trained: Trained, option: list[str]) -> None:
+    assert_error(invoke("evaluate", trained.model, trained.data, *option), "only with --cv")
+
+
+def test_evaluate_cv_needs_the_models_columns(tmp_path: Path, trained: Trained) -> None:
+    data = write_csv(tmp_path / "new.csv", trained.table.drop(columns=["x1"]))
+    assert_error(invoke("evaluate", trained.model, data, "--cv", 2), "lacks feature column(s) 'x1'")
+
+
+# ------------------------------------------------------------------ prediction intervals
+def test_predict_with_an_interval_adds_the_bounds(tmp_path: Path, trained: Trained) -> None:
+    out = tmp_path / "predictions.csv"
+    result = invoke("predict", trained.model, trained.data, "--interval", "0.9", "--out", out)
+    assert_ok(result)
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["predicted_y", "lower_y", "upper_y"]
+    expected = deepfit.load(trained.model).predict(trained.table.drop(columns="y"), interval=0.9)
+    assert table["lower_y"].to_numpy() == pytest.approx(expected.lower, rel=1e-9)
+    assert table["upper_y"].to_numpy() == pytest.approx(expected.upper, rel=1e-9)
+    assert (table["lower_y"] < table["predicted_y"]).all()
+    assert (table["predicted_y"] < table["upper_y"]).all()
+    with_input = invoke("predict", trained.model, trained.data, "--interval", "0.5", "--with-input")
+    assert_ok(with_input)
+    columns = list(pd.read_csv(io.StringIO(with_input.stdout)).columns)
+    assert columns == [*trained.table.columns, "predicted_y", "lower_y", "upper_y"]
+
+
+@pytest.mark.parametrize(
+    ("level", "words"),
+    [("0", "between 0 and 1"), ("1.5", "between 0 and 1"), ("0.999", "calibration rows")],
+)
+def test_predict_with_a_bad_interval_is_one_line(
+    tmp_path: Path, trained: Trained, level: str, words: str
+) -> None:
+    out = tmp_path / "predictions.csv"
+    assert_error(
+        invoke("predict", trained.model, trained.data, "--interval", level, "-o", out), words
+    )
+    assert not out.exists()
+
+
+def test_predict_with_an_interval_needs_a_calibrated_model(
+    tmp_path: Path, trained: Trained
+) -> None:
+    X, y = trained.table.drop(columns="y"), trained.table["y"]
+    model = deepfit.Regressor(hidden_layers=(8,), max_epochs=2, patience=None).fit(X, y)
+    path = model.save(tmp_path / "uncalibrated.deepfit")
+    assert_error(
+        invoke("predict", path, trained.data, "--interval", "0.9"), "no prediction intervals"
+    )
+    assert_ok(invoke("predict", path, trained.data))

@@ -1,6 +1,7 @@
 """One ``.deepfit`` file per model: a zip of JSON documents and safetensors weights.
 
-Members: ``metadata.json`` (format, versions, target, training summary, history, metrics),
+Members: ``metadata.json`` (format, versions, target, training summary, history, metrics,
+and the residuals that calibrate prediction intervals, if the model has them),
 ``config.json`` (the estimator's parameters), ``preprocessing.json`` (schema, statistics,
 vocabularies) and ``weights.safetensors``. Loading reads data only, never code: a member that
 is not one of these four, a broken zip, malformed JSON or mismatched tensors give an
@@ -28,6 +29,7 @@ from safetensors.torch import save as save_tensors
 from deepfit.data.preprocess import TabularPreprocessor
 from deepfit.errors import ArtifactError, DataFileNotFoundError, brief
 from deepfit.files import atomic_writer, check_writable
+from deepfit.intervals import ConformalCalibration
 
 if TYPE_CHECKING:
     from deepfit.estimator import Regressor
@@ -64,6 +66,7 @@ def save(model: Regressor, path: str | Path, *, overwrite: bool = False) -> Path
         "training": model.training_summary_,
         "history": model.history_,
         "metrics": getattr(model, "metrics_", None),
+        "calibration": _calibration_document(model),
     }
     params = model.get_params(deep=False)
     # The architecture the network was built with: a fine-tuned model's comes from its base.
@@ -144,6 +147,11 @@ def load(path: str | Path) -> Regressor:
     return model
 
 
+def _calibration_document(model: Regressor) -> dict[str, Any] | None:
+    calibration: ConformalCalibration | None = getattr(model, "calibration_", None)
+    return None if calibration is None else calibration.to_dict()
+
+
 def _restore_metadata(model: Regressor, metadata: dict[str, Any]) -> None:
     model.n_features_in_ = int(metadata["n_features_in"])
     names = metadata.get("feature_names_in")
@@ -162,6 +170,10 @@ def _restore_metadata(model: Regressor, metadata: dict[str, Any]) -> None:
         if not isinstance(metrics, dict):
             raise ValueError("metrics is not an object")
         model.metrics_ = metrics
+    calibration = metadata.get("calibration")  # absent in older files: no intervals
+    if calibration is not None:
+        calibration = ConformalCalibration.from_dict(calibration)
+    model.calibration_ = calibration
     model.metadata_ = {
         key: metadata[key]
         for key in ("deepfit_version", "torch_version", "created_at", "format_version")

@@ -318,20 +318,35 @@ def predict(
     force: Annotated[
         bool, typer.Option("--force", help="Replace the output file if it exists.")
     ] = False,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            help="Add lower_TARGET and upper_TARGET columns: a conformal interval holding "
+            "the target of this share of rows, e.g. 0.9."
+        ),
+    ] = None,
 ) -> None:
-    """Predict the target for every row of DATA."""
+    """Predict the target for every row of DATA (with --interval, bounds too)."""
     from deepfit.artifact import load
     from deepfit.data.io import read_table
     from deepfit.files import atomic_writer, check_writable
+    from deepfit.intervals import check_level
 
+    if interval is not None:
+        check_level(interval)
     if out_path is not None:
         check_writable(out_path, overwrite=force)
     model = load(model_path)
+    if interval is not None:
+        model.interval_calibration(interval)  # before reading DATA: can it give intervals?
     frame = read_table(data)
-    result = model.predict_with_details(frame)
-    column = f"predicted_{model.target_name_}"
+    result = model.predict_with_details(frame, interval=interval)
+    target = model.target_name_
     table = frame.copy() if with_input else pd.DataFrame(index=frame.index)
-    table[column] = result.values
+    table[f"predicted_{target}"] = result.values
+    if result.lower is not None and result.upper is not None:
+        table[f"lower_{target}"] = result.lower
+        table[f"upper_{target}"] = result.upper
     if result.unseen_categories:
         err.print(
             f"note: {result.unseen_categories} categorical value(s) were not seen in training "
@@ -357,15 +372,42 @@ def evaluate(
         str | None,
         typer.Option("--target", "-t", help="Target column; the model's own by default."),
     ] = None,
+    cv: Annotated[
+        int | None,
+        typer.Option(
+            "--cv",
+            metavar="K",
+            help="Instead: retrain MODEL's settings on K folds of DATA (K >= 2) and show each "
+            "metric as mean ± std over the held-out folds.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="With --cv: seed for the folds and the training [0].")
+    ] = None,
+    baselines: Annotated[
+        bool, typer.Option(help="With --cv: also mean, ridge, tree and LightGBM on the folds.")
+    ] = True,
 ) -> None:
-    """Metrics of MODEL on labelled DATA, in the target's units."""
+    """Metrics of MODEL on labelled DATA, in the target's units.
+
+    With --cv K, MODEL is not scored itself: its training settings are retrained from scratch
+    on K-1 folds and scored on the remaining one, K times, beside the baselines.
+    """
     from deepfit.artifact import load
     from deepfit.data.io import read_table
+    from deepfit.errors import ConfigError
     from deepfit.metrics import regression_metrics
     from deepfit.report.console import splits_table
     from deepfit.workflow import split_target
 
+    if cv is None and (seed is not None or not baselines):
+        raise ConfigError("--seed and --no-baselines apply only with --cv")
     model = load(model_path)
+    if cv is not None:
+        _cross_validate(
+            model, model_path, data, target, folds=cv, seed=seed or 0, baselines=baselines
+        )
+        return
     X, y = split_target(read_table(data), target or model.target_name_)
     result = model.predict_with_details(X)
     if result.unseen_categories:
@@ -375,6 +417,38 @@ def evaluate(
         )
     scores = regression_metrics(y, result.values)
     out.print(splits_table({"test": scores}, title=f"{data.name}: {len(y)} rows"))
+
+
+def _cross_validate(
+    model: Any, model_path: Path, data: Path, target: str | None, **options: Any
+) -> None:
+    """``evaluate --cv``: MODEL's settings retrained on the folds of DATA, with its columns."""
+    from deepfit.crossval import Fold, cross_validate, retraining_params
+    from deepfit.data.io import read_table
+    from deepfit.data.preprocess import check_columns
+
+    target = target or model.target_name_
+    frame = read_table(data)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:  # the columns MODEL was trained on, and no others
+        features = [str(name) for name in names if str(name) != target]
+        check_columns(frame, features)
+        frame = frame[[*features, target]] if target in frame.columns else frame[features]
+    folds = options["folds"]
+
+    def progress(fold: Fold) -> None:
+        rmse = fold.scores["deepfit"].get("rmse", float("nan"))
+        err.print(f"fold {fold.number}/{folds}: deepfit RMSE {rmse:.4g}", highlight=False)
+
+    result = cross_validate(
+        frame, target=target, progress=progress, **options, **retraining_params(model)
+    )
+    out.print(
+        f"{data.name}: {model_path.name}'s settings retrained on {folds} folds of "
+        f"{result.n_rows} rows, predicting '{target}'; scores on the held-out fold",
+        highlight=False,
+    )
+    out.print(result.table())
 
 
 @app.command()
@@ -568,6 +642,65 @@ def export(
             f"{quantized.vs_fp32.max_abs:.3g} at most (no target column to compute RMSE)",
             highlight=False,
         )
+
+
+@app.command()
+@user_errors
+def explain(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A .deepfit model file.")],
+    data: Annotated[
+        Path, typer.Argument(help="Labelled CSV or Parquet file (features and target).")
+    ],
+    target: Annotated[
+        str | None,
+        typer.Option("--target", "-t", help="Target column; the model's own by default."),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="New or empty folder for the CSVs and PNGs.")
+    ] = Path("explain"),
+    top: Annotated[
+        int, typer.Option(min=0, help="Partial-dependence plots for this many top features.")
+    ] = 3,
+    rows: Annotated[
+        int, typer.Option(min=1, help="Rows to attribute (drawn with --seed) and average over.")
+    ] = 200,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Shuffles per column for permutation importance.")
+    ] = 5,
+    seed: Annotated[int, typer.Option(help="Seed for the shuffles and the row sample.")] = 0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into --out even if it holds files.")
+    ] = False,
+) -> None:
+    """Which features matter to MODEL on labelled DATA, globally and per prediction.
+
+    Prints permutation importance and mean |integrated gradients| per column, and writes
+    importance.csv, attributions.csv, partial_dependence.csv and PNG charts into --out.
+    """
+    from deepfit.artifact import load
+    from deepfit.data.io import read_table
+    from deepfit.errors import DataError
+    from deepfit.explain import explain as explain_model
+    from deepfit.explain import explanation_notes, explanation_table
+    from deepfit.explain.explanation import check_folder
+    from deepfit.workflow import split_target
+
+    check_folder(out_dir, overwrite=force)
+    model = load(model_path)
+    frame = read_table(data)
+    column = target or model.target_name_
+    if column not in frame.columns:
+        raise DataError(
+            f"{data} has no target column '{column}', which permutation importance needs to "
+            "measure the error; add the labels, or name the target column with --target"
+        )
+    X, y = split_target(frame, column)
+    result = explain_model(model, X, y, n_repeats=repeats, top=top, rows=rows, seed=seed)
+    out.print(explanation_table(result))
+    for line in explanation_notes(result):
+        out.print(line, highlight=False)
+    written = result.save(out_dir, overwrite=force)
+    out.print(f"wrote {len(written)} files to {out_dir}", highlight=False)
 
 
 def main() -> None:

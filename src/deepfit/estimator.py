@@ -7,6 +7,8 @@ Example:
     >>> model = Regressor(hidden_layers=(32,), max_epochs=30).fit(X, y)
     >>> model.predict(X[:2]).shape
     (2,)
+    >>> model.predict(X[:2], interval=0.9).lower.shape  # split-conformal bounds
+    (2,)
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -29,6 +31,7 @@ from deepfit.data.schema import Schema, infer_schema
 from deepfit.data.target import TargetScaler, check_target
 from deepfit.device import resolve_device
 from deepfit.errors import ConfigError, DataError, DeepfitWarning, NotFittedError
+from deepfit.intervals import ConformalCalibration, PredictionIntervals, bounds, check_level
 from deepfit.models.network import TabularNetwork
 from deepfit.models.registry import build_network
 from deepfit.training.callbacks import Callback, EarlyStopping, ProgressBar, TimeLimit
@@ -52,10 +55,17 @@ AUTO_BATCH_MAX = 512
 
 @dataclass
 class PredictionResult:
-    """Predictions in the target's units, and what preparing the rows noticed."""
+    """Predictions in the target's units, and what preparing the rows noticed.
+
+    With ``predict_with_details(X, interval=level)``, ``lower`` and ``upper`` hold the
+    conformal interval of every row at ``level``; otherwise the three are None.
+    """
 
     values: np.ndarray
     unseen_categories: int
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    level: float | None = None
 
 
 class Regressor(RegressorMixin, BaseEstimator):
@@ -103,6 +113,15 @@ class Regressor(RegressorMixin, BaseEstimator):
         train_last: with ``init_from``, train only the last ``train_last`` linear layers and
             freeze every other parameter (input embeddings included); None trains everything.
             Batch-norm running statistics still adapt to the new data.
+
+    Prediction intervals: after training, ``fit`` keeps the absolute residuals of the
+    held-out validation rows (``calibration_``, see :mod:`deepfit.intervals`), and
+    ``predict(X, interval=0.9)`` returns split-conformal bounds that contain the target of
+    90% of new rows from the same distribution. Early stopping chose the epoch on those
+    rows too, which makes the coverage very slightly optimistic; with ``patience=None``
+    and ``X_val, y_val`` given, the rows only calibrate. A model fitted without held-out
+    rows (``patience=None`` and no ``X_val``, or ``validation_fraction=0``) has no
+    intervals.
 
     Example:
         >>> tuned = Regressor(init_from="old.deepfit", train_last=1)  # doctest: +SKIP
@@ -268,12 +287,31 @@ class Regressor(RegressorMixin, BaseEstimator):
             "batch_size": config.batch_size,
             "device": str(device),
         }
+        self.calibration_ = None
+        if val_frame is not None and val_target is not None:
+            self.calibration_ = self._calibrate(val_frame, val_target)
         if snapshot is not None:
             self.training_summary_["resumed_from_epoch"] = snapshot.epoch
         if self.init_from is not None:
             self.training_summary_["init_from"] = str(self.init_from)
             self.training_summary_["train_last"] = self.train_last
         return self
+
+    def _calibrate(
+        self, val_frame: pd.DataFrame, val_target: np.ndarray
+    ) -> ConformalCalibration | None:
+        """The conformal calibration: absolute residuals on the held-out rows."""
+        predicted = self.predict_features(self.preprocessor_.transform(val_frame))
+        residuals = np.abs(np.asarray(val_target, dtype=np.float64) - predicted)
+        if not np.isfinite(residuals).all():
+            warnings.warn(
+                "some validation predictions are not finite, so the model has no prediction "
+                "intervals",
+                DeepfitWarning,
+                stacklevel=3,
+            )
+            return None
+        return ConformalCalibration.from_residuals(residuals)
 
     def _validation_split(
         self, frame: pd.DataFrame, target: np.ndarray, X_val: Any, y_val: Any, seed: int
@@ -449,15 +487,58 @@ class Regressor(RegressorMixin, BaseEstimator):
         return callbacks
 
     # ------------------------------------------------------------------------- predict
-    def predict(self, X: Any) -> np.ndarray:
-        """Predictions for ``X`` in the target's units, as float64."""
-        return self.predict_with_details(X).values
+    @overload
+    def predict(self, X: Any, interval: None = None) -> np.ndarray: ...
 
-    def predict_with_details(self, X: Any) -> PredictionResult:
-        """Predictions and how many category values were unseen in training."""
+    @overload
+    def predict(self, X: Any, interval: float) -> PredictionIntervals: ...
+
+    def predict(self, X: Any, interval: float | None = None) -> np.ndarray | PredictionIntervals:
+        """Predictions for ``X`` in the target's units, as float64.
+
+        With ``interval`` (a coverage level in (0, 1), e.g. 0.9), a
+        :class:`~deepfit.intervals.PredictionIntervals` instead: ``.prediction`` (the same
+        values), ``.lower`` and ``.upper``, split-conformal bounds that hold the target of
+        that share of new rows (see :mod:`deepfit.intervals`); ``.to_frame()`` makes a
+        DataFrame of them. A level outside (0, 1), one too high for the number of
+        calibration rows, or a model without calibration raise a ConfigError.
+
+        Example:
+            >>> bounds = model.predict(X_new, interval=0.9)  # doctest: +SKIP
+            >>> bounds.to_frame()  # columns prediction, lower, upper  # doctest: +SKIP
+        """
+        result = self.predict_with_details(X, interval=interval)
+        if result.lower is None or result.upper is None or result.level is None:
+            return result.values
+        return PredictionIntervals(result.values, result.lower, result.upper, result.level)
+
+    def predict_with_details(self, X: Any, *, interval: float | None = None) -> PredictionResult:
+        """Predictions, how many category values were unseen, and bounds at ``interval``."""
         self._check_fitted()
+        calibration = None if interval is None else self.interval_calibration(interval)
         features = self.preprocessor_.transform(self._as_frame(X, reset=False))
-        return PredictionResult(self.predict_features(features), features.unseen_categories)
+        values = self.predict_features(features)
+        if calibration is None or interval is None:
+            return PredictionResult(values, features.unseen_categories)
+        lower, upper = bounds(values, calibration, interval)
+        return PredictionResult(
+            values, features.unseen_categories, lower, upper, check_level(interval)
+        )
+
+    def interval_calibration(self, level: float) -> ConformalCalibration:
+        """The calibration behind intervals at ``level``, or a ConfigError saying why not."""
+        self._check_fitted()
+        level = check_level(level)
+        calibration: ConformalCalibration | None = getattr(self, "calibration_", None)
+        if calibration is None:
+            raise ConfigError(
+                "this model has no prediction intervals: it was fitted without held-out "
+                "validation rows to calibrate them on (patience=None and no X_val, or "
+                "validation_fraction=0), or saved by a deepfit without intervals; refit it "
+                "with early stopping or with X_val, y_val"
+            )
+        calibration.quantile(level)  # a level too high for the calibration rows: ConfigError
+        return calibration
 
     def predict_features(self, features: PreparedFeatures) -> np.ndarray:
         """Predictions for rows already prepared by ``self.preprocessor_``."""

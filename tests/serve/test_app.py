@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -189,3 +190,65 @@ def test_a_saved_model_is_served_with_its_file_hash(tmp_path: Path, fitted: Regr
     assert version == model_version(path)
     assert len(version) == 16
     assert client.post("/predict", json=_rows(2)).json()["model_version"] == version
+
+
+# ------------------------------------------------------------------ prediction intervals
+def test_an_interval_adds_lower_and_upper(client: TestClient, fitted: Regressor) -> None:
+    answer = client.post("/predict?interval=0.9", json=_rows(6))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["interval"] == 0.9
+    expected = fitted.predict(make_table(6, seed=1).drop(columns="y"), interval=0.9)
+    scale = 1e-6 * np.abs(expected.prediction).max()
+    np.testing.assert_allclose(body["lower"], expected.lower, atol=scale)
+    np.testing.assert_allclose(body["upper"], expected.upper, atol=scale)
+    half = np.subtract(body["upper"], body["predictions"])
+    np.testing.assert_allclose(half, fitted.calibration_.quantile(0.9), rtol=1e-9)
+    plain = client.post("/predict", json=_rows(6)).json()
+    assert plain["predictions"] == body["predictions"]
+    assert "lower" not in plain
+    assert "interval" not in plain
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("interval=1.5", "between 0 and 1"),
+        ("interval=0", "between 0 and 1"),
+        ("interval=abc", "between 0 and 1"),
+        ("interval=nan", "between 0 and 1"),
+        ("interval=", "between 0 and 1"),
+        ("interval=0.999", "calibration rows"),
+    ],
+)
+def test_a_bad_interval_is_422(client: TestClient, query: str, words: str) -> None:
+    answer = client.post(f"/predict?{query}", json=_rows(2))
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert words in error
+    assert "\n" not in error
+
+
+def test_a_model_without_calibration_refuses_intervals(fitted: Regressor) -> None:
+    uncalibrated = copy.deepcopy(fitted)
+    uncalibrated.calibration_ = None
+    client = TestClient(create_app(uncalibrated))
+    answer = client.post("/predict?interval=0.9", json=_rows(2))
+    assert answer.status_code == 422
+    assert "no prediction intervals" in answer.json()["error"]
+    assert client.post("/predict", json=_rows(2)).status_code == 200
+    assert client.get("/metadata").json()["intervals"] is None
+
+
+def test_the_interval_parameter_is_documented(client: TestClient, fitted: Regressor) -> None:
+    document = client.get("/openapi.json").json()
+    parameters = document["paths"]["/predict"]["post"]["parameters"]
+    interval = next(p for p in parameters if p["name"] == "interval")
+    assert interval["in"] == "query"
+    assert not interval.get("required", False)
+    assert {"lower", "upper", "interval"} <= set(
+        document["components"]["schemas"]["Prediction"]["properties"]
+    )
+    intervals = client.get("/metadata").json()["intervals"]
+    assert intervals["calibration_rows"] == fitted.calibration_.n_rows
+    assert intervals["max_level"] == pytest.approx(fitted.calibration_.max_level)

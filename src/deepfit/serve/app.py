@@ -14,10 +14,10 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -54,6 +54,15 @@ class Prediction(BaseModel):
     model_version: str = Field(description="The first 16 hex digits of the model file's SHA-256.")
     unseen_categories: int = Field(description="Values not seen in training (used 'unknown').")
     missing_values: int = Field(description="Values sent as null (imputed).")
+    interval: float | None = Field(
+        default=None, description="The coverage level asked for (only with ?interval=)."
+    )
+    lower: list[float | None] | None = Field(
+        default=None, description="Lower bound per row (only with ?interval=)."
+    )
+    upper: list[float | None] | None = Field(
+        default=None, description="Upper bound per row (only with ?interval=)."
+    )
 
 
 class Problem(BaseModel):
@@ -96,7 +105,10 @@ def create_app(
     schema = FeatureSchema(regressor.preprocessor_)
     target = regressor.target_name_
     metrics = ServerMetrics(model_version=version, target=target, deepfit_version=__version__)
-    predictor = Predictor(schema, MicroBatcher(engine), metrics, target, version, settings.max_rows)
+    calibration = getattr(regressor, "calibration_", None)
+    predictor = Predictor(
+        schema, MicroBatcher(engine), metrics, target, version, settings.max_rows, calibration
+    )
     started = time.time()
 
     app = FastAPI(
@@ -122,9 +134,25 @@ def create_app(
             }
         },
     )
-    async def predict(request: Request) -> Response:
+    async def predict(
+        request: Request,
+        interval: Annotated[
+            float | None,
+            Query(
+                gt=0,
+                lt=1,
+                description=(
+                    "A coverage level, e.g. 0.9: the answer adds 'lower' and 'upper', "
+                    "split-conformal bounds that hold the target of that share of new rows. "
+                    "422 if the model has no calibration (see /metadata) or the level is "
+                    "above its max_level."
+                ),
+            ),
+        ] = None,
+    ) -> Response:
         """Predict the target for a batch of rows (answered by the gateway's fast path)."""
-        status, content = await predictor.answer(await request.body())  # only without it
+        query = request.scope.get("query_string", b"")  # only without the gateway
+        status, content = await predictor.answer(await request.body(), query)
         return Response(content, status_code=status, media_type=JSON)
 
     @app.get("/health")
@@ -188,6 +216,19 @@ def _metadata(
         "created_at": stored.get("created_at"),
         "training": regressor.training_summary_,
         "metrics": getattr(regressor, "metrics_", None),
+        "intervals": _intervals(regressor),
+    }
+
+
+def _intervals(regressor: Regressor) -> dict[str, Any] | None:
+    """What ``?interval=`` can give: the calibration's method, rows and highest level."""
+    calibration = getattr(regressor, "calibration_", None)
+    if calibration is None:
+        return None
+    return {
+        "method": calibration.method,
+        "calibration_rows": calibration.n_rows,
+        "max_level": calibration.max_level,
     }
 
 

@@ -63,7 +63,8 @@ class Gateway:
                 except TooLargeError as error:
                     status, content = problem(413, str(error))
                 else:
-                    status, content = await self.predictor.answer(body)
+                    query = scope.get("query_string", b"")
+                    status, content = await self.predictor.answer(body, query)
                 await _respond(send, status, content)
             else:
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
+import numpy as np
 import orjson
 from pydantic import ValidationError
 
-from deepfit.errors import DataError
+from deepfit.errors import ConfigError, DataError
+from deepfit.intervals import ConformalCalibration, bounds, check_level
 from deepfit.serve.batching import MicroBatcher
 from deepfit.serve.features import FeatureSchema
 from deepfit.serve.metrics import ServerMetrics
@@ -34,9 +37,18 @@ class Predictor:
     target: str
     version: str
     max_rows: int
+    calibration: ConformalCalibration | None = None
 
-    async def answer(self, body: bytes) -> tuple[int, bytes]:
-        """The HTTP status and JSON body answering a ``POST /predict`` with ``body``."""
+    async def answer(self, body: bytes, query: bytes = b"") -> tuple[int, bytes]:
+        """The HTTP status and JSON body answering a ``POST /predict?query`` with ``body``.
+
+        The query string may hold ``interval=0.9``: then the answer has ``lower`` and
+        ``upper`` lists, conformal bounds at that level, and ``interval``.
+        """
+        try:
+            level = self._interval(query)
+        except ConfigError as error:
+            return problem(422, str(error), [{"loc": ["query", "interval"], "msg": str(error)}])
         try:
             columns = self.schema.parse(body)
             n_rows = len(next(iter(columns.values()), ()))
@@ -59,14 +71,41 @@ class Predictor:
             self.metrics.unseen.inc(features.unseen_categories)
         if batch.missing_values:
             self.metrics.missing.inc(batch.missing_values)
-        answer = {
+        answer: dict[str, Any] = {
             "predictions": values,
             "target": self.target,
             "model_version": self.version,
             "unseen_categories": features.unseen_categories,
             "missing_values": batch.missing_values,
         }
+        if level is not None and self.calibration is not None:
+            lower, upper = bounds(np.asarray(predicted), self.calibration, level)
+            answer |= {"interval": level, "lower": lower.tolist(), "upper": upper.tolist()}
         return 200, orjson.dumps(answer)
+
+    def _interval(self, query: bytes) -> float | None:
+        """The level asked for in the query string (the last ``interval=``), checked."""
+        try:
+            pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        except ValueError:
+            pairs = []
+        texts = [value for name, value in pairs if name == "interval"]
+        if not texts:
+            return None
+        try:
+            level = check_level(float(texts[-1]))
+        except ValueError:  # not a number, or ConfigError: outside (0, 1)
+            raise ConfigError(
+                "the query parameter interval must be a coverage level strictly between 0 "
+                f"and 1, e.g. interval=0.9; got {texts[-1][:40]!r}"
+            ) from None
+        if self.calibration is None:
+            raise ConfigError(
+                "this model has no prediction intervals: it was trained without held-out "
+                "validation rows to calibrate them on (or by an older deepfit); drop interval="
+            )
+        self.calibration.quantile(level)  # too high for the calibration rows: ConfigError
+        return level
 
 
 def problem(
