@@ -1,0 +1,37 @@
+"""Search spaces: the default settings are a point of the space; unknown models are refused."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from deepfit import ConfigError
+from deepfit.tuning.space import SPACES, base_settings, choices, search_space
+
+
+def test_default_point_gives_back_the_base_settings() -> None:
+    base = base_settings({"hidden_layers": (32, 32), "learning_rate": 3e-3, "batch_size": 32})
+    space = search_space("mlp")
+    drawn = space.suggest(optuna.trial.FixedTrial(space.default(base)), base)
+    assert drawn["hidden_layers"] == (32, 32)
+    assert drawn["learning_rate"] == pytest.approx(3e-3)
+    assert drawn["batch_size"] == 32  # not among the usual choices, so added to them
+    assert {key: drawn[key] for key in ("activation", "dropout", "norm", "weight_decay")} == {
+        key: base[key] for key in ("activation", "dropout", "norm", "weight_decay")
+    }
+
+
+def test_out_of_range_defaults_are_clamped_into_the_space() -> None:
+    point = SPACES["mlp"].default(base_settings({"hidden_layers": (4096,), "weight_decay": 0.0}))
+    assert point["width"] == 1024
+    assert point["weight_decay"] > 0  # a log-scale parameter cannot hold 0
+
+
+def test_choices_keep_their_order_and_add_the_base_value_last() -> None:
+    assert choices(("a", "b"), "b") == ("a", "b")
+    assert choices(("a", "b"), "c") == ("a", "b", "c")
+
+
+def test_unknown_model_is_refused() -> None:
+    with pytest.raises(ConfigError, match="no search space for model 'resnet'"):
+        search_space("resnet")
