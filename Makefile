@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit chromium bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) chromium
 	$(BIN)/pytest
+
+# tests/report/test_browser.py renders the HTML report in Debian's headless chromium (driven by
+# Playwright, no browser download); installed here when missing and we are root with apt-get.
+chromium:
+	@if command -v chromium >/dev/null; then \
+		echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser test: apt-get install -y chromium"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+			|| echo "could not install chromium; the browser test will be skipped"; \
+	else \
+		echo "chromium not found and cannot install it (needs root and apt-get); the browser test will be skipped"; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/baselines.py

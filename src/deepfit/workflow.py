@@ -36,6 +36,7 @@ class TrainingResult:
     model: Regressor
     metrics: MetricsBySplit
     split_sizes: dict[str, int] = field(default_factory=dict)
+    test: tuple[pd.DataFrame, np.ndarray] | None = None  # the test rows: features, target
 
 
 def split_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -99,4 +100,4 @@ def train_table(
         metrics.update(evaluate_baselines(model, prepared, seed=seed))
     model.metrics_ = metrics
     sizes = {split: len(y_part) for split, (_, y_part) in parts.items()}
-    return TrainingResult(model=model, metrics=metrics, split_sizes=sizes)
+    return TrainingResult(model=model, metrics=metrics, split_sizes=sizes, test=parts["test"])
