@@ -9,6 +9,9 @@ Example:
     (2,)
     >>> model.predict(X[:2], interval=0.9).lower.shape  # split-conformal bounds
     (2,)
+    >>> ensemble = Regressor(hidden_layers=(32,), max_epochs=30, n_ensemble=3).fit(X, y)
+    >>> ensemble.predict_spread(X[:2]).shape  # std across the 3 members
+    (2,)
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from deepfit.data.target import TargetScaler, check_target
 from deepfit.device import resolve_device
 from deepfit.errors import ConfigError, DataError, DeepfitWarning, NotFittedError
 from deepfit.intervals import ConformalCalibration, PredictionIntervals, bounds, check_level
+from deepfit.models.ensemble import EnsembleNetwork
 from deepfit.models.network import TabularNetwork
 from deepfit.models.registry import build_network
 from deepfit.training.callbacks import Callback, EarlyStopping, ProgressBar, TimeLimit
@@ -44,13 +48,14 @@ from deepfit.training.checkpoint import (
     fingerprint,
     load_checkpoint,
 )
-from deepfit.training.loop import TensorData, TrainConfig, predict, train
-from deepfit.training.state import INTERRUPTED
+from deepfit.training.loop import EVAL_BATCH, TensorData, TrainConfig, predict, train
+from deepfit.training.state import INTERRUPTED, TrainState
 
 MIN_TRAIN_ROWS = 2
 ARCHITECTURE = ("model", "hidden_layers", "activation", "dropout", "norm", "clip")
 AUTO_BATCH_MIN = 64
 AUTO_BATCH_MAX = 512
+BOOTSTRAP_STREAM = 0xB007  # keeps bootstrap draws apart from the validation split's
 
 
 @dataclass
@@ -58,7 +63,9 @@ class PredictionResult:
     """Predictions in the target's units, and what preparing the rows noticed.
 
     With ``predict_with_details(X, interval=level)``, ``lower`` and ``upper`` hold the
-    conformal interval of every row at ``level``; otherwise the three are None.
+    conformal interval of every row at ``level``; otherwise the three are None. With
+    ``spread=True``, ``spread`` holds the standard deviation across an ensemble's members
+    (see :meth:`Regressor.predict_spread`); otherwise it is None.
     """
 
     values: np.ndarray
@@ -66,6 +73,7 @@ class PredictionResult:
     lower: np.ndarray | None = None
     upper: np.ndarray | None = None
     level: float | None = None
+    spread: np.ndarray | None = None
 
 
 class Regressor(RegressorMixin, BaseEstimator):
@@ -113,6 +121,11 @@ class Regressor(RegressorMixin, BaseEstimator):
         train_last: with ``init_from``, train only the last ``train_last`` linear layers and
             freeze every other parameter (input embeddings included); None trains everything.
             Batch-norm running statistics still adapt to the new data.
+        n_ensemble: train this many networks, one after another, with seeds
+            ``random_state + i``, and predict their mean (see below). 1: one network.
+        bootstrap: with ``n_ensemble > 1``, train each member on its own seeded bootstrap
+            resample of the training rows (early stopping still uses the same validation
+            rows); False: every member sees every training row and only the seed differs.
 
     Prediction intervals: after training, ``fit`` keeps the absolute residuals of the
     held-out validation rows (``calibration_``, see :mod:`deepfit.intervals`), and
@@ -122,6 +135,16 @@ class Regressor(RegressorMixin, BaseEstimator):
     and ``X_val, y_val`` given, the rows only calibrate. A model fitted without held-out
     rows (``patience=None`` and no ``X_val``, or ``validation_fraction=0``) has no
     intervals.
+
+    Ensembles: with ``n_ensemble=K`` the fitted ``network_`` is an
+    :class:`~deepfit.models.ensemble.EnsembleNetwork` whose output is the mean of the K
+    members; serving, export, explanations and saving treat it like one network. Each member
+    trains with the usual loop and callbacks; ``time_limit`` is the budget of the whole
+    ensemble (each member gets an equal share of what is left); checkpoints, ``init_from``
+    and ``train_last`` are for single networks. ``history_`` is member 0's curve,
+    ``training_summary_["members"]`` has every member's epochs, best epoch, best validation
+    loss and seconds, the intervals are calibrated on the ensemble's residuals, and
+    :meth:`predict_spread` gives the members' disagreement.
 
     Example:
         >>> tuned = Regressor(init_from="old.deepfit", train_last=1)  # doctest: +SKIP
@@ -164,6 +187,8 @@ class Regressor(RegressorMixin, BaseEstimator):
         checkpoint_every: int = 1,
         init_from: str | Path | None = None,
         train_last: int | None = None,
+        n_ensemble: int = 1,
+        bootstrap: bool = False,
     ) -> None:
         self.model = model
         self.hidden_layers = hidden_layers
@@ -194,6 +219,8 @@ class Regressor(RegressorMixin, BaseEstimator):
         self.checkpoint_every = checkpoint_every
         self.init_from = init_from
         self.train_last = train_last
+        self.n_ensemble = n_ensemble
+        self.bootstrap = bootstrap
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -244,26 +271,46 @@ class Regressor(RegressorMixin, BaseEstimator):
                 train_frame, preprocessor.schema, self.column_roles, str(self.init_from)
             )
             old = base.network_
+            if isinstance(old, EnsembleNetwork):
+                raise ConfigError(
+                    f"{self.init_from} holds an ensemble; fine-tuning takes a single network, "
+                    "so train a new ensemble instead of passing init_from (--init-from)"
+                )
             scaler = TargetScaler(float(old.target_mean), float(old.target_std))
             architecture = base._architecture()
         device = resolve_device(self.device)
+        train_data = _tensors(preprocessor, scaler, train_frame, train_target, device)
+        val_data = None
+        if val_frame is not None and val_target is not None:
+            val_data = _tensors(preprocessor, scaler, val_frame, val_target, device)
+        batch_size = self._batch_size(len(train_data))
+        members: list[TabularNetwork] = []
+        states: list[TrainState] = []
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            network = base.network_ if base is not None else self._new_network(preprocessor, scaler)
-            network = network.to(device)
-            if self.train_last is not None:
-                _train_only_last(network, int(self.train_last))
-            train_data = _tensors(preprocessor, scaler, train_frame, train_target, device)
-            val_data = None
-            if val_frame is not None and val_target is not None:
-                val_data = _tensors(preprocessor, scaler, val_frame, val_target, device)
-            config = self._train_config(seed, batch_size=self._batch_size(len(train_data)))
-            callbacks = self._callbacks(has_validation=val_data is not None)
-            if self.checkpoint_dir is not None:
-                settings = self._run_settings(config, architecture)
-                run = fingerprint(settings, train_data, val_data)
-                callbacks.append(self._checkpoint(run, snapshot))  # last: see Checkpoint
-            state = train(network, train_data, val_data, config, callbacks)
+            for index in range(int(self.n_ensemble)):  # one network unless n_ensemble > 1
+                member_seed = seed + index
+                torch.manual_seed(member_seed)
+                if base is not None:
+                    network = base.network_
+                else:
+                    network = self._new_member(preprocessor, scaler)
+                network = network.to(device)
+                if self.train_last is not None:
+                    _train_only_last(network, int(self.train_last))
+                config = self._train_config(member_seed, batch_size=batch_size)
+                callbacks = self._callbacks(
+                    has_validation=val_data is not None, time_limit=self._time_share(states)
+                )
+                if self.checkpoint_dir is not None:  # single networks only: _check_params
+                    settings = self._run_settings(config, architecture)
+                    run = fingerprint(settings, train_data, val_data)
+                    callbacks.append(self._checkpoint(run, snapshot))  # last: see Checkpoint
+                rows = _bootstrap(train_data, member_seed) if self.bootstrap else train_data
+                states.append(train(network, rows, val_data, config, callbacks))
+                members.append(network.requires_grad_(True).cpu().eval())
+                if states[-1].stop_reason == INTERRUPTED:
+                    break  # the members trained so far make the model
+        state = states[-1]
         if state.stop_reason == INTERRUPTED:
             warnings.warn(
                 f"training was interrupted (Ctrl-C) after {state.epoch} epoch(s); the model "
@@ -271,22 +318,25 @@ class Regressor(RegressorMixin, BaseEstimator):
                 DeepfitWarning,
                 stacklevel=2,
             )
-        self.network_ = network.requires_grad_(True).cpu().eval()
-        self.network_params_ = architecture
+        self.network_ = members[0] if len(members) == 1 else EnsembleNetwork(members).eval()
+        self.network_params_ = {**architecture, "n_ensemble": len(members)}
         self.preprocessor_ = preprocessor
         self.target_name_ = _target_name(y)
-        self.history_ = [asdict(record) for record in state.history]
-        self.training_summary_ = {
-            "epochs": state.epoch,
-            "best_epoch": state.best_epoch,
-            "best_validation_loss": state.best_validation_loss,
-            "stop_reason": state.stop_reason,
-            "seconds": round(state.seconds, 3),
+        first = states[0]  # member 0's curve and stopping stand for the ensemble's
+        self.history_ = [asdict(record) for record in first.history]
+        self.training_summary_: dict[str, str | float | list[dict[str, Any]] | None] = {
+            "epochs": first.epoch,
+            "best_epoch": first.best_epoch,
+            "best_validation_loss": first.best_validation_loss,
+            "stop_reason": INTERRUPTED if state.stop_reason == INTERRUPTED else first.stop_reason,
+            "seconds": round(sum(member.seconds for member in states), 3),
             "train_rows": len(train_data),
             "validation_rows": 0 if val_data is None else len(val_data),
-            "batch_size": config.batch_size,
+            "batch_size": batch_size,
             "device": str(device),
         }
+        if int(self.n_ensemble) > 1:
+            self.training_summary_["members"] = [_member_summary(member) for member in states]
         self.calibration_ = None
         if val_frame is not None and val_target is not None:
             self.calibration_ = self._calibrate(val_frame, val_target)
@@ -347,6 +397,23 @@ class Regressor(RegressorMixin, BaseEstimator):
         if not isinstance(self.checkpoint_every, int | np.integer) or self.checkpoint_every < 1:
             raise ConfigError(
                 f"checkpoint_every must be a positive integer, however: {self.checkpoint_every!r}"
+            )
+        if not isinstance(self.n_ensemble, int | np.integer) or self.n_ensemble < 1:
+            raise ConfigError(
+                f"n_ensemble must be a positive integer (1: one network), however: "
+                f"{self.n_ensemble!r}"
+            )
+        if not isinstance(self.bootstrap, bool | np.bool_):
+            raise ConfigError(f"bootstrap must be True or False, however: {self.bootstrap!r}")
+        if self.n_ensemble > 1 and self.checkpoint_dir is not None:
+            raise ConfigError(
+                "checkpoints save one network's training, not an ensemble's; drop "
+                "checkpoint_dir (--checkpoint-dir) or train one network (n_ensemble=1)"
+            )
+        if self.n_ensemble > 1 and self.init_from is not None:
+            raise ConfigError(
+                "init_from fine-tunes one saved network, not an ensemble; drop init_from "
+                "(--init-from) or train one network (n_ensemble=1)"
             )
         if resume and self.checkpoint_dir is None:
             raise ConfigError(
@@ -430,7 +497,18 @@ class Regressor(RegressorMixin, BaseEstimator):
     def _new_network(
         self, preprocessor: TabularPreprocessor, scaler: TargetScaler | None = None
     ) -> TabularNetwork:
-        """A freshly initialised network for data prepared by ``preprocessor``."""
+        """A freshly initialised network (an ensemble when ``n_ensemble > 1``) for data
+        prepared by ``preprocessor``."""
+        if int(self.n_ensemble) > 1:
+            return EnsembleNetwork(
+                [self._new_member(preprocessor, scaler) for _ in range(int(self.n_ensemble))]
+            )
+        return self._new_member(preprocessor, scaler)
+
+    def _new_member(
+        self, preprocessor: TabularPreprocessor, scaler: TargetScaler | None = None
+    ) -> TabularNetwork:
+        """One freshly initialised network for data prepared by ``preprocessor``."""
         scaler = scaler or TargetScaler()
         return build_network(
             self.model,
@@ -476,14 +554,22 @@ class Regressor(RegressorMixin, BaseEstimator):
             seed=seed,
         )
 
-    def _callbacks(self, *, has_validation: bool) -> list[Callback]:
+    def _time_share(self, done: list[TrainState]) -> float | None:
+        """The next member's seconds: an equal share of what the earlier members left."""
+        if self.time_limit is None:
+            return None
+        left = float(self.time_limit) - sum(state.seconds for state in done)
+        return max(left, 0.0) / (int(self.n_ensemble) - len(done))
+
+    def _callbacks(self, *, has_validation: bool, time_limit: float | None) -> list[Callback]:
         callbacks: list[Callback] = []
         if has_validation and self.patience:
             callbacks.append(EarlyStopping(patience=int(self.patience)))
-        if self.time_limit is not None:
-            callbacks.append(TimeLimit(float(self.time_limit)))
+        if time_limit is not None:
+            callbacks.append(TimeLimit(time_limit))
         if self.verbose:
             callbacks.append(ProgressBar())
+        callbacks.extend(getattr(self, "_extra_callbacks", ()))  # set by deepfit.tuning
         return callbacks
 
     # ------------------------------------------------------------------------- predict
@@ -512,18 +598,54 @@ class Regressor(RegressorMixin, BaseEstimator):
             return result.values
         return PredictionIntervals(result.values, result.lower, result.upper, result.level)
 
-    def predict_with_details(self, X: Any, *, interval: float | None = None) -> PredictionResult:
-        """Predictions, how many category values were unseen, and bounds at ``interval``."""
+    def predict_with_details(
+        self, X: Any, *, interval: float | None = None, spread: bool = False
+    ) -> PredictionResult:
+        """Predictions, how many category values were unseen, bounds at ``interval``, and
+        with ``spread=True`` the ensemble members' standard deviation (see
+        :meth:`predict_spread`)."""
         self._check_fitted()
         calibration = None if interval is None else self.interval_calibration(interval)
         features = self.preprocessor_.transform(self._as_frame(X, reset=False))
         values = self.predict_features(features)
+        deviation = self.spread_features(features) if spread else None
         if calibration is None or interval is None:
-            return PredictionResult(values, features.unseen_categories)
+            return PredictionResult(values, features.unseen_categories, spread=deviation)
         lower, upper = bounds(values, calibration, interval)
         return PredictionResult(
-            values, features.unseen_categories, lower, upper, check_level(interval)
+            values, features.unseen_categories, lower, upper, check_level(interval), deviation
         )
+
+    def predict_spread(self, X: Any) -> np.ndarray:
+        """How much an ensemble's members disagree on each row of ``X``, in target units.
+
+        The standard deviation (``ddof=0``) of the members' predictions around the ensemble's
+        prediction; zeros for a single network (``n_ensemble=1``).
+
+        Example:
+            >>> model = Regressor(n_ensemble=5).fit(X, y)  # doctest: +SKIP
+            >>> model.predict_spread(X_new)  # large where the members disagree  # doctest: +SKIP
+        """
+        self._check_fitted()
+        return self.spread_features(self.preprocessor_.transform(self._as_frame(X, reset=False)))
+
+    def spread_features(self, features: PreparedFeatures) -> np.ndarray:
+        """:meth:`predict_spread` for rows already prepared by ``self.preprocessor_``."""
+        self._check_fitted()
+        network = self.network_
+        if not isinstance(network, EnsembleNetwork):
+            return np.zeros(len(features), dtype=np.float64)
+        numeric = torch.tensor(features.numeric)
+        categorical = torch.tensor(features.categorical)
+        network.eval()
+        with torch.no_grad():
+            outputs = [
+                network.member_outputs(numeric[batch], categorical[batch])
+                for batch in torch.arange(len(features)).split(EVAL_BATCH)
+            ]
+        members = torch.cat(outputs, dim=1) if outputs else torch.zeros((network.size, 0))
+        spread = members.double().std(dim=0, correction=0) * network.target_std
+        return spread.numpy()
 
     def interval_calibration(self, level: float) -> ConformalCalibration:
         """The calibration behind intervals at ``level``, or a ConfigError saying why not."""
@@ -635,6 +757,25 @@ def _train_only_last(network: nn.Module, count: int) -> None:
 def _target_name(y: Any) -> str:
     name = getattr(y, "name", None)
     return str(name) if name is not None and not isinstance(y, np.ndarray) else "target"
+
+
+def _bootstrap(data: TensorData, seed: int) -> TensorData:
+    """A seeded bootstrap resample of ``data``'s rows (as many, drawn with replacement)."""
+    drawn = np.random.default_rng([BOOTSTRAP_STREAM, seed]).integers(0, len(data), len(data))
+    rows = torch.tensor(np.sort(drawn), device=data.numeric.device)
+    return TensorData(
+        numeric=data.numeric[rows], categorical=data.categorical[rows], target=data.target[rows]
+    )
+
+
+def _member_summary(state: TrainState) -> dict[str, Any]:
+    """One ensemble member's line in ``training_summary_["members"]``."""
+    return {
+        "epochs": state.epoch,
+        "best_epoch": state.best_epoch,
+        "best_validation_loss": state.best_validation_loss,
+        "seconds": round(state.seconds, 3),
+    }
 
 
 def _tensors(
