@@ -12,7 +12,7 @@ import pytest
 from deepfit.data.split import train_validation_test_split
 from deepfit.errors import DataError, OutputExistsError
 from deepfit.study import run_study
-from deepfit.study.runner import training_rows
+from deepfit.study.runner import divergence, training_rows
 from deepfit.study.table import METRICS
 from deepfit.workflow import train_table
 from tests.study.conftest import TINY
@@ -36,7 +36,7 @@ def test_divergence_is_recorded_and_the_study_carries_on(
     study = run_study(
         small,
         target="y",
-        vary={"learning_rate": ["0.01", "10"], "depth": ["1", "2"]},
+        vary={"learning_rate": ["0.01", "1e12"], "depth": ["1", "2"]},
         seeds=(0, 1),
         settings=TINY,
         out=tmp_path / "study",
@@ -45,7 +45,7 @@ def test_divergence_is_recorded_and_the_study_carries_on(
     assert done[-1] == "depth 4/4"
     assert len(done) == 8
     runs = study.factors["learning_rate"].runs
-    assert runs["value"].tolist() == ["0.01", "0.01", "10", "10"]
+    assert runs["value"].tolist() == ["0.01", "0.01", "1e12", "1e12"]
     assert runs["seed"].tolist() == [0, 1, 0, 1]
     calm, wild = runs.iloc[:2], runs.iloc[2:]
     assert calm["note"].eq("").all()
@@ -104,3 +104,11 @@ def test_a_non_empty_folder_is_refused_without_overwrite(
         run_study(small, target="y", vary={"width": [4]}, seeds=[0], settings=TINY, out=tmp_path)
     assert not math.isnan(len(list(tmp_path.iterdir())))
     assert [path.name for path in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_a_loss_that_exploded_but_recovered_is_scored_and_marked_unstable() -> None:
+    history = [{"train_loss": 0.8}, {"train_loss": 5e4}, {"train_loss": 0.6}]
+    assert divergence("", history, np.zeros(4)) == "unstable: train loss 5e+04 at epoch 2"
+    assert divergence("", history[:1], np.zeros(4)) == ""
+    assert divergence("", history[:1], np.array([0.0, np.inf])).startswith("diverged")
+    assert divergence("", [{"train_loss": float("nan")}], np.zeros(2)).startswith("diverged")

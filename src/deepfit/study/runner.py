@@ -207,7 +207,8 @@ def run_once(
     note = divergence(model.training_summary_.get("stop_reason"), history, predicted)
     if note:
         row["note"] = note
-        return row
+        if note.startswith("diverged"):
+            return row
     scores = regression_metrics(y[split.test], predicted)
     row.update({name: scores.get(name, math.nan) for name in METRICS if name in TEST_METRICS})
     return row
@@ -215,21 +216,27 @@ def run_once(
 
 TEST_METRICS = ("mse", "rmse", "mae", "r2", "explained_variance", "mape", "rmsle")
 # A training loss above this (on the standardised target, where predicting the mean scores
-# about 1 with the mse loss) means the run blew up, even if early stopping then restored
-# weights from an epoch that looked less bad.
-DIVERGED_LOSS = 1e3
+# about 1 with the mse loss) means the run blew up at some point; if early stopping then
+# kept finite weights from a better epoch, the run is scored but marked unstable.
+UNSTABLE_LOSS = 1e3
 
 
 def divergence(stop_reason: Any, history: list[dict[str, Any]], predicted: np.ndarray) -> str:
-    """Why a run counts as diverged, or ``""``: a non-finite or exploded loss, or predictions."""
+    """``"diverged: ..."`` (no usable model: NaN metrics), ``"unstable: ..."`` (the loss
+    exploded but the kept weights predict finite values, so the run is scored), or ``""``.
+
+    Example:
+        >>> divergence("", [{"train_loss": 0.5}, {"train_loss": 4e3}], np.zeros(3))
+        'unstable: train loss 4e+03 at epoch 2'
+    """
     losses = [float(record["train_loss"]) for record in history]
     if stop_reason == DIVERGED or not all(math.isfinite(loss) for loss in losses):
         return f"diverged: loss not finite at epoch {len(losses)}"
-    if losses and max(losses) > DIVERGED_LOSS:
-        epoch = int(np.argmax(losses)) + 1
-        return f"diverged: train loss {max(losses):.3g} at epoch {epoch}"
     if not np.isfinite(predicted).all():
         return "diverged: predictions not finite"
+    if losses and max(losses) > UNSTABLE_LOSS:
+        epoch = int(np.argmax(losses)) + 1
+        return f"unstable: train loss {max(losses):.3g} at epoch {epoch}"
     return ""
 
 
