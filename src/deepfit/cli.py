@@ -30,6 +30,16 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
+# arguments that several commands share
+ModelPath = Annotated[Path, typer.Argument(metavar="MODEL", help="A .deepfit model file.")]
+LabelledData = Annotated[
+    Path, typer.Argument(help="Labelled CSV or Parquet file (features and target).")
+]
+ModelTarget = Annotated[
+    str | None,
+    typer.Option("--target", "-t", help="Target column; the model's own by default."),
+]
+
 
 def _show_version(value: bool) -> None:
     if value:
@@ -343,7 +353,7 @@ def _print_training(result: Any) -> None:
 @app.command()
 @user_errors
 def predict(
-    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A .deepfit model file.")],
+    model_path: ModelPath,
     data: Annotated[Path, typer.Argument(help="CSV or Parquet file with the feature columns.")],
     out_path: Annotated[
         Path | None, typer.Option("--out", "-o", help="CSV to write; standard output if omitted.")
@@ -400,14 +410,9 @@ def predict(
 @app.command()
 @user_errors
 def evaluate(
-    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A .deepfit model file.")],
-    data: Annotated[
-        Path, typer.Argument(help="Labelled CSV or Parquet file (features and target).")
-    ],
-    target: Annotated[
-        str | None,
-        typer.Option("--target", "-t", help="Target column; the model's own by default."),
-    ] = None,
+    model_path: ModelPath,
+    data: LabelledData,
+    target: ModelTarget = None,
     cv: Annotated[
         int | None,
         typer.Option(
@@ -490,7 +495,7 @@ def _cross_validate(
 @app.command()
 @user_errors
 def info(
-    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A .deepfit model file.")],
+    model_path: ModelPath,
 ) -> None:
     """Schema, model, training summary and metrics of a saved model."""
     from deepfit.artifact import load
@@ -548,7 +553,7 @@ def demo(
 @app.command()
 @user_errors
 def serve(
-    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A .deepfit model file.")],
+    model_path: ModelPath,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (about one per core).")] = 1,
@@ -601,7 +606,7 @@ def serve(
 @app.command()
 @user_errors
 def export(
-    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A .deepfit model file.")],
+    model_path: ModelPath,
     onnx_path: Annotated[
         Path, typer.Option("--onnx", help="The ONNX file to write: raw columns in, prediction out.")
     ],
@@ -683,14 +688,9 @@ def export(
 @app.command()
 @user_errors
 def explain(
-    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A .deepfit model file.")],
-    data: Annotated[
-        Path, typer.Argument(help="Labelled CSV or Parquet file (features and target).")
-    ],
-    target: Annotated[
-        str | None,
-        typer.Option("--target", "-t", help="Target column; the model's own by default."),
-    ] = None,
+    model_path: ModelPath,
+    data: LabelledData,
+    target: ModelTarget = None,
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="New or empty folder for the CSVs and PNGs.")
     ] = Path("explain"),
@@ -742,14 +742,9 @@ def explain(
 @app.command()
 @user_errors
 def report(
-    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A .deepfit model file.")],
-    data: Annotated[
-        Path, typer.Argument(help="Labelled CSV or Parquet file (features and target).")
-    ],
-    target: Annotated[
-        str | None,
-        typer.Option("--target", "-t", help="Target column; the model's own by default."),
-    ] = None,
+    model_path: ModelPath,
+    data: LabelledData,
+    target: ModelTarget = None,
     out_path: Annotated[
         Path, typer.Option("--out", "-o", help="Where to write the HTML page.")
     ] = Path("report.html"),

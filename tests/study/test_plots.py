@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from deepfit.study.plots import factor_figure, numeric_values, png_bytes, uses_log_axis
+from deepfit.explain.plots import png_bytes
+from deepfit.study.plots import factor_figure, numeric_values, uses_log_axis
 
 
 def summary(labels: list[str]) -> pd.DataFrame:

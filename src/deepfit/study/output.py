@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 from deepfit.errors import OutputExistsError
+from deepfit.explain.plots import png_bytes
 from deepfit.files import atomic_writer
-from deepfit.study.plots import factor_figure, png_bytes
+from deepfit.study.plots import factor_figure
 from deepfit.study.result import FactorResult, StudyResult
 
 

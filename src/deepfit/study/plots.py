@@ -7,18 +7,15 @@ they are positive and span two decades or more); anything else is categorical.
 
 from __future__ import annotations
 
-import io
 import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 PLOTTED = {"rmse": "test RMSE", "r2": "test R²"}
 COLOUR = "#4C72B0"
-DPI = 100
 
 
 def numeric_values(values: list[Any]) -> np.ndarray | None:
@@ -79,16 +76,3 @@ def _mark_missing(axes: Any, x: np.ndarray, means: np.ndarray) -> None:
             label="diverged",
         )
         axes.legend(loc="best")
-
-
-def png_bytes(figure: Figure) -> bytes:
-    """``figure`` rendered as PNG bytes by the Agg backend.
-
-    Example:
-        >>> png_bytes(Figure())[:4]
-        b'\\x89PNG'
-    """
-    FigureCanvasAgg(figure)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
-    return buffer.getvalue()
