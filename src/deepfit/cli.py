@@ -918,12 +918,7 @@ def tune(
     name = study_name or f"{data.stem}-{target}"
 
     def show(trial: Any) -> None:
-        seconds = trial.duration.total_seconds() if trial.duration is not None else 0.0
-        value = "" if trial.value is None else f", RMSE {trial.value:.6g}"
-        err.print(
-            f"trial {trial.number}: {trial.state.name.lower()}{value} ({seconds:.1f} s)",
-            highlight=False,
-        )
+        err.print(_trial_line(trial), highlight=False)
 
     try:
         result = run_tune(
@@ -955,6 +950,17 @@ def tune(
     write_trials_csv(result.study, trials_csv, overwrite=force)
     out.print(f"saved the best model to {out_path} and the trials to {trials_csv}", highlight=False)
     out.print(f"study '{name}' is stored in {summary['storage']}", highlight=False)
+
+
+def _trial_line(trial: Any) -> str:
+    """One finished trial, as ``deepfit tune`` prints it while searching."""
+    seconds = trial.duration.total_seconds() if trial.duration is not None else 0.0
+    if trial.state.name == "PRUNED":  # its value is a standardised loss, not an RMSE
+        steps = trial.intermediate_values
+        value = f" after {max(steps)} epoch(s)" if steps else ""
+    else:
+        value = "" if trial.value is None else f", RMSE {trial.value:.6g}"
+    return f"trial {trial.number}: {trial.state.name.lower()}{value} ({seconds:.1f} s)"
 
 
 def main() -> None:

@@ -58,3 +58,17 @@ def test_tune_reports_a_missing_target_in_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("error:")
     assert "target column 'nope'" in result.stderr
+
+
+def test_a_pruned_trial_is_reported_by_epoch_not_by_a_loss_called_rmse(tmp_path: Path) -> None:
+    import optuna
+
+    from deepfit.cli import _trial_line
+
+    pruned = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.PRUNED, value=0.27, intermediate_values={1: 0.3, 2: 0.27}
+    )
+    complete = optuna.trial.create_trial(value=51_000.0)
+    assert "RMSE" not in _trial_line(pruned)
+    assert "after 2 epoch(s)" in _trial_line(pruned)
+    assert "RMSE 51000" in _trial_line(complete)
