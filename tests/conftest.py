@@ -74,3 +74,12 @@ def fitted() -> Regressor:
     """A small model fitted once on ``make_table()``; do not modify it in a test."""
     frame = make_table()
     return Regressor(**FAST).fit(frame.drop(columns="y"), frame["y"])
+
+
+@pytest.fixture
+def files(tmp_path: Path, fitted: Regressor) -> tuple[Path, Path]:
+    """``fitted`` saved to a file, and 120 fresh labelled rows as CSV."""
+    model = fitted.save(tmp_path / "model.deepfit")
+    data = tmp_path / "data.csv"
+    make_table(n_rows=120, seed=4).to_csv(data, index=False)
+    return model, data

@@ -22,6 +22,20 @@ def check_writable(path: Path, *, overwrite: bool, flag: str = "--force") -> Non
         raise OutputExistsError(f"{path} is a folder; name a file to write")
 
 
+def check_output_folder(folder: Path, *, overwrite: bool, what: str) -> None:
+    """Refuse a path that is a file, or a non-empty folder unless ``overwrite``.
+
+    ``what`` names the contents in the message, e.g. "the study".
+    """
+    if folder.exists() and not folder.is_dir():
+        raise OutputExistsError(f"{folder} is a file; name a folder for {what}")
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise OutputExistsError(
+            f"{folder} already exists and is not empty; choose another folder or pass --force "
+            "(overwrite=True) to replace the files in it"
+        )
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path, *, overwrite: bool = False, mode: str = "wb") -> Iterator[IO]:
     """Write to a temporary file beside ``path`` and move it into place only on success.

@@ -4,19 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from deepfit import Regressor
 from tests.cli_support import assert_one_line_error, invoke
 from tests.conftest import make_table
-
-
-@pytest.fixture
-def files(tmp_path: Path, fitted: Regressor) -> tuple[Path, Path]:
-    model = fitted.save(tmp_path / "model.deepfit")
-    data = tmp_path / "data.csv"
-    make_table(n_rows=120, seed=4).to_csv(data, index=False)
-    return model, data
 
 
 def test_explain_prints_the_table_and_writes_the_files(

@@ -251,13 +251,20 @@ def _date_part(stamps: pd.Series, part: str) -> pd.Series:
     return getattr(stamps.dt, part).astype("float64")
 
 
+def category_text(value: Any) -> str:
+    """How one category value is spelled: 3, 3.0 and '3' are one category; missing is its own.
+
+    Example:
+        >>> category_text(3.0), category_text(None)
+        ('3', '<missing>')
+    """
+    if value is None:
+        return MISSING_CATEGORY
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _category_text(series: pd.Series) -> pd.Series:
-    """Category values as text, so 3, 3.0 and '3' are one category; missing is its own."""
-
-    def as_text(value: Any) -> str:
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return str(value)
-
-    filled = series.astype(object).where(series.notna(), MISSING_CATEGORY)
-    return filled.map(as_text)
+    """:func:`category_text` for a column; NaN and NaT count as missing too."""
+    return series.astype(object).where(series.notna(), MISSING_CATEGORY).map(category_text)

@@ -13,7 +13,7 @@ import pandas as pd
 from deepfit.data.io import read_table
 from deepfit.data.preprocess import check_columns
 from deepfit.data.target import check_target
-from deepfit.errors import ConfigError, DataError, OutputExistsError
+from deepfit.errors import ConfigError, DataError
 from deepfit.explain.attributions import integrated_gradients
 from deepfit.explain.columns import feature_roles, sample_rows
 from deepfit.explain.dependence import partial_dependence
@@ -24,7 +24,7 @@ from deepfit.explain.plots import (
     importance_figure,
     png_bytes,
 )
-from deepfit.files import atomic_writer
+from deepfit.files import atomic_writer, check_output_folder
 from deepfit.metrics import rmse
 
 if TYPE_CHECKING:
@@ -166,13 +166,7 @@ def explain(
 
 def check_folder(folder: Path, *, overwrite: bool) -> None:
     """Refuse a path that is a file, or a non-empty folder unless ``overwrite``."""
-    if folder.exists() and not folder.is_dir():
-        raise OutputExistsError(f"{folder} is a file; name a folder for the explanation")
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise OutputExistsError(
-            f"{folder} already exists and is not empty; choose another folder or pass --force "
-            "(overwrite=True) to replace the files in it"
-        )
+    check_output_folder(folder, overwrite=overwrite, what="the explanation")
 
 
 def plot_names(features: Any) -> dict[str, str]:

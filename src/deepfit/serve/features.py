@@ -21,7 +21,7 @@ import pandas as pd
 from pydantic import ConfigDict, Field, TypeAdapter
 from typing_extensions import TypedDict
 
-from deepfit.data.preprocess import MISSING_CATEGORY, PreparedFeatures, TabularPreprocessor
+from deepfit.data.preprocess import PreparedFeatures, TabularPreprocessor, category_text
 from deepfit.errors import DataError
 
 Number = Annotated[float | None, Field(strict=True)]
@@ -175,7 +175,7 @@ class FeatureSchema:
             values = columns[name]
             missing += values.count(None)
             column = [
-                get(value, 0) if value.__class__ is str else get(_category_text(value), 0)
+                get(value, 0) if value.__class__ is str else get(category_text(value), 0)
                 for value in values
             ]
             codes[:, j] = column
@@ -198,15 +198,6 @@ def _numeric_positions(preprocessor: TabularPreprocessor) -> dict[str, int]:
             positions[column.name] = position
             position += len(preprocessor.date_parts.get(column.name, []))
     return positions
-
-
-def _category_text(value: Any) -> str:
-    """As the preprocessor spells a category: 3.0 is "3", missing is its own category."""
-    if value is None:
-        return MISSING_CATEGORY
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _date_parts(values: Sequence[datetime | None], parts: list[str], name: str) -> np.ndarray:

@@ -30,9 +30,9 @@ class ServerMetrics:
     """The counters and histograms ``GET /metrics`` exposes."""
 
     def __init__(self, *, model_version: str, target: str, deepfit_version: str) -> None:
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         # In multiprocess mode the figures live in files, so the objects join no registry.
-        self.registry: CollectorRegistry | None = None if self.multiprocess else CollectorRegistry()
+        multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.registry: CollectorRegistry | None = None if multiprocess else CollectorRegistry()
         registry = self.registry
         self.requests = Counter(
             "deepfit_requests",

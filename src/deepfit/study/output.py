@@ -5,22 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from deepfit.errors import OutputExistsError
 from deepfit.explain.plots import png_bytes
-from deepfit.files import atomic_writer
+from deepfit.files import atomic_writer, check_output_folder
 from deepfit.study.plots import factor_figure
 from deepfit.study.result import FactorResult, StudyResult
 
 
 def check_folder(folder: Path, *, overwrite: bool) -> None:
     """Refuse a path that is a file, or a non-empty folder unless ``overwrite``."""
-    if folder.exists() and not folder.is_dir():
-        raise OutputExistsError(f"{folder} is a file; name a folder for the study")
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise OutputExistsError(
-            f"{folder} already exists and is not empty; choose another folder or pass --force "
-            "(overwrite=True) to replace the files in it"
-        )
+    check_output_folder(folder, overwrite=overwrite, what="the study")
 
 
 def stem(name: str) -> str:
