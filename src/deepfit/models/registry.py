@@ -13,15 +13,16 @@ from torch import nn
 
 from deepfit.errors import ConfigError
 from deepfit.models.inputs import CategoricalEmbeddings, NumericInput
+from deepfit.models.layout import InputLayout
 from deepfit.models.mlp import MLP
 from deepfit.models.network import TabularNetwork
 
-BackboneBuilder = Callable[[int, dict[str, Any]], nn.Module]
+BackboneBuilder = Callable[[InputLayout, dict[str, Any]], nn.Module]
 
 
-def _mlp(d_in: int, options: dict[str, Any]) -> nn.Module:
+def _mlp(layout: InputLayout, options: dict[str, Any]) -> nn.Module:
     return MLP(
-        d_in=d_in,
+        d_in=layout.d_in,
         d_out=1,
         hidden_layers=tuple(options["hidden_layers"]),
         activation=options["activation"],
@@ -62,13 +63,16 @@ def build_network(
         clip=float(options.get("clip", 3.0)),
     )
     embeddings = CategoricalEmbeddings(cardinalities)
-    d_in = numeric_input.d_out + embeddings.d_out
-    if d_in == 0:
+    layout = InputLayout(
+        n_numeric=numeric_input.d_out,
+        categorical_widths=tuple(table.embedding_dim for table in embeddings._embeddings()),
+    )
+    if layout.d_in == 0:
         raise ConfigError("the network has no input features; the data needs feature columns")
     return TabularNetwork(
         numeric_input=numeric_input,
         embeddings=embeddings,
-        backbone=MODELS[name](d_in, options),
+        backbone=MODELS[name](layout, options),
         target_mean=target_mean,
         target_std=target_std,
     )
