@@ -39,9 +39,38 @@ class TabularNetwork(nn.Module):
         """Width of the backbone's input: prepared numeric features plus embeddings."""
         return self.numeric_input.d_out + self.embeddings.d_out
 
+    def backbone_input(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        """The backbone's input: prepared numeric features, then the category embeddings."""
+        return torch.cat([self.numeric_input(numeric), self.embeddings(categorical)], dim=1)
+
+    @torch.no_grad()
+    def initialise_from_data(self, numeric: torch.Tensor, categorical: torch.Tensor) -> None:
+        """Fit what the backbone learns from the training rows before training, if anything.
+
+        Call it once, on the training rows, right after building the network and before
+        training: a backbone with a ``fit_to_data(features)`` method (e.g. one behind a
+        piecewise-linear numeric embedding, which sets its quantile bins) gets the backbone
+        input of these rows; any other backbone is left as it is. What it fits lives in
+        buffers, so a saved model loads by building the network and ``load_state_dict``
+        without calling this again. For an ensemble, call it on each member before joining them.
+
+        Example:
+            >>> from deepfit.models import build_network
+            >>> net = build_network("mlp", medians=[0.0], scales=[1.0],
+            ...     missing_indicators=[False], cardinalities=[], options={
+            ...     "hidden_layers": (4,), "activation": "relu", "dropout": 0.0, "norm": None,
+            ...     "numeric_embedding": "piecewise", "n_bins": 2})
+            >>> net.initialise_from_data(torch.tensor([[0.0], [1.0], [2.0]]),
+            ...     torch.zeros(3, 0, dtype=torch.long))
+            >>> net.backbone.embedding.bin_edges
+            tensor([[0.0000, 0.9487, 1.6641]])
+        """
+        fit = getattr(self.backbone, "fit_to_data", None)
+        if callable(fit):
+            fit(self.backbone_input(numeric, categorical))
+
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        features = torch.cat([self.numeric_input(numeric), self.embeddings(categorical)], dim=1)
-        return self.backbone(features).squeeze(-1)
+        return self.backbone(self.backbone_input(numeric, categorical)).squeeze(-1)
 
     def to_target_units(self, standardised: torch.Tensor) -> torch.Tensor:
         """The network's output mapped back to the target's units, in float64."""

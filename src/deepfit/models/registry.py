@@ -2,12 +2,23 @@
 
 A builder takes the fitted input layers and the estimator's options and returns a backbone;
 later architectures register here and every entry point (Python, CLI) can use them by name.
+
+Options every builder may read (each new key has a default, so old saved options still build):
+
+* ``outputs`` (1): the backbone's output width (1 gives one number per row; e.g. 3 for three
+  quantiles).
+* ``numeric_embedding`` (None): ``"periodic"`` or ``"piecewise"`` wraps the backbone in
+  :class:`~deepfit.models.numeric_embeddings.EmbeddedBackbone`, which embeds each prepared
+  numeric column (see :func:`~deepfit.models.numeric_embeddings.make_numeric_embedding` for
+  its keys); a model named in ``EMBEDS_ITSELF`` reads this option in its own builder instead.
+* ``resnet``: width ``hidden_layers[0]``, ``len(hidden_layers)`` blocks, ``d_hidden_factor``
+  (2.0), ``activation``, ``dropout`` and ``norm`` as given (None means no normalisation).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
@@ -16,6 +27,14 @@ from deepfit.models.inputs import CategoricalEmbeddings, NumericInput
 from deepfit.models.layout import InputLayout
 from deepfit.models.mlp import MLP
 from deepfit.models.network import TabularNetwork
+from deepfit.models.numeric_embeddings import (
+    NUMERIC_EMBEDDINGS,
+    EmbeddedBackbone,
+    NumericEmbedding,
+    make_numeric_embedding,
+    widened_layout,
+)
+from deepfit.models.resnet import ResNet
 
 BackboneBuilder = Callable[[InputLayout, dict[str, Any]], nn.Module]
 
@@ -23,7 +42,7 @@ BackboneBuilder = Callable[[InputLayout, dict[str, Any]], nn.Module]
 def _mlp(layout: InputLayout, options: dict[str, Any]) -> nn.Module:
     return MLP(
         d_in=layout.d_in,
-        d_out=1,
+        d_out=int(options.get("outputs", 1)),
         hidden_layers=tuple(options["hidden_layers"]),
         activation=options["activation"],
         dropout=options["dropout"],
@@ -31,7 +50,53 @@ def _mlp(layout: InputLayout, options: dict[str, Any]) -> nn.Module:
     )
 
 
-MODELS: dict[str, BackboneBuilder] = {"mlp": _mlp}
+def _resnet(layout: InputLayout, options: dict[str, Any]) -> nn.Module:
+    widths = tuple(int(width) for width in options["hidden_layers"])
+    if not widths or len(set(widths)) != 1:
+        raise ConfigError(
+            "resnet blocks share one width, so hidden_layers must repeat one width, e.g. "
+            f"(256, 256, 256), however: hidden_layers={widths}"
+        )
+    return ResNet(
+        layout.d_in,
+        int(options.get("outputs", 1)),
+        width=widths[0],
+        n_blocks=len(widths),
+        d_hidden_factor=float(options.get("d_hidden_factor", 2.0)),
+        activation=options["activation"],
+        dropout=options["dropout"],
+        norm=options["norm"],
+    )
+
+
+MODELS: dict[str, BackboneBuilder] = {"mlp": _mlp, "resnet": _resnet}
+# Models whose builder reads options["numeric_embedding"] itself (ft_transformer will: it
+# embeds every column as a token), so build_network does not wrap them in EmbeddedBackbone.
+EMBEDS_ITSELF: set[str] = set()
+
+
+def build_backbone(name: str, layout: InputLayout, options: dict[str, Any]) -> nn.Module:
+    """The backbone ``name`` for ``layout``, behind a numeric embedding if the options ask.
+
+    Example:
+        >>> options = {"hidden_layers": (4,), "activation": "relu", "dropout": 0.0,
+        ...     "norm": None, "numeric_embedding": "piecewise", "n_bins": 4}
+        >>> type(build_backbone("mlp", InputLayout(n_numeric=2), options)).__name__
+        'EmbeddedBackbone'
+    """
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    kind = options.get("numeric_embedding")
+    if kind is None or name in EMBEDS_ITSELF:
+        return MODELS[name](layout, options)
+    if kind in NUMERIC_EMBEDDINGS and layout.n_numeric == 0:
+        raise ConfigError(
+            f"numeric_embedding={kind!r} needs numeric columns, however the data has none; "
+            "set numeric_embedding=None"
+        )
+    embedding = cast(NumericEmbedding, make_numeric_embedding(kind, layout.n_numeric, options))
+    inner = MODELS[name](widened_layout(layout, embedding.d_embedding), options)
+    return EmbeddedBackbone(layout, embedding, inner)
 
 
 def build_network(
@@ -72,7 +137,7 @@ def build_network(
     return TabularNetwork(
         numeric_input=numeric_input,
         embeddings=embeddings,
-        backbone=MODELS[name](layout, options),
+        backbone=build_backbone(name, layout, options),
         target_mean=target_mean,
         target_std=target_std,
     )

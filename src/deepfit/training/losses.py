@@ -1,27 +1,123 @@
-"""Regression losses by name."""
+"""Regression losses by name; each accepts one prediction per row or one per ensemble member.
+
+A loss takes the target ``[B]`` and a prediction ``[B]`` or, from a multi-member network in
+training mode, ``[B, k]``: each of the ``k`` members is scored on its own and the loss is the
+mean of the members' losses. The quantile (pinball) loss takes ``[B, Q]`` or ``[B, k, Q]``.
+"""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import torch
 from torch import nn
+from torch.nn import functional
 
 from deepfit.errors import ConfigError
 
-LOSSES = ("mse", "mae", "huber")
+LOSSES = ("mse", "mae", "huber", "quantile")
+DEFAULT_QUANTILES = (0.05, 0.5, 0.95)
 
 
-def make_loss(name: str, *, huber_delta: float = 1.0) -> nn.Module:
-    """Return the loss ``name`` (on the standardised target, so ``huber_delta`` is in stds).
+def _aligned_target(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``target`` ``[B]`` viewed and expanded to ``prediction``'s shape ``[B, ...]``."""
+    if prediction.shape == target.shape:
+        return target
+    if target.ndim != 1 or prediction.ndim < 1 or prediction.shape[0] != target.shape[0]:
+        raise ConfigError(
+            "a loss needs a prediction [rows] or [rows, members] for a target [rows], however: "
+            f"prediction {tuple(prediction.shape)}, target {tuple(target.shape)}"
+        )
+    return target.reshape(-1, *([1] * (prediction.ndim - 1))).expand_as(prediction)
+
+
+class MemberLoss(nn.Module):
+    """An element-wise loss averaged over rows and, if the prediction has them, members.
 
     Example:
-        >>> type(make_loss("huber")).__name__
-        'HuberLoss'
+        >>> loss = MemberLoss(functional.mse_loss)
+        >>> float(loss(torch.tensor([[1.0, 3.0]]), torch.tensor([1.0])))  # (0 + 4) / 2
+        2.0
+    """
+
+    def __init__(self, function: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.function = function
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.function(prediction, _aligned_target(prediction, target))
+
+
+class QuantileLoss(nn.Module):
+    """The pinball loss, averaged over rows, quantiles and (if present) members.
+
+    For quantile ``q`` and residual ``r = target - prediction`` it is ``max(q r, (q - 1) r)``.
+    The prediction is ``[B, Q]`` or ``[B, k, Q]`` (with one quantile also ``[B]`` or ``[B, k]``).
+
+    Example:
+        >>> loss = QuantileLoss((0.1, 0.9))
+        >>> round(float(loss(torch.tensor([[0.0, 0.0]]), torch.tensor([1.0]))), 6)
+        0.5
+    """
+
+    levels: torch.Tensor
+
+    def __init__(self, quantiles: Sequence[float] = DEFAULT_QUANTILES) -> None:
+        super().__init__()
+        values = [float(q) for q in quantiles]
+        if (
+            not values
+            or any(not 0.0 < q < 1.0 for q in values)
+            or any(a >= b for a, b in itertools.pairwise(values))
+        ):
+            raise ConfigError(
+                f"quantiles must be increasing and each in (0, 1), however: quantiles={values}"
+            )
+        self.quantiles = tuple(values)
+        self.register_buffer("levels", torch.tensor(values), persistent=False)
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        n_quantiles = len(self.quantiles)
+        if n_quantiles == 1 and (prediction.ndim == target.ndim or prediction.shape[-1] != 1):
+            prediction = prediction.unsqueeze(-1)  # the network squeezed the single output
+        if prediction.ndim < 2 or prediction.shape[-1] != n_quantiles:
+            raise ConfigError(
+                f"the quantile loss needs one output per quantile ({n_quantiles}), however: "
+                f"prediction {tuple(prediction.shape)}; set the network's outputs to match"
+            )
+        target = _aligned_target(prediction[..., 0], target).unsqueeze(-1)
+        residual = target - prediction
+        levels = self.levels.to(prediction)
+        return torch.maximum(levels * residual, (levels - 1.0) * residual).mean()
+
+
+def make_loss(
+    name: str,
+    *,
+    huber_delta: float = 1.0,
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+) -> nn.Module:
+    """Return the loss ``name`` (on the standardised target, so ``huber_delta`` is in stds).
+
+    ``quantiles`` is read only by ``"quantile"``.
+
+    Example:
+        >>> loss = make_loss("huber")
+        >>> float(loss(torch.tensor([0.0, 3.0]), torch.tensor([0.0, 0.0])))  # (0 + 2.5) / 2
+        1.25
+        >>> make_loss("quantile", quantiles=(0.5,)).quantiles
+        (0.5,)
     """
     if name == "mse":
-        return nn.MSELoss()
+        return MemberLoss(functional.mse_loss)
     if name == "mae":
-        return nn.L1Loss()
+        return MemberLoss(functional.l1_loss)
     if name == "huber":
         if huber_delta <= 0:
             raise ConfigError(f"huber_delta must be positive, however: huber_delta={huber_delta}")
-        return nn.HuberLoss(delta=huber_delta)
+        return MemberLoss(partial(functional.huber_loss, delta=float(huber_delta)))
+    if name == "quantile":
+        return QuantileLoss(quantiles)
     raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, however: {name!r}")
