@@ -29,7 +29,7 @@ from safetensors.torch import save as save_tensors
 from deepfit.data.preprocess import TabularPreprocessor
 from deepfit.errors import ArtifactError, DataFileNotFoundError, brief
 from deepfit.files import atomic_writer, check_writable
-from deepfit.intervals import ConformalCalibration
+from deepfit.intervals import QuantileCalibration, calibration_from_dict
 
 if TYPE_CHECKING:
     from deepfit.estimator import Regressor
@@ -40,6 +40,7 @@ MEMBERS = ("metadata.json", "config.json", "preprocessing.json", "weights.safete
 MAX_JSON_BYTES = 256 * 2**20
 MAX_WEIGHTS_BYTES = 8 * 2**30
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
+QUANTILE_PREFIX = "quantile_network."  # the interval network's weights, beside the model's
 
 
 def save(model: Regressor, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -82,6 +83,12 @@ def save(model: Regressor, path: str | Path, *, overwrite: bool = False) -> Path
         name: tensor.detach().cpu().contiguous()
         for name, tensor in model.network_.state_dict().items()
     }
+    quantile_network = getattr(model, "quantile_network_", None)
+    if quantile_network is not None:
+        weights |= {
+            QUANTILE_PREFIX + name: tensor.detach().cpu().contiguous()
+            for name, tensor in quantile_network.state_dict().items()
+        }
     with (
         atomic_writer(path, overwrite=overwrite) as handle,
         zipfile.ZipFile(handle, "w") as archive,
@@ -127,15 +134,26 @@ def load(path: str | Path) -> Regressor:
             f"{path} has a malformed configuration ({brief(error)}); "
             "the file was altered or written by an incompatible tool"
         ) from error
+    quantile_network = None
     try:
         weights = load_tensors(members["weights.safetensors"])
+        quantile_weights = {
+            name.removeprefix(QUANTILE_PREFIX): weights.pop(name)
+            for name in list(weights)
+            if name.startswith(QUANTILE_PREFIX)
+        }
         network.load_state_dict(weights, strict=True)
+        if quantile_weights:
+            quantile_network = model._new_quantile_network(preprocessor)
+            quantile_network.load_state_dict(quantile_weights, strict=True)
+            quantile_network.eval()
     except (SafetensorError, RuntimeError, ValueError) as error:
         raise ArtifactError(
             f"{path} has weights that do not fit its model ({brief(error)}); "
             "the file is corrupt or was altered"
         ) from error
     model.network_ = network.eval()
+    model.quantile_network_ = quantile_network
     model.preprocessor_ = preprocessor
     try:
         _restore_metadata(model, metadata)
@@ -148,7 +166,7 @@ def load(path: str | Path) -> Regressor:
 
 
 def _calibration_document(model: Regressor) -> dict[str, Any] | None:
-    calibration: ConformalCalibration | None = getattr(model, "calibration_", None)
+    calibration = getattr(model, "calibration_", None)
     return None if calibration is None else calibration.to_dict()
 
 
@@ -172,7 +190,9 @@ def _restore_metadata(model: Regressor, metadata: dict[str, Any]) -> None:
         model.metrics_ = metrics
     calibration = metadata.get("calibration")  # absent in older files: no intervals
     if calibration is not None:
-        calibration = ConformalCalibration.from_dict(calibration)
+        calibration = calibration_from_dict(calibration)
+        if isinstance(calibration, QuantileCalibration) and model.quantile_network_ is None:
+            raise ValueError("a quantile calibration without its interval network's weights")
     model.calibration_ = calibration
     model.metadata_ = {
         key: metadata[key]

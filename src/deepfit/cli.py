@@ -6,6 +6,7 @@ Every error a user can cause is printed as one line on standard error with exit 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import warnings
@@ -123,6 +124,23 @@ def _hidden_layers(text: str) -> tuple[int, ...]:
     return widths
 
 
+def _model_options(pairs: list[str] | None) -> dict[str, Any] | None:
+    """``["k=16", "tabm_variant=mini"]`` as ``{"k": 16, "tabm_variant": "mini"}``."""
+    if not pairs:
+        return None
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sign, text = pair.partition("=")
+        if not sign or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, e.g. d_token=96; got {pair!r}")
+        try:
+            value: Any = json.loads(text)
+        except ValueError:
+            value = text
+        options[key.strip()] = value
+    return options
+
+
 def _batch_size(text: str) -> int | str:
     if text == "auto":
         return text
@@ -144,6 +162,23 @@ def train(
         typer.Option(help="A separate validation file; then DATA is split into train/test only."),
     ] = None,
     model: Annotated[str, typer.Option(help="Network architecture.")] = "mlp",
+    numeric_embedding: Annotated[
+        str | None,
+        typer.Option(help="Embed numeric features: periodic (PLR) or piecewise (quantile bins)."),
+    ] = None,
+    model_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An architecture setting KEY=VALUE, e.g. d_token=96 or k=16 (repeatable)."
+        ),
+    ] = None,
+    interval_method: Annotated[
+        str,
+        typer.Option(
+            help="Prediction intervals: conformal (one width, any level) or quantile "
+            "(a second network: a width per row; levels 0.05 ... 0.95)."
+        ),
+    ] = "conformal",
     hidden_layers: Annotated[
         str, typer.Option(help="Hidden widths, e.g. 256,256.")
     ] = "256,256,256",
@@ -251,6 +286,8 @@ def train(
         "activation": activation,
         "dropout": dropout,
         "norm": norm,
+        "numeric_embedding": numeric_embedding,
+        "model_options": _model_options(model_option),
     }
     if init_from is not None:
         architecture = _architecture_of(init_from)
@@ -285,6 +322,7 @@ def train(
             train_last=train_last,
             n_ensemble=ensemble,
             bootstrap=bootstrap,
+            interval_method=interval_method,
         )
         _print_training(result)
         resumed = result.model.training_summary_.get("resumed_from_epoch")

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, overload
 
@@ -34,7 +34,15 @@ from deepfit.data.schema import Schema, infer_schema
 from deepfit.data.target import TargetScaler, check_target
 from deepfit.device import resolve_device
 from deepfit.errors import ConfigError, DataError, DeepfitWarning, NotFittedError
-from deepfit.intervals import ConformalCalibration, PredictionIntervals, bounds, check_level
+from deepfit.intervals import (
+    QUANTILE_LEVELS,
+    ConformalCalibration,
+    PredictionIntervals,
+    QuantileCalibration,
+    bounds,
+    check_level,
+    quantile_bounds,
+)
 from deepfit.models.ensemble import EnsembleNetwork
 from deepfit.models.network import TabularNetwork
 from deepfit.models.registry import build_network
@@ -52,7 +60,19 @@ from deepfit.training.loop import EVAL_BATCH, TensorData, TrainConfig, predict, 
 from deepfit.training.state import INTERRUPTED, TrainState
 
 MIN_TRAIN_ROWS = 2
-ARCHITECTURE = ("model", "hidden_layers", "activation", "dropout", "norm", "clip")
+ARCHITECTURE = (
+    "model",
+    "hidden_layers",
+    "activation",
+    "dropout",
+    "norm",
+    "clip",
+    "numeric_embedding",
+    "model_options",
+)
+INTERVAL_METHODS = ("conformal", "quantile")
+QUANTILE_SEED = 0x9A4E  # the interval network's seed offset, apart from the members'
+Calibration = ConformalCalibration | QuantileCalibration
 AUTO_BATCH_MIN = 64
 AUTO_BATCH_MAX = 512
 BOOTSTRAP_STREAM = 0xB007  # keeps bootstrap draws apart from the validation split's
@@ -126,6 +146,18 @@ class Regressor(RegressorMixin, BaseEstimator):
         bootstrap: with ``n_ensemble > 1``, train each member on its own seeded bootstrap
             resample of the training rows (early stopping still uses the same validation
             rows); False: every member sees every training row and only the seed differs.
+        numeric_embedding: embed each numeric feature before the backbone: ``"periodic"``
+            (PLR: learned frequencies, cos and sin, a linear layer) or ``"piecewise"``
+            (piecewise-linear encoding over quantile bins of the training data); None feeds
+            the scaled values as they are.
+        model_options: architecture-specific settings, e.g. ``{"d_token": 96}`` for
+            ``ft_transformer``, ``{"k": 16}`` for ``ensemble`` or ``{"n_bins": 32}`` for
+            the piecewise embedding (see each model's module for its keys and defaults).
+        interval_method: how ``predict(X, interval=...)`` bounds are made: ``"conformal"``
+            (one width for all rows, any level) or ``"quantile"`` (a second network learns
+            the quantiles 0.025 ... 0.975 with the pinball loss and the held-out rows
+            conformalise them: each row gets its own width; levels 0.05, 0.10, ..., 0.95;
+            training takes about twice as long).
 
     Prediction intervals: after training, ``fit`` keeps the absolute residuals of the
     held-out validation rows (``calibration_``, see :mod:`deepfit.intervals`), and
@@ -134,7 +166,8 @@ class Regressor(RegressorMixin, BaseEstimator):
     rows too, which makes the coverage very slightly optimistic; with ``patience=None``
     and ``X_val, y_val`` given, the rows only calibrate. A model fitted without held-out
     rows (``patience=None`` and no ``X_val``, or ``validation_fraction=0``) has no
-    intervals.
+    intervals. ``interval_method="quantile"`` gives conformalised quantile regression
+    instead (see :mod:`deepfit.intervals`).
 
     Ensembles: with ``n_ensemble=K`` the fitted ``network_`` is an
     :class:`~deepfit.models.ensemble.EnsembleNetwork` whose output is the mean of the K
@@ -189,6 +222,9 @@ class Regressor(RegressorMixin, BaseEstimator):
         train_last: int | None = None,
         n_ensemble: int = 1,
         bootstrap: bool = False,
+        numeric_embedding: str | None = None,
+        model_options: dict[str, Any] | None = None,
+        interval_method: str = "conformal",
     ) -> None:
         self.model = model
         self.hidden_layers = hidden_layers
@@ -221,6 +257,9 @@ class Regressor(RegressorMixin, BaseEstimator):
         self.train_last = train_last
         self.n_ensemble = n_ensemble
         self.bootstrap = bootstrap
+        self.numeric_embedding = numeric_embedding
+        self.model_options = model_options
+        self.interval_method = interval_method
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -291,10 +330,10 @@ class Regressor(RegressorMixin, BaseEstimator):
                 member_seed = seed + index
                 torch.manual_seed(member_seed)
                 if base is not None:
-                    network = base.network_
+                    network = base.network_.to(device)
                 else:
-                    network = self._new_member(preprocessor, scaler)
-                network = network.to(device)
+                    network = self._new_member(preprocessor, scaler).to(device)
+                    network.initialise_from_data(train_data.numeric, train_data.categorical)
                 if self.train_last is not None:
                     _train_only_last(network, int(self.train_last))
                 config = self._train_config(member_seed, batch_size=batch_size)
@@ -310,6 +349,12 @@ class Regressor(RegressorMixin, BaseEstimator):
                 members.append(network.requires_grad_(True).cpu().eval())
                 if states[-1].stop_reason == INTERRUPTED:
                     break  # the members trained so far make the model
+            quantile_network = None
+            wanted = self.interval_method == "quantile" and val_data is not None
+            if wanted and val_data is not None and states[-1].stop_reason != INTERRUPTED:
+                quantile_network = self._train_quantiles(
+                    preprocessor, scaler, train_data, val_data, seed, batch_size
+                )
         state = states[-1]
         if state.stop_reason == INTERRUPTED:
             warnings.warn(
@@ -337,7 +382,8 @@ class Regressor(RegressorMixin, BaseEstimator):
         }
         if int(self.n_ensemble) > 1:
             self.training_summary_["members"] = [_member_summary(member) for member in states]
-        self.calibration_ = None
+        self.quantile_network_ = quantile_network
+        self.calibration_: Calibration | None = None
         if val_frame is not None and val_target is not None:
             self.calibration_ = self._calibrate(val_frame, val_target)
         if snapshot is not None:
@@ -347,13 +393,41 @@ class Regressor(RegressorMixin, BaseEstimator):
             self.training_summary_["train_last"] = self.train_last
         return self
 
-    def _calibrate(
-        self, val_frame: pd.DataFrame, val_target: np.ndarray
-    ) -> ConformalCalibration | None:
-        """The conformal calibration: absolute residuals on the held-out rows."""
-        predicted = self.predict_features(self.preprocessor_.transform(val_frame))
-        residuals = np.abs(np.asarray(val_target, dtype=np.float64) - predicted)
-        if not np.isfinite(residuals).all():
+    def _train_quantiles(
+        self,
+        preprocessor: TabularPreprocessor,
+        scaler: TargetScaler,
+        train_data: TensorData,
+        val_data: TensorData,
+        seed: int,
+        batch_size: int,
+    ) -> TabularNetwork:
+        """The interval network: the model's architecture with one output per quantile of
+        :data:`~deepfit.intervals.QUANTILE_LEVELS`, trained with the pinball loss."""
+        torch.manual_seed(seed + QUANTILE_SEED)
+        network = self._new_member(preprocessor, scaler, outputs=len(QUANTILE_LEVELS))
+        network = network.to(train_data.numeric.device)
+        network.initialise_from_data(train_data.numeric, train_data.categorical)
+        config = replace(
+            self._train_config(seed + QUANTILE_SEED, batch_size=batch_size),
+            loss="quantile",
+            quantiles=QUANTILE_LEVELS,
+        )
+        callbacks = self._callbacks(has_validation=True, time_limit=self.time_limit, extra=False)
+        train(network, train_data, val_data, config, callbacks)
+        return network.cpu().eval()
+
+    def _calibrate(self, val_frame: pd.DataFrame, val_target: np.ndarray) -> Calibration | None:
+        """The conformal calibration on the held-out rows: absolute residuals, or the
+        quantile network's CQR scores."""
+        features = self.preprocessor_.transform(val_frame)
+        predicted = self.predict_features(features)
+        target = np.asarray(val_target, dtype=np.float64)
+        residuals = np.abs(target - predicted)
+        quantiles = None if self.quantile_network_ is None else self.quantile_features(features)
+        if not np.isfinite(residuals).all() or (
+            quantiles is not None and not np.isfinite(quantiles).all()
+        ):
             warnings.warn(
                 "some validation predictions are not finite, so the model has no prediction "
                 "intervals",
@@ -361,6 +435,8 @@ class Regressor(RegressorMixin, BaseEstimator):
                 stacklevel=3,
             )
             return None
+        if quantiles is not None:
+            return QuantileCalibration.from_predictions(quantiles, target)
         return ConformalCalibration.from_residuals(residuals)
 
     def _validation_split(
@@ -402,6 +478,15 @@ class Regressor(RegressorMixin, BaseEstimator):
             raise ConfigError(
                 f"n_ensemble must be a positive integer (1: one network), however: "
                 f"{self.n_ensemble!r}"
+            )
+        if self.interval_method not in INTERVAL_METHODS:
+            raise ConfigError(
+                f"interval_method must be one of {', '.join(INTERVAL_METHODS)}, however: "
+                f"{self.interval_method!r}"
+            )
+        if self.model_options is not None and not isinstance(self.model_options, dict):
+            raise ConfigError(
+                f"model_options must be a dict of settings or None, however: {self.model_options!r}"
             )
         if not isinstance(self.bootstrap, bool | np.bool_):
             raise ConfigError(f"bootstrap must be True or False, however: {self.bootstrap!r}")
@@ -492,6 +577,8 @@ class Regressor(RegressorMixin, BaseEstimator):
             "dropout": float(self.dropout),
             "norm": self.norm,
             "clip": float(self.clip),
+            "numeric_embedding": self.numeric_embedding,
+            "model_options": None if self.model_options is None else dict(self.model_options),
         }
 
     def _new_network(
@@ -506,7 +593,11 @@ class Regressor(RegressorMixin, BaseEstimator):
         return self._new_member(preprocessor, scaler)
 
     def _new_member(
-        self, preprocessor: TabularPreprocessor, scaler: TargetScaler | None = None
+        self,
+        preprocessor: TabularPreprocessor,
+        scaler: TargetScaler | None = None,
+        *,
+        outputs: int = 1,
     ) -> TabularNetwork:
         """One freshly initialised network for data prepared by ``preprocessor``."""
         scaler = scaler or TargetScaler()
@@ -516,18 +607,24 @@ class Regressor(RegressorMixin, BaseEstimator):
             scales=preprocessor.scales,
             missing_indicators=preprocessor.missing_in_training,
             cardinalities=preprocessor.cardinalities,
-            options=self._network_options(),
+            options=self._network_options() | {"outputs": outputs},
             target_mean=scaler.mean,
             target_std=scaler.std,
         )
 
+    def _new_quantile_network(self, preprocessor: TabularPreprocessor) -> TabularNetwork:
+        """An untrained interval network, for loading saved weights into."""
+        return self._new_member(preprocessor, outputs=len(QUANTILE_LEVELS))
+
     def _network_options(self) -> dict[str, Any]:
         return {
+            **(self.model_options or {}),
             "hidden_layers": [int(width) for width in self.hidden_layers],
             "activation": self.activation,
             "dropout": float(self.dropout),
             "norm": self.norm,
             "clip": float(self.clip),
+            "numeric_embedding": self.numeric_embedding,
         }
 
     def _batch_size(self, n_rows: int) -> int:
@@ -561,7 +658,9 @@ class Regressor(RegressorMixin, BaseEstimator):
         left = float(self.time_limit) - sum(state.seconds for state in done)
         return max(left, 0.0) / (int(self.n_ensemble) - len(done))
 
-    def _callbacks(self, *, has_validation: bool, time_limit: float | None) -> list[Callback]:
+    def _callbacks(
+        self, *, has_validation: bool, time_limit: float | None, extra: bool = True
+    ) -> list[Callback]:
         callbacks: list[Callback] = []
         if has_validation and self.patience:
             callbacks.append(EarlyStopping(patience=int(self.patience)))
@@ -569,7 +668,8 @@ class Regressor(RegressorMixin, BaseEstimator):
             callbacks.append(TimeLimit(time_limit))
         if self.verbose:
             callbacks.append(ProgressBar())
-        callbacks.extend(getattr(self, "_extra_callbacks", ()))  # set by deepfit.tuning
+        if extra:
+            callbacks.extend(getattr(self, "_extra_callbacks", ()))  # set by deepfit.tuning
         return callbacks
 
     # ------------------------------------------------------------------------- predict
@@ -611,7 +711,7 @@ class Regressor(RegressorMixin, BaseEstimator):
         deviation = self.spread_features(features) if spread else None
         if calibration is None or interval is None:
             return PredictionResult(values, features.unseen_categories, spread=deviation)
-        lower, upper = bounds(values, calibration, interval)
+        lower, upper = self.interval_bounds(features, values, interval)
         return PredictionResult(
             values, features.unseen_categories, lower, upper, check_level(interval), deviation
         )
@@ -647,11 +747,34 @@ class Regressor(RegressorMixin, BaseEstimator):
         spread = members.double().std(dim=0, correction=0) * network.target_std
         return spread.numpy()
 
-    def interval_calibration(self, level: float) -> ConformalCalibration:
+    def interval_bounds(
+        self, features: PreparedFeatures, predictions: np.ndarray, level: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds at ``level`` for rows already prepared by
+        ``self.preprocessor_``, whose predictions are ``predictions``."""
+        calibration = self.interval_calibration(level)
+        if isinstance(calibration, QuantileCalibration):
+            quantiles = self.quantile_features(features)
+            return quantile_bounds(predictions, quantiles, calibration, level)
+        return bounds(predictions, calibration, level)
+
+    def quantile_features(self, features: PreparedFeatures) -> np.ndarray:
+        """The interval network's quantiles ``[rows, QUANTILE_LEVELS]`` in target units."""
+        network = getattr(self, "quantile_network_", None)
+        if network is None:
+            raise ConfigError(
+                "this model has no quantile network; train it with interval_method='quantile'"
+            )
+        numeric = torch.tensor(features.numeric)
+        categorical = torch.tensor(features.categorical)
+        output = predict(network, numeric, categorical).reshape(len(features), -1)
+        return network.to_target_units(output).numpy()
+
+    def interval_calibration(self, level: float) -> Calibration:
         """The calibration behind intervals at ``level``, or a ConfigError saying why not."""
         self._check_fitted()
         level = check_level(level)
-        calibration: ConformalCalibration | None = getattr(self, "calibration_", None)
+        calibration: Calibration | None = getattr(self, "calibration_", None)
         if calibration is None:
             raise ConfigError(
                 "this model has no prediction intervals: it was fitted without held-out "

@@ -21,6 +21,15 @@ fresh data the coverage stays within sampling error of the level (see
 ``tests/test_intervals.py``). With ``patience=None`` and ``X_val, y_val`` given to ``fit``, the
 rows only calibrate, and the guarantee is exact.
 
+Quantile option (``Regressor(interval_method="quantile")``): conformalised quantile
+regression (Romano, Patterson and Candès, 2019). A second network learns the quantiles
+:data:`QUANTILE_LEVELS` with the pinball loss; for a level ``L`` its quantiles
+``(1 - L) / 2`` and ``(1 + L) / 2`` are the raw bounds, and the held-out rows' scores
+``max(lower - y, y - upper)`` (:class:`QuantileCalibration`) widen or narrow them by their
+conformal quantile. The guarantee is the same, and the width follows each row's own
+uncertainty instead of being one number for all rows. Levels are those the quantile grid
+gives: 0.05, 0.10, ..., 0.95.
+
 Example:
     >>> import numpy as np
     >>> calibration = ConformalCalibration.from_residuals(np.arange(1.0, 100.0))
@@ -42,7 +51,14 @@ import pandas as pd
 from deepfit.errors import ConfigError
 
 METHOD = "split_conformal"
+QUANTILE_METHOD = "conformalized_quantile"
 MAX_RESIDUALS = 10_000
+MAX_SCORES_PER_LEVEL = 1_000
+QUANTILE_STEP = 0.025
+# The quantiles the interval network learns: 0.025, 0.05, ..., 0.975 (39 outputs).
+QUANTILE_LEVELS = tuple(round(QUANTILE_STEP * i, 3) for i in range(1, 40))
+# The coverage levels they bound symmetrically: 0.05, 0.10, ..., 0.95.
+QUANTILE_INTERVAL_LEVELS = tuple(round(1 - 2 * q, 3) for q in reversed(QUANTILE_LEVELS[:19]))
 
 
 def check_level(level: Any) -> float:
@@ -81,14 +97,22 @@ class ConformalCalibration:
     @classmethod
     def from_residuals(cls, residuals: Any) -> ConformalCalibration:
         """The calibration of these absolute residuals (finite, non-negative; any order)."""
-        values = np.sort(np.abs(np.asarray(residuals, dtype=np.float64).ravel()))
+        return cls.from_scores(np.abs(np.asarray(residuals, dtype=np.float64)))
+
+    @classmethod
+    def from_scores(
+        cls, scores: Any, *, keep: int = MAX_RESIDUALS, method: str = METHOD
+    ) -> ConformalCalibration:
+        """The calibration of any finite conformity scores (e.g. CQR's, which may be
+        negative), keeping at most ``keep`` order statistics."""
+        values = np.sort(np.asarray(scores, dtype=np.float64).ravel())
         if len(values) == 0 or not np.isfinite(values).all():
             raise ValueError("calibration needs at least one finite residual")
         n_rows = len(values)
-        if n_rows > MAX_RESIDUALS:
-            ranks = np.round(np.linspace(0, n_rows - 1, MAX_RESIDUALS)).astype(np.int64)
+        if n_rows > keep:
+            ranks = np.round(np.linspace(0, n_rows - 1, keep)).astype(np.int64)
             values = values[ranks]
-        return cls(values, n_rows)
+        return cls(values, n_rows, method)
 
     @property
     def max_level(self) -> float:
@@ -123,11 +147,14 @@ class ConformalCalibration:
         }
 
     @classmethod
-    def from_dict(cls, document: Any) -> ConformalCalibration:
-        """The calibration :meth:`to_dict` wrote; a ``ValueError`` if it is malformed."""
+    def from_dict(cls, document: Any, *, signed: bool = False) -> ConformalCalibration:
+        """The calibration :meth:`to_dict` wrote; a ``ValueError`` if it is malformed.
+
+        ``signed`` accepts negative scores (a :class:`QuantileCalibration`'s)."""
         if not isinstance(document, dict):
             raise ValueError("calibration is not an object")
-        if document.get("method") != METHOD:
+        method = QUANTILE_METHOD if signed else METHOD
+        if document.get("method") != method:
             raise ValueError(f"unknown calibration method {document.get('method')!r}")
         n_rows = document.get("n_rows")
         raw = document.get("residuals")
@@ -138,11 +165,106 @@ class ConformalCalibration:
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw):
             raise ValueError("calibration residuals are not all numbers")
         residuals = np.asarray(raw, dtype=np.float64)
-        if not np.isfinite(residuals).all() or (residuals < 0).any():
+        if not np.isfinite(residuals).all() or (not signed and (residuals < 0).any()):
             raise ValueError("calibration residuals are not finite and non-negative")
         if (np.diff(residuals) < 0).any():
             raise ValueError("calibration residuals are not sorted")
-        return cls(residuals, n_rows)
+        return cls(residuals, n_rows, method)
+
+
+@dataclass(frozen=True, eq=False)
+class QuantileCalibration:
+    """Conformalised quantile regression: for each level, the held-out rows' sorted scores.
+
+    A row's score at level ``L`` is ``max(lower - y, y - upper)`` where ``lower`` and
+    ``upper`` are the learned quantiles ``(1 - L) / 2`` and ``(1 + L) / 2``: positive when
+    the row falls outside its raw interval. :meth:`quantile` gives the conformal quantile of
+    those scores, the amount added on both sides. It has the interface of
+    :class:`ConformalCalibration` (``method``, ``n_rows``, ``max_level``, ``quantile``).
+
+    Example:
+        >>> import numpy as np
+        >>> y = np.arange(100.0)
+        >>> quantiles = np.tile(np.linspace(10.0, 90.0, len(QUANTILE_LEVELS)), (100, 1))
+        >>> calibration = QuantileCalibration.from_predictions(quantiles, y)
+        >>> calibration.quantile(0.5) < 10.0
+        True
+    """
+
+    scores: dict[float, ConformalCalibration]
+    n_rows: int
+    method: str = QUANTILE_METHOD
+
+    @classmethod
+    def from_predictions(cls, quantiles: np.ndarray, y: Any) -> QuantileCalibration:
+        """Scores of held-out rows from their learned quantiles ``[rows, QUANTILE_LEVELS]``
+        (target units) and their targets."""
+        target = np.asarray(y, dtype=np.float64)
+        ordered = np.sort(np.asarray(quantiles, dtype=np.float64), axis=1)
+        scores = {}
+        for level in QUANTILE_INTERVAL_LEVELS:
+            low, high = quantile_columns(level)
+            score = np.maximum(ordered[:, low] - target, target - ordered[:, high])
+            scores[level] = ConformalCalibration.from_scores(
+                score, keep=MAX_SCORES_PER_LEVEL, method=QUANTILE_METHOD
+            )
+        return cls(scores, len(target))
+
+    @property
+    def max_level(self) -> float:
+        """The highest level with a finite interval (at most 0.95, the grid's widest)."""
+        usable = [level for level in self.scores if level <= self.n_rows / (self.n_rows + 1)]
+        return max(usable, default=0.0)
+
+    def quantile(self, level: float) -> float:
+        """What is added to both raw bounds at ``level`` (negative: they move inwards)."""
+        level = check_level(level)
+        for known, calibration in self.scores.items():
+            if abs(known - level) < 1e-9:
+                return calibration.quantile(level)
+        raise ConfigError(
+            f"this model's quantile intervals are calibrated at the levels 0.05, 0.1, ..., "
+            f"0.95, not {level:g}; choose one of them, or train with "
+            "interval_method='conformal' (--interval-method conformal) for any level"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form, stored in a saved model's ``metadata.json``."""
+        return {
+            "method": self.method,
+            "n_rows": self.n_rows,
+            "levels": {f"{level:g}": scores.to_dict() for level, scores in self.scores.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, document: Any) -> QuantileCalibration:
+        """The calibration :meth:`to_dict` wrote; a ``ValueError`` if it is malformed."""
+        if not isinstance(document, dict) or not isinstance(document.get("levels"), dict):
+            raise ValueError("quantile calibration has no levels")
+        n_rows = document.get("n_rows")
+        if not isinstance(n_rows, int) or isinstance(n_rows, bool) or n_rows < 1:
+            raise ValueError("calibration n_rows is not a positive integer")
+        scores = {}
+        for text, part in document["levels"].items():
+            level = check_level(float(text))
+            if not any(abs(level - known) < 1e-9 for known in QUANTILE_INTERVAL_LEVELS):
+                raise ValueError(f"quantile calibration has an unknown level {text!r}")
+            scores[level] = ConformalCalibration.from_dict(part, signed=True)
+        return cls(scores, n_rows)
+
+
+def quantile_columns(level: float) -> tuple[int, int]:
+    """The columns of :data:`QUANTILE_LEVELS` that bound a ``level`` interval."""
+    tail = (1.0 - level) / 2.0
+    low = round(tail / QUANTILE_STEP) - 1
+    return low, len(QUANTILE_LEVELS) - 1 - low
+
+
+def calibration_from_dict(document: Any) -> ConformalCalibration | QuantileCalibration:
+    """Either kind of calibration, from what its ``to_dict`` wrote."""
+    if isinstance(document, dict) and document.get("method") == QUANTILE_METHOD:
+        return QuantileCalibration.from_dict(document)
+    return ConformalCalibration.from_dict(document)
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,10 +310,35 @@ def bounds(
     return values - half_width, values + half_width
 
 
+def quantile_bounds(
+    predictions: np.ndarray,
+    quantiles: np.ndarray,
+    calibration: QuantileCalibration,
+    level: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """CQR bounds at ``level`` from learned ``quantiles`` ``[rows, QUANTILE_LEVELS]``.
+
+    The bounds are widened, where needed, to hold the point prediction, so that
+    ``lower <= prediction <= upper`` always (widening keeps the coverage guarantee).
+    """
+    correction = calibration.quantile(level)
+    ordered = np.sort(np.asarray(quantiles, dtype=np.float64), axis=1)
+    low, high = quantile_columns(check_level(level))
+    values = np.asarray(predictions, dtype=np.float64)
+    lower = np.minimum(ordered[:, low] - correction, values)
+    upper = np.maximum(ordered[:, high] + correction, values)
+    return lower, upper
+
+
 __all__ = [
     "MAX_RESIDUALS",
+    "QUANTILE_INTERVAL_LEVELS",
+    "QUANTILE_LEVELS",
     "ConformalCalibration",
     "PredictionIntervals",
+    "QuantileCalibration",
     "bounds",
+    "calibration_from_dict",
     "check_level",
+    "quantile_bounds",
 ]

@@ -107,7 +107,14 @@ def create_app(
     metrics = ServerMetrics(model_version=version, target=target, deepfit_version=__version__)
     calibration = getattr(regressor, "calibration_", None)
     predictor = Predictor(
-        schema, MicroBatcher(engine), metrics, target, version, settings.max_rows, calibration
+        schema,
+        MicroBatcher(engine),
+        metrics,
+        target,
+        version,
+        settings.max_rows,
+        calibration,
+        regressor.interval_bounds,
     )
     started = time.time()
 

@@ -6,6 +6,7 @@ tests can call it directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -14,8 +15,9 @@ import numpy as np
 import orjson
 from pydantic import ValidationError
 
+from deepfit.data.preprocess import PreparedFeatures
 from deepfit.errors import ConfigError, DataError
-from deepfit.intervals import ConformalCalibration, bounds, check_level
+from deepfit.intervals import ConformalCalibration, QuantileCalibration, check_level
 from deepfit.serve.batching import MicroBatcher
 from deepfit.serve.features import FeatureSchema
 from deepfit.serve.metrics import ServerMetrics
@@ -37,7 +39,11 @@ class Predictor:
     target: str
     version: str
     max_rows: int
-    calibration: ConformalCalibration | None = None
+    calibration: ConformalCalibration | QuantileCalibration | None = None
+    # Regressor.interval_bounds: the bounds at a level for prepared rows and predictions.
+    interval_bounds: (
+        Callable[[PreparedFeatures, np.ndarray, float], tuple[np.ndarray, np.ndarray]] | None
+    ) = None
 
     async def answer(self, body: bytes, query: bytes = b"") -> tuple[int, bytes]:
         """The HTTP status and JSON body answering a ``POST /predict?query`` with ``body``.
@@ -78,8 +84,8 @@ class Predictor:
             "unseen_categories": features.unseen_categories,
             "missing_values": batch.missing_values,
         }
-        if level is not None and self.calibration is not None:
-            lower, upper = bounds(np.asarray(predicted), self.calibration, level)
+        if level is not None and self.interval_bounds is not None:
+            lower, upper = self.interval_bounds(features, np.asarray(predicted), level)
             answer |= {"interval": level, "lower": lower.tolist(), "upper": upper.tolist()}
         return 200, orjson.dumps(answer)
 
@@ -99,7 +105,7 @@ class Predictor:
                 "the query parameter interval must be a coverage level strictly between 0 "
                 f"and 1, e.g. interval=0.9; got {texts[-1][:40]!r}"
             ) from None
-        if self.calibration is None:
+        if self.calibration is None or self.interval_bounds is None:
             raise ConfigError(
                 "this model has no prediction intervals: it was trained without held-out "
                 "validation rows to calibrate them on (or by an older deepfit); drop interval="

@@ -56,6 +56,7 @@ class TrainConfig:
     batch_size: int = 256
     max_epochs: int = 200
     seed: int = 0
+    quantiles: tuple[float, ...] = ()  # the levels of the "quantile" (pinball) loss
 
 
 def train(
@@ -71,7 +72,7 @@ def train(
     stops the run at the end of the current batch with ``stop_reason == "interrupted"``; a
     second Ctrl-C raises KeyboardInterrupt at once.
     """
-    loss_fn = make_loss(config.loss, huber_delta=config.huber_delta)
+    loss_fn = make_loss(config.loss, huber_delta=config.huber_delta, quantiles=config.quantiles)
     optimizer = make_optimizer(
         config.optimizer,
         (parameter for parameter in network.parameters() if parameter.requires_grad),
