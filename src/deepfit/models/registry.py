@@ -11,6 +11,8 @@ Options every builder may read (each new key has a default, so old saved options
   :class:`~deepfit.models.numeric_embeddings.EmbeddedBackbone`, which embeds each prepared
   numeric column (see :func:`~deepfit.models.numeric_embeddings.make_numeric_embedding` for
   its keys); a model named in ``EMBEDS_ITSELF`` reads this option in its own builder instead.
+* ``ft_transformer`` and ``ensemble`` (TabM): see :mod:`deepfit.models.ft_transformer` and
+  :mod:`deepfit.models.tabm` for their keys and defaults.
 * ``resnet``: width ``hidden_layers[0]``, ``len(hidden_layers)`` blocks, ``d_hidden_factor``
   (2.0), ``activation``, ``dropout`` and ``norm`` as given (None means no normalisation).
 """
@@ -23,6 +25,7 @@ from typing import Any, cast
 from torch import nn
 
 from deepfit.errors import ConfigError
+from deepfit.models.ft_transformer import ft_transformer_backbone
 from deepfit.models.inputs import CategoricalEmbeddings, NumericInput
 from deepfit.models.layout import InputLayout
 from deepfit.models.mlp import MLP
@@ -35,6 +38,7 @@ from deepfit.models.numeric_embeddings import (
     widened_layout,
 )
 from deepfit.models.resnet import ResNet
+from deepfit.models.tabm import tabm_backbone
 
 BackboneBuilder = Callable[[InputLayout, dict[str, Any]], nn.Module]
 
@@ -69,10 +73,25 @@ def _resnet(layout: InputLayout, options: dict[str, Any]) -> nn.Module:
     )
 
 
-MODELS: dict[str, BackboneBuilder] = {"mlp": _mlp, "resnet": _resnet}
-# Models whose builder reads options["numeric_embedding"] itself (ft_transformer will: it
-# embeds every column as a token), so build_network does not wrap them in EmbeddedBackbone.
-EMBEDS_ITSELF: set[str] = set()
+def _ft_transformer(layout: InputLayout, options: dict[str, Any]) -> nn.Module:
+    if options.get("numeric_embedding") is not None:
+        raise ConfigError(
+            "ft_transformer makes its own token for every feature, so it takes no "
+            f"numeric_embedding; set numeric_embedding=None, however: "
+            f"{options['numeric_embedding']!r}"
+        )
+    return ft_transformer_backbone(layout, options)
+
+
+MODELS: dict[str, BackboneBuilder] = {
+    "mlp": _mlp,
+    "resnet": _resnet,
+    "ft_transformer": _ft_transformer,
+    "ensemble": tabm_backbone,
+}
+# Models whose builder reads options["numeric_embedding"] itself, so build_network does not
+# wrap them in EmbeddedBackbone.
+EMBEDS_ITSELF: set[str] = {"ft_transformer"}
 
 
 def build_backbone(name: str, layout: InputLayout, options: dict[str, Any]) -> nn.Module:
