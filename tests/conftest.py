@@ -15,6 +15,7 @@ from deepfit import Regressor
 torch.set_num_threads(1)  # tiny networks run faster on one thread, and results stay stable
 
 FAST: dict[str, Any] = {
+    "model": "mlp",
     "hidden_layers": (32, 32),
     "max_epochs": 100,
     "batch_size": 32,

@@ -15,7 +15,7 @@ import deepfit
 from deepfit.cli import app
 from tests.conftest import make_table
 
-FAST_OPTIONS = ["--hidden-layers", "16", "--max-epochs", "5", "--quiet"]
+FAST_OPTIONS = ["--model", "mlp", "--hidden-layers", "16", "--max-epochs", "5", "--quiet"]
 
 
 def invoke(*args: object) -> Result:
@@ -547,7 +547,9 @@ def test_predict_with_an_interval_needs_a_calibrated_model(
     tmp_path: Path, trained: Trained
 ) -> None:
     X, y = trained.table.drop(columns="y"), trained.table["y"]
-    model = deepfit.Regressor(hidden_layers=(8,), max_epochs=2, patience=None).fit(X, y)
+    model = deepfit.Regressor(model="mlp", hidden_layers=(8,), max_epochs=2, patience=None).fit(
+        X, y
+    )
     path = model.save(tmp_path / "uncalibrated.deepfit")
     assert_error(
         invoke("predict", path, trained.data, "--interval", "0.9"), "no prediction intervals"

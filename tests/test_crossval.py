@@ -18,7 +18,7 @@ from deepfit.training.state import INTERRUPTED
 
 from .conftest import make_table
 
-TINY: dict[str, Any] = {"hidden_layers": (8,), "max_epochs": 3, "batch_size": 32}
+TINY: dict[str, Any] = {"model": "mlp", "hidden_layers": (8,), "max_epochs": 3, "batch_size": 32}
 ROWS = 60
 
 

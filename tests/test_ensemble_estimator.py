@@ -214,7 +214,7 @@ def test_cli_trains_an_ensemble(tmp_path: Path) -> None:
     data, out = tmp_path / "data.csv", tmp_path / "ensemble.deepfit"
     make_table(120).to_csv(data, index=False)
     common = ["train", str(data), "--target", "y", "--out", str(out), "--max-epochs", "2"]
-    common += ["--hidden-layers", "8", "--no-baselines", "--quiet"]
+    common += ["--model", "mlp", "--hidden-layers", "8", "--no-baselines", "--quiet"]
     result = CliRunner().invoke(app, [*common, "--ensemble", "2", "--bootstrap"])
     assert result.exit_code == 0, result.output
     model = load(out)

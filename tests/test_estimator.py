@@ -66,14 +66,16 @@ def test_a_given_validation_set_is_used_for_early_stopping():
 
 def test_early_stopping_keeps_the_best_epoch_and_patience_none_runs_to_the_end():
     X, y = _features_target(make_table(200))
-    stopped = Regressor(hidden_layers=(32,), max_epochs=500, patience=3, learning_rate=0.01)
+    stopped = Regressor(
+        model="mlp", hidden_layers=(32,), max_epochs=500, patience=3, learning_rate=0.01
+    )
     stopped.fit(X, y)
     summary = stopped.training_summary_
     assert summary["epochs"] < 500
     assert summary["epochs"] - summary["best_epoch"] == 3
     losses = [r["validation_loss"] for r in stopped.history_]
     assert summary["best_validation_loss"] == pytest.approx(min(losses))
-    full = Regressor(hidden_layers=(8,), max_epochs=7, patience=None).fit(X, y)
+    full = Regressor(model="mlp", hidden_layers=(8,), max_epochs=7, patience=None).fit(X, y)
     assert full.training_summary_["epochs"] == 7
     assert full.training_summary_["validation_rows"] == 0
 
@@ -170,14 +172,16 @@ def test_training_options_all_learn(params):
 
 def test_time_limit_stops_training():
     X, y = _features_target(make_table(200))
-    model = Regressor(hidden_layers=(16,), max_epochs=100_000, patience=None, time_limit=0.5)
+    model = Regressor(
+        model="mlp", hidden_layers=(16,), max_epochs=100_000, patience=None, time_limit=0.5
+    )
     model.fit(X, y)
     assert "time limit" in model.training_summary_["stop_reason"]
 
 
 def test_verbose_shows_a_progress_bar_on_stderr(capsys):
     X, y = _features_target(make_table(60))
-    Regressor(hidden_layers=(8,), max_epochs=3, verbose=1).fit(X, y)
+    Regressor(model="mlp", hidden_layers=(8,), max_epochs=3, verbose=1).fit(X, y)
     captured = capsys.readouterr()
     assert "epoch" in captured.err
     assert captured.out == ""
@@ -215,7 +219,7 @@ def test_works_in_pipeline_grid_search_and_cross_validation():
 def test_pandas_input_frame_is_left_untouched():
     X, y = _features_target(make_table(60))
     before = X.copy()
-    Regressor(hidden_layers=(8,), max_epochs=2).fit(X, y)
+    Regressor(model="mlp", hidden_layers=(8,), max_epochs=2).fit(X, y)
     pd.testing.assert_frame_equal(X, before)
 
 
@@ -225,7 +229,7 @@ def test_auto_batch_size_grows_with_the_data():
     assert Regressor()._batch_size(1_000_000) == 512
     assert Regressor(batch_size=48)._batch_size(10**6) == 48
     X, y = _features_target(make_table(100))
-    model = Regressor(hidden_layers=(8,), max_epochs=2).fit(X, y)
+    model = Regressor(model="mlp", hidden_layers=(8,), max_epochs=2).fit(X, y)
     assert model.training_summary_["batch_size"] == 64
     with pytest.raises(ConfigError, match="batch_size must be a positive integer or 'auto'"):
         Regressor(batch_size="big").fit(X, y)

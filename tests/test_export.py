@@ -270,7 +270,7 @@ def test_categorical_only_model_with_clashing_names(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------- quantization
 def test_quantized_model_is_smaller_and_close(tmp_path: Path) -> None:
     frame = make_table(300)
-    model = Regressor(hidden_layers=(128, 128), max_epochs=3, batch_size=64).fit(
+    model = Regressor(model="mlp", hidden_layers=(128, 128), max_epochs=3, batch_size=64).fit(
         frame.drop(columns="y"), frame["y"]
     )
     rows = make_table(200, seed=7)
@@ -342,7 +342,7 @@ def assert_one_line_error(result: Result, fragment: str) -> None:
 def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("export-cli")
     frame = make_table(200)
-    model = Regressor(hidden_layers=(64, 64), max_epochs=3, batch_size=64)
+    model = Regressor(model="mlp", hidden_layers=(64, 64), max_epochs=3, batch_size=64)
     return model.fit(frame.drop(columns="y"), frame["y"]).save(folder / "model.deepfit")
 
 

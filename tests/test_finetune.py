@@ -21,7 +21,9 @@ TUNE: dict[str, Any] = {"max_epochs": 40, "batch_size": 32, "learning_rate": 3e-
 def old_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small model trained on ``make_table()``, saved once for these tests."""
     frame = make_table(300)
-    model = Regressor(hidden_layers=(32, 32), max_epochs=60, batch_size=32, learning_rate=3e-3)
+    model = Regressor(
+        model="mlp", hidden_layers=(32, 32), max_epochs=60, batch_size=32, learning_rate=3e-3
+    )
     model.fit(frame.drop(columns="y"), frame["y"])
     return model.save(tmp_path_factory.mktemp("finetune") / "old.deepfit")
 
@@ -74,7 +76,9 @@ def test_a_fine_tuned_model_saves_and_loads_with_its_real_architecture(
     old_model: Path, tmp_path: Path
 ) -> None:
     X, y = shifted(120, seed=3)
-    tuned = Regressor(max_epochs=3, hidden_layers=(5, 5, 5), init_from=old_model).fit(X, y)
+    tuned = Regressor(model="mlp", max_epochs=3, hidden_layers=(5, 5, 5), init_from=old_model).fit(
+        X, y
+    )
     again = load(tuned.save(tmp_path / "tuned.deepfit"))
     assert again.hidden_layers == (32, 32)
     np.testing.assert_array_equal(again.predict(X), tuned.predict(X))

@@ -14,7 +14,7 @@ EXPECTED_FAILED_CHECKS: dict[str, str] = {}
 
 
 def _fast_regressor() -> Regressor:
-    return Regressor(hidden_layers=(32,), max_epochs=60, batch_size=32, device="cpu")
+    return Regressor(model="mlp", hidden_layers=(32,), max_epochs=60, batch_size=32, device="cpu")
 
 
 @parametrize_with_checks(

@@ -161,7 +161,13 @@ def train(
         Path | None,
         typer.Option(help="A separate validation file; then DATA is split into train/test only."),
     ] = None,
-    model: Annotated[str, typer.Option(help="Network architecture.")] = "mlp",
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Network: auto (deepfit picks it and its training recipe; the settings you "
+            "leave at their defaults are auto's), mlp, resnet, ft_transformer or ensemble (TabM)."
+        ),
+    ] = "auto",
     numeric_embedding: Annotated[
         str | None,
         typer.Option(help="Embed numeric features: periodic (PLR) or piecewise (quantile bins)."),

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -24,10 +25,11 @@ from typing import Any, overload
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import validate_data
 from torch import nn
 
+from deepfit.auto import AUTO, auto_settings
 from deepfit.data.io import read_table
 from deepfit.data.preprocess import PreparedFeatures, TabularPreprocessor
 from deepfit.data.schema import Schema, infer_schema
@@ -104,7 +106,11 @@ class Regressor(RegressorMixin, BaseEstimator):
     training and predictions come back in its own units.
 
     Parameters:
-        model: the network architecture, by name (see ``deepfit.models.MODELS``).
+        model: the network architecture, by name: ``"auto"`` (the default: deepfit picks the
+            network and its training recipe from the data's size, see :mod:`deepfit.auto`,
+            filling in only the settings left at their defaults), ``"mlp"``, ``"resnet"``,
+            ``"ft_transformer"`` or ``"ensemble"`` (TabM: k MLPs in one module sharing their
+            weights, see :mod:`deepfit.models.tabm`); ``deepfit.models.MODELS`` lists them.
         hidden_layers: widths of the hidden layers, e.g. ``(256, 256)``.
         activation: relu, leaky_relu, elu, gelu, selu, tanh, sigmoid, mish or silu.
         dropout: dropout rate after each hidden layer.
@@ -191,7 +197,7 @@ class Regressor(RegressorMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        model: str = "mlp",
+        model: str = AUTO,
         hidden_layers: tuple[int, ...] = (256, 256, 256),
         activation: str = "relu",
         dropout: float = 0.1,
@@ -278,6 +284,8 @@ class Regressor(RegressorMixin, BaseEstimator):
         Returns self, so ``Regressor().fit(X, y).predict(X_new)`` works.
         """
         self._check_params(resume=resume)
+        if self.model == AUTO and self.init_from is None:  # fine-tuning keeps the old network
+            return self._fit_auto(X, y, X_val=X_val, y_val=y_val, resume=resume)
         frame = self._as_frame(X, reset=True)
         target = check_target(y, _target_name(y))
         if len(target) != len(frame):
@@ -369,7 +377,7 @@ class Regressor(RegressorMixin, BaseEstimator):
         self.target_name_ = _target_name(y)
         first = states[0]  # member 0's curve and stopping stand for the ensemble's
         self.history_ = [asdict(record) for record in first.history]
-        self.training_summary_: dict[str, str | float | list[dict[str, Any]] | None] = {
+        self.training_summary_: dict[str, Any] = {
             "epochs": first.epoch,
             "best_epoch": first.best_epoch,
             "best_validation_loss": first.best_validation_loss,
@@ -391,6 +399,33 @@ class Regressor(RegressorMixin, BaseEstimator):
         if self.init_from is not None:
             self.training_summary_["init_from"] = str(self.init_from)
             self.training_summary_["train_last"] = self.train_last
+        return self
+
+    def _fit_auto(self, X: Any, y: Any, *, X_val: Any, y_val: Any, resume: bool) -> Regressor:
+        """Fit with :func:`~deepfit.auto.auto_settings` for the settings left at default."""
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(Regressor.__init__).parameters.items()
+        }
+        frame = self._as_frame(X, reset=True)
+        schema = infer_schema(frame, roles=self.column_roles, target=None)
+        numeric = any(c.role in ("numeric", "boolean", "datetime") for c in schema.columns)
+        chosen = {
+            name: value
+            for name, value in auto_settings(len(frame), has_numeric=numeric).items()
+            if name == "model" or _same(getattr(self, name), defaults[name])
+        }
+        resolved = clone(self).set_params(**chosen)
+        if "_extra_callbacks" in self.__dict__:  # deepfit.tuning's pruning callback
+            resolved.__dict__["_extra_callbacks"] = self.__dict__["_extra_callbacks"]
+        resolved.fit(X, y, X_val=X_val, y_val=y_val, resume=resume)
+        for name, value in vars(resolved).items():
+            if name.endswith("_") and not name.startswith("_"):
+                setattr(self, name, value)
+        self.training_summary_["auto"] = {
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in chosen.items()
+        }
         return self
 
     def _train_quantiles(
@@ -824,6 +859,13 @@ class Regressor(RegressorMixin, BaseEstimator):
         from deepfit.artifact import save
 
         return save(self, path, overwrite=overwrite)
+
+
+def _same(value: Any, default: Any) -> bool:
+    """Whether a parameter still holds its default (tuples and lists of equal items match)."""
+    if isinstance(value, list | tuple) and isinstance(default, list | tuple):
+        return list(value) == list(default)
+    return bool(type(value) is type(default) and value == default)
 
 
 def _is_dataframe(X: Any) -> bool:

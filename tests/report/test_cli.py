@@ -49,7 +49,7 @@ def test_train_with_report_writes_it_on_the_test_split(tmp_path: Path) -> None:
     out, report = tmp_path / "m.deepfit", tmp_path / "train_report.html"
     result = invoke(
         "train", data, "--target", "y", "--out", out, "--report", report, "--quiet",
-        "--hidden-layers", "16", "--max-epochs", "5", "--no-baselines",
+        "--model", "mlp", "--hidden-layers", "16", "--max-epochs", "5", "--no-baselines",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert f"wrote the report on 30 test rows to {report}" in result.stdout

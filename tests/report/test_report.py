@@ -103,7 +103,7 @@ def test_user_strings_are_escaped() -> None:
     rng = np.random.default_rng(0)
     X = pd.DataFrame({column: rng.normal(size=80), "other": rng.normal(size=80)})
     y = pd.Series(2.0 * X[column], name=target)
-    model = Regressor(hidden_layers=(8,), max_epochs=3, batch_size=32).fit(X, y)
+    model = Regressor(model="mlp", hidden_layers=(8,), max_epochs=3, batch_size=32).fit(X, y)
     page = build_report(model, X, y, title="<i>my</i> report")
     assert "<script" not in page
     assert "onerror" not in page.replace("onerror=&quot;", "")

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import make_table
 
-TINY: dict[str, Any] = {"hidden_layers": (8,), "max_epochs": 3, "batch_size": 32}
+TINY: dict[str, Any] = {"model": "mlp", "hidden_layers": (8,), "max_epochs": 3, "batch_size": 32}
 
 
 @pytest.fixture

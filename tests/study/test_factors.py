@@ -97,7 +97,7 @@ def test_any_regressor_parameter_is_a_fallback_with_parsed_values() -> None:
         ("width", ["0"], "bad value '0'"),
         ("activation", ["bogus"], "choose from relu"),
         ("regularization", ["l3"], "choose from none, l1"),
-        ("model", ["xgboost"], "choose from mlp"),
+        ("model", ["xgboost"], "choose from auto, mlp"),
         ("train_size", ["2.5"], "bad value '2.5'"),
         ("learning_rate", ["0.1", "0.1"], "repeated value"),
         ("random_state", ["1"], "unknown factor"),

@@ -316,8 +316,8 @@ def test_training_in_another_thread_installs_no_handler() -> None:
 
 # ------------------------------------------------------------ the command, as real processes
 TRAIN_ARGS = [
-    "--target", "y", "--hidden-layers", "32,32", "--batch-size", "16", "--patience", "0",
-    "--no-baselines", "-q",
+    "--target", "y", "--model", "mlp", "--hidden-layers", "32,32", "--batch-size", "16",
+    "--patience", "0", "--no-baselines", "-q",
 ]  # fmt: skip
 DEADLINE = 180.0  # seconds any one process may take before the test fails
 

@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from deepfit.auto import AUTO
 from deepfit.errors import ConfigError
 from deepfit.estimator import Regressor
 from deepfit.models.registry import MODELS
@@ -52,7 +53,7 @@ FACTORS: dict[str, str] = {
     "activation": "e.g. relu,gelu,tanh",
     "max_epochs": "training length with early stopping off, e.g. 10,50,200",
     "regularization": f"one of {','.join(REGULARIZATION)}",
-    "model": f"architecture: {','.join(MODELS)}",
+    "model": f"architecture: {','.join([AUTO, *MODELS])}",
     "train_size": "fraction or row count of the training split, e.g. 0.25,0.5,1",
     "features": "columns kept, e.g. x1+x2,drop:colour,all",
 }
@@ -211,9 +212,9 @@ def _regularization(name: str, value: Any, label: str, held: dict[str, Any]) -> 
 
 
 def _model(name: str, value: Any, label: str, held: dict[str, Any]) -> Level:
-    if value not in MODELS:
+    if value != AUTO and value not in MODELS:
         raise ConfigError(
-            f"bad value {label!r} for factor 'model'; choose from {', '.join(MODELS)}"
+            f"bad value {label!r} for factor 'model'; choose from {', '.join([AUTO, *MODELS])}"
         )
     return Level(label, label, {"model": label})
 

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import optuna
 import pandas as pd
@@ -180,7 +180,7 @@ def tune(
         "retrained": retrained,
         "test_rmse": metrics["test"]["rmse"],
     }
-    cast(dict[str, Any], model.training_summary_)["tuning"] = summary
+    model.training_summary_["tuning"] = summary
     return TuningResult(model=model, study=study, summary=summary)
 
 

@@ -49,8 +49,9 @@ class SearchSpace:
 
 
 def base_settings(params: dict[str, Any]) -> dict[str, Any]:
-    """Every Regressor parameter: its default, or the value in ``params``."""
-    return Regressor(**params).get_params(deep=False)
+    """Every Regressor parameter: its default, or the value in ``params``; the model searched
+    is ``mlp`` unless ``params`` names another (``auto`` is already a tuned recipe)."""
+    return Regressor(**{"model": "mlp", **params}).get_params(deep=False)
 
 
 def choices(options: tuple[Choice, ...], base: Choice) -> tuple[Choice, ...]:

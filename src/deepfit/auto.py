@@ -1,0 +1,49 @@
+"""``model="auto"``: the network and training recipe deepfit picks for you.
+
+The choice comes from ``benchmarks/accuracy.py`` (results in
+``benchmarks/results/accuracy.md``): on California housing and diamonds, TabM-mini (the
+``ensemble`` model: k MLPs sharing their weights, each with its own input scaling and
+head) over piecewise-linear embeddings of the numeric features was the most accurate of the
+zoo within a few minutes on 2 CPU cores, and on a par with LightGBM. The recipe is TabM's:
+AdamW at 2e-3 with weight decay 3e-4, a constant learning rate, early stopping after 16
+epochs without improvement. ``k`` is 16 rather than the paper's 32, which halves the cost of
+an epoch on a CPU for little loss of accuracy.
+
+Auto fills in only the settings left at their defaults: ``Regressor(max_epochs=30)``
+still trains for at most 30 epochs, with auto's architecture. The default ``time_limit``
+under auto is :data:`AUTO_TIME_LIMIT` seconds; when it stops training, how many epochs ran
+depends on the machine's speed, so pass ``time_limit=None`` for runs that must repeat
+exactly.
+
+Example:
+    >>> auto_settings(20_000)["model"]
+    'ensemble'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+AUTO = "auto"
+AUTO_TIME_LIMIT = 240.0
+SMALL_DATA_ROWS = 2_000  # below this, a narrower network and fewer members
+
+
+def auto_settings(n_rows: int, *, has_numeric: bool = True) -> dict[str, Any]:
+    """The :class:`~deepfit.Regressor` settings ``model="auto"`` uses for ``n_rows`` rows
+    (``has_numeric``: whether any feature is numeric, boolean or a date, which the
+    piecewise-linear embedding needs)."""
+    small = n_rows < SMALL_DATA_ROWS
+    return {
+        "model": "ensemble",
+        "numeric_embedding": "piecewise" if has_numeric else None,
+        "model_options": {"k": 8 if small else 16},
+        "hidden_layers": (128, 128) if small else (256, 256, 256),
+        "dropout": 0.1,
+        "learning_rate": 2e-3,
+        "weight_decay": 3e-4,
+        "schedule": "constant",
+        "patience": 16,
+        "max_epochs": 1000,
+        "time_limit": AUTO_TIME_LIMIT,
+    }
