@@ -42,9 +42,16 @@ chromium:
 		echo "chromium not found and cannot install it (needs root and apt-get); the browser test will be skipped"; \
 	fi
 
-bench: $(STAMP)
+bench: $(STAMP) .bench-venv/.installed
 	$(BIN)/python benchmarks/baselines.py
 	$(BIN)/python benchmarks/serve.py
+	.bench-venv/bin/python benchmarks/accuracy.py
+
+# benchmarks/accuracy.py's peers (LightGBM, XGBoost, CatBoost, RealMLP, TabM) in their own
+# environment, never in deepfit's; torch stays pinned to 2.13.0 there too.
+.bench-venv/.installed: benchmarks/requirements-peers.txt benchmarks/setup_peers.sh constraints.txt
+	bash benchmarks/setup_peers.sh
+	@touch $@
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache runs
