@@ -33,5 +33,21 @@ def test_choices_keep_their_order_and_add_the_base_value_last() -> None:
 
 
 def test_unknown_model_is_refused() -> None:
-    with pytest.raises(ConfigError, match="no search space for model 'resnet'"):
-        search_space("resnet")
+    with pytest.raises(ConfigError, match="no search space for model 'ft_transformer'"):
+        search_space("ft_transformer")
+
+
+def test_the_ensemble_space_draws_members_and_embeddings_and_its_default_is_the_base() -> None:
+    base = base_settings({"model": "ensemble", "model_options": {"k": 4}, "hidden_layers": (64,)})
+    point = SPACES["ensemble"].default(base)
+    assert point["k"] == 4
+    assert point["numeric_embedding"] is None
+    drawn = SPACES["ensemble"].suggest(optuna.trial.FixedTrial(point), base)
+    assert drawn["model_options"] == {"k": 4}
+    assert drawn["hidden_layers"] == (64,)
+    assert "norm" not in drawn
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = {
+        str(SPACES["ensemble"].suggest(study.ask(), base)["numeric_embedding"]) for _ in range(30)
+    }
+    assert seen == {"None", "piecewise", "periodic"}

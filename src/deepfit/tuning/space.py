@@ -102,7 +102,51 @@ def _defaults() -> dict[str, Any]:
     return Regressor().get_params(deep=False)
 
 
-SPACES: dict[str, SearchSpace] = {"mlp": SearchSpace(_mlp_suggest, _mlp_default)}
+ENSEMBLE_SIZES: tuple[Choice, ...] = (8, 16, 32)
+NUMERIC_EMBEDDINGS: tuple[Choice, ...] = (None, "piecewise", "periodic")
+
+
+def _ensemble_suggest(trial: BaseTrial, base: dict[str, Any]) -> dict[str, Any]:
+    """TabM: width, depth, activation and training settings as the MLP's (TabM has no norm),
+    the number of members and the numeric embedding."""
+    settings = {**_defaults(), **base}
+    depth = trial.suggest_int("depth", *DEPTH)
+    width = trial.suggest_int("width", *WIDTH, log=True)
+    size = trial.suggest_categorical("k", choices(ENSEMBLE_SIZES, _members(settings)))
+    return {
+        "hidden_layers": (width,) * depth,
+        "activation": trial.suggest_categorical(
+            "activation", choices(ACTIVATIONS, settings["activation"])
+        ),
+        "dropout": trial.suggest_float("dropout", *DROPOUT),
+        "learning_rate": trial.suggest_float("learning_rate", *LEARNING_RATE, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", *WEIGHT_DECAY, log=True),
+        "batch_size": trial.suggest_categorical(
+            "batch_size", choices(BATCH_SIZES, settings["batch_size"])
+        ),
+        "model_options": {**(settings["model_options"] or {}), "k": size},
+        "numeric_embedding": trial.suggest_categorical(
+            "numeric_embedding", choices(NUMERIC_EMBEDDINGS, settings["numeric_embedding"])
+        ),
+    }
+
+
+def _ensemble_default(base: dict[str, Any]) -> dict[str, Any]:
+    settings = {**_defaults(), **base}
+    point = _mlp_default(base)
+    point.pop("norm")
+    return point | {"k": _members(settings), "numeric_embedding": settings["numeric_embedding"]}
+
+
+def _members(settings: dict[str, Any]) -> int:
+    return int((settings["model_options"] or {}).get("k", 32))
+
+
+SPACES: dict[str, SearchSpace] = {
+    "mlp": SearchSpace(_mlp_suggest, _mlp_default),
+    "resnet": SearchSpace(_mlp_suggest, _mlp_default),  # one width repeated: what resnet takes
+    "ensemble": SearchSpace(_ensemble_suggest, _ensemble_default),
+}
 
 
 def search_space(model: str) -> SearchSpace:
