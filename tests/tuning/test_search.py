@@ -156,7 +156,7 @@ def test_cross_validated_scoring() -> None:
         ({"trials": 0}, "trials must be a positive integer"),
         ({"cv": 1}, "at least 2 folds"),
         ({"time_limit": 0}, "time_limit must be positive"),
-        ({"model": "resnet"}, "no search space"),
+        ({"model": "ft_transformer"}, "no search space"),
         ({"storage": "nosuchdb://x"}, "cannot open the study storage"),
     ],
 )
