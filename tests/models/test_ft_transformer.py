@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from deepfit.models.ft_transformer import (
 from deepfit.models.inputs import CategoricalEmbeddings, NumericInput
 from deepfit.models.layout import InputLayout
 from deepfit.models.network import TabularNetwork
+from tests.models.onnx_support import onnx_and_torch_outputs
 
 LAYOUT = InputLayout(n_numeric=3, categorical_widths=(4, 2))
 SMALL: dict[str, Any] = {"d_token": 16, "n_blocks": 2, "n_heads": 4}
@@ -163,24 +163,9 @@ def test_state_dict_round_trip_gives_identical_outputs() -> None:
 
 
 def test_onnx_export_matches_onnxruntime(tmp_path: Path) -> None:
-    ort = pytest.importorskip("onnxruntime")
-    net = small(2).eval()
-    path = tmp_path / "ft.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            net,
-            (features(3),),
-            path,
-            input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": {0: "rows"}, "y": {0: "rows"}},
-            opset_version=17,
-            dynamo=False,
-        )
+    net = small(2)
     x = features(11, seed=1)  # another batch size than the one traced
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (onnx_out,) = session.run(None, {"x": x.numpy()})
-    with torch.no_grad():
-        expected = net(x).numpy()
+    onnx_out, expected = onnx_and_torch_outputs(
+        net, (features(3),), ("x",), (x,), tmp_path / "ft.onnx"
+    )
     np.testing.assert_allclose(onnx_out, expected, rtol=1e-5, atol=1e-5)

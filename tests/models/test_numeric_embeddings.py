@@ -1,7 +1,6 @@
 import math
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 
@@ -17,6 +16,7 @@ from deepfit.models.numeric_embeddings import (
     widened_layout,
 )
 from deepfit.models.registry import build_backbone
+from tests.models.onnx_support import onnx_and_torch_outputs
 
 STEPS = 150
 BASE = {"hidden_layers": (16,), "activation": "relu", "dropout": 0.0, "norm": None}
@@ -251,23 +251,11 @@ def test_onnx_export_matches_torch(model, extra, tmp_path):
     net = _network(model, extra)
     numeric, codes = _rows(n=16)
     net.initialise_from_data(numeric, codes)
-    net.eval()
-    path = tmp_path / "net.onnx"
-    torch.onnx.export(
-        net,
-        (numeric, codes),
-        path,
-        dynamo=False,
-        opset_version=17,
-        input_names=["numeric", "codes"],
-        output_names=["out"],
-        dynamic_axes={"numeric": {0: "rows"}, "codes": {0: "rows"}, "out": {0: "rows"}},
-    )
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     more_numeric, more_codes = _rows(n=9, seed=1)  # another batch size: the rows axis is dynamic
     more_numeric[0, 0] = 50.0  # past the last bin
-    (got,) = session.run(None, {"numeric": more_numeric.numpy(), "codes": more_codes.numpy()})
-    with torch.no_grad():
-        expected = net(more_numeric, more_codes).numpy()
+    got, expected = onnx_and_torch_outputs(
+        net, (numeric, codes), ("numeric", "codes"), (more_numeric, more_codes),
+        tmp_path / "net.onnx",
+    )  # fmt: skip
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     assert math.isfinite(float(np.abs(got).sum()))

@@ -1,11 +1,11 @@
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 
 from deepfit.errors import ConfigError
 from deepfit.models import MODELS, build_network
 from deepfit.models.resnet import ResidualBlock, ResNet
+from tests.models.onnx_support import onnx_and_torch_outputs
 
 OPTIONS = {"hidden_layers": (16, 16), "activation": "relu", "dropout": 0.0, "norm": "batch"}
 
@@ -117,22 +117,10 @@ def test_onnx_export_matches_torch(tmp_path):
     net = _network({**OPTIONS, "outputs": 2})
     net.train()
     net(numeric, codes)
-    net.eval()
-    path = tmp_path / "resnet.onnx"
-    torch.onnx.export(
-        net,
-        (numeric, codes),
-        path,
-        dynamo=False,
-        opset_version=17,
-        input_names=["numeric", "codes"],
-        output_names=["out"],
-        dynamic_axes={"numeric": {0: "rows"}, "codes": {0: "rows"}, "out": {0: "rows"}},
-    )
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     more_numeric, more_codes = _rows(n=7, seed=1)
-    (got,) = session.run(None, {"numeric": more_numeric.numpy(), "codes": more_codes.numpy()})
-    with torch.no_grad():
-        expected = net(more_numeric, more_codes).numpy()
+    got, expected = onnx_and_torch_outputs(
+        net, (numeric, codes), ("numeric", "codes"), (more_numeric, more_codes),
+        tmp_path / "resnet.onnx",
+    )  # fmt: skip
     assert got.shape == (7, 2)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
