@@ -42,7 +42,7 @@ def auto_settings(n_rows: int, *, has_numeric: bool = True) -> dict[str, Any]:
         "dropout": 0.1,
         "learning_rate": 2e-3,
         "weight_decay": 3e-4,
-        "schedule": "constant",
+        "schedule": "anneal",
         "patience": 16,
         "max_epochs": 1000,
         "time_limit": AUTO_TIME_LIMIT,

@@ -197,7 +197,7 @@ def train(
     optimizer: Annotated[str, typer.Option(help="adamw, adam, sgd or rmsprop.")] = "adamw",
     learning_rate: Annotated[float, typer.Option("--learning-rate", "--lr")] = 1e-3,
     weight_decay: Annotated[float, typer.Option()] = 1e-5,
-    schedule: Annotated[str, typer.Option(help="cosine, plateau or constant.")] = "cosine",
+    schedule: Annotated[str, typer.Option(help="cosine, plateau, constant or anneal.")] = "cosine",
     l1: Annotated[float, typer.Option(help="L1 penalty on weights.")] = 0.0,
     l2: Annotated[
         float, typer.Option(help="L2 penalty on weights (with --l1: elastic net).")

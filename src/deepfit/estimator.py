@@ -117,7 +117,10 @@ class Regressor(RegressorMixin, BaseEstimator):
         norm: ``"batch"``, ``"layer"`` or None.
         loss: ``"mse"``, ``"mae"`` or ``"huber"`` (``huber_delta`` in target standard deviations).
         optimizer: ``"adamw"``, ``"adam"``, ``"sgd"`` (Nesterov momentum) or ``"rmsprop"``.
-        schedule: learning-rate schedule, ``"cosine"``, ``"plateau"`` or ``"constant"``.
+        schedule: learning-rate schedule, ``"cosine"``, ``"plateau"``, ``"constant"`` or
+            ``"anneal"`` (constant, then a linear decay to zero over the last quarter of the
+            time limit or of ``max_epochs``, or once the validation loss has stalled for half
+            of ``patience``).
         l1, l2: weight penalties on linear layers; both non-zero gives elastic net.
         batch_size: rows per step; ``"auto"`` grows with the data from 64 to 512.
         max_epochs, patience: training length; early stopping on the validation loss
@@ -344,10 +347,14 @@ class Regressor(RegressorMixin, BaseEstimator):
                     network.initialise_from_data(train_data.numeric, train_data.categorical)
                 if self.train_last is not None:
                     _train_only_last(network, int(self.train_last))
-                config = self._train_config(member_seed, batch_size=batch_size)
-                callbacks = self._callbacks(
-                    has_validation=val_data is not None, time_limit=self._time_share(states)
+                share = self._time_share(states)
+                config = self._train_config(
+                    member_seed,
+                    batch_size=batch_size,
+                    time_budget=share,
+                    has_validation=val_data is not None,
                 )
+                callbacks = self._callbacks(has_validation=val_data is not None, time_limit=share)
                 if self.checkpoint_dir is not None:  # single networks only: _check_params
                     settings = self._run_settings(config, architecture)
                     run = fingerprint(settings, train_data, val_data)
@@ -444,7 +451,12 @@ class Regressor(RegressorMixin, BaseEstimator):
         network = network.to(train_data.numeric.device)
         network.initialise_from_data(train_data.numeric, train_data.categorical)
         config = replace(
-            self._train_config(seed + QUANTILE_SEED, batch_size=batch_size),
+            self._train_config(
+                seed + QUANTILE_SEED,
+                batch_size=batch_size,
+                time_budget=self.time_limit,
+                has_validation=True,
+            ),
             loss="quantile",
             quantiles=QUANTILE_LEVELS,
         )
@@ -592,8 +604,9 @@ class Regressor(RegressorMixin, BaseEstimator):
 
     def _run_settings(self, config: TrainConfig, architecture: dict[str, Any]) -> dict[str, Any]:
         """Everything besides the data that shapes a run, which a resumed run must share."""
+        # the time budget may change when a run is resumed, as the time limit may
         return {
-            **asdict(config),
+            **{key: value for key, value in asdict(config).items() if key != "time_budget"},
             **architecture,
             "patience": None if self.patience is None else int(self.patience),
             "validation_fraction": float(self.validation_fraction),
@@ -670,7 +683,10 @@ class Regressor(RegressorMixin, BaseEstimator):
             min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, 2 ** round(np.log2(max(n_rows, 1) / 64))))
         )
 
-    def _train_config(self, seed: int, *, batch_size: int) -> TrainConfig:
+    def _train_config(
+        self, seed: int, *, batch_size: int, time_budget: float | None, has_validation: bool
+    ) -> TrainConfig:
+        stall = int(self.patience) // 2 if self.patience and has_validation else None
         return TrainConfig(
             loss=self.loss,
             huber_delta=self.huber_delta,
@@ -684,6 +700,8 @@ class Regressor(RegressorMixin, BaseEstimator):
             batch_size=batch_size,
             max_epochs=int(self.max_epochs),
             seed=seed,
+            time_budget=time_budget,
+            stall_epochs=max(1, stall) if stall is not None else None,
         )
 
     def _time_share(self, done: list[TrainState]) -> float | None:

@@ -22,7 +22,7 @@ from deepfit import ArtifactError, ConfigError, DataError, DeepfitWarning, Regre
 from deepfit.training.callbacks import Callback, EarlyStopping
 from deepfit.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from deepfit.training.loop import TensorData, TrainConfig, train
-from deepfit.training.state import INTERRUPTED
+from deepfit.training.state import ANNEALED, INTERRUPTED
 from tests.conftest import make_table
 
 SMALL: dict[str, Any] = {
@@ -108,12 +108,38 @@ def test_resume_after_a_crash_gives_the_uninterrupted_weights_bit_for_bit(
     assert load_checkpoint(folder / CHECKPOINT_FILE).epoch == 10  # and one at the end
 
 
+def test_resume_in_the_middle_of_an_anneal_decay_gives_the_same_rates_and_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    X, y = data()
+    # the decay starts after epoch 8 (the last quarter of 10) and lasts 2 epochs
+    params = {**SMALL, "schedule": "anneal", "max_epochs": 10, "patience": 50}
+    uninterrupted = Regressor(**params).fit(X, y)
+    rates = [record["learning_rate"] for record in uninterrupted.history_]
+    assert rates[:8] == [3e-3] * 8
+    assert rates[8:] == pytest.approx([1.5e-3, 0.0])  # the last batch of epochs 9 and 10
+    assert uninterrupted.training_summary_["stop_reason"] == ANNEALED
+
+    folder = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        with_callback(patch, Crash(at=10))
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            Regressor(**params, checkpoint_dir=folder, checkpoint_every=3).fit(X, y)
+    resumed = Regressor(**params, checkpoint_dir=folder, checkpoint_every=3)
+    resumed.fit(X, y, resume=True)
+    assert resumed.training_summary_["resumed_from_epoch"] == 9  # in the middle of the decay
+    assert [record["learning_rate"] for record in resumed.history_] == rates
+    assert_same_weights(uninterrupted, resumed)
+
+
 @pytest.mark.parametrize("saved", ["at the best epoch", "after the best epoch"])
 def test_resume_keeps_early_stopping_state_and_a_finished_run_stays_finished(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, saved: str
 ) -> None:
     X, y = data()
-    params = {**SMALL, "max_epochs": 200, "patience": 3, "learning_rate": 0.02}
+    params = {
+        **SMALL, "max_epochs": 200, "patience": 3, "learning_rate": 0.02, "schedule": "constant"
+    }  # fmt: skip
     uninterrupted = Regressor(**params).fit(X, y)
     summary = uninterrupted.training_summary_
     assert "early stopping" in summary["stop_reason"]

@@ -22,7 +22,7 @@ from torch import nn
 from deepfit.training.callbacks import Callback, LoopParts
 from deepfit.training.losses import make_loss
 from deepfit.training.optim import Schedule, make_optimizer, penalized_weights, weight_penalty
-from deepfit.training.state import DIVERGED, INTERRUPTED, EpochRecord, TrainState
+from deepfit.training.state import ANNEALED, DIVERGED, INTERRUPTED, EpochRecord, TrainState
 
 IMPROVEMENT = 1e-4  # relative drop in validation loss that counts as better
 EVAL_BATCH = 16_384
@@ -57,6 +57,8 @@ class TrainConfig:
     max_epochs: int = 200
     seed: int = 0
     quantiles: tuple[float, ...] = ()  # the levels of the "quantile" (pinball) loss
+    time_budget: float | None = None  # seconds: when the "anneal" schedule must have decayed
+    stall_epochs: int | None = None  # "anneal" decays after this many epochs without progress
 
 
 def train(
@@ -80,7 +82,13 @@ def train(
         weight_decay=config.weight_decay,
         momentum=config.momentum,
     )
-    schedule = Schedule(config.schedule, optimizer, max_epochs=config.max_epochs)
+    schedule = Schedule(
+        config.schedule,
+        optimizer,
+        max_epochs=config.max_epochs,
+        time_budget=config.time_budget,
+        stall_epochs=config.stall_epochs,
+    )
     weights = [weight for weight in penalized_weights(network) if weight.requires_grad]
     device = train_data.numeric.device
     shuffler = torch.Generator(device="cpu").manual_seed(config.seed)
@@ -100,9 +108,10 @@ def train(
             network.train()
             order = torch.randperm(n_rows, generator=shuffler).to(device)
             total = 0.0
-            for batch in torch.tensor_split(order, n_batches):
+            for index, batch in enumerate(torch.tensor_split(order, n_batches)):
                 if interrupted.is_set():
                     break
+                schedule.step_batch(state.epoch + (index + 1) / n_batches)
                 prediction = network(train_data.numeric[batch], train_data.categorical[batch])
                 loss = loss_fn(prediction, train_data.target[batch])
                 total += float(loss.detach()) * len(batch)
@@ -120,8 +129,8 @@ def train(
             if validation_data is not None and len(validation_data):
                 validation_loss = evaluate_loss(network, validation_data, loss_fn)
             learning_rate = float(optimizer.param_groups[0]["lr"])
-            schedule.step(validation_loss)
             state.epoch += 1
+            schedule.step(validation_loss, epoch=state.epoch, seconds=time.perf_counter() - start)
             state.history.append(
                 EpochRecord(
                     state.epoch,
@@ -134,6 +143,8 @@ def train(
             _track_best(state, validation_loss)
             if not math.isfinite(train_loss):
                 state.stop, state.stop_reason = True, DIVERGED
+            elif schedule.finished:
+                state.stop, state.stop_reason = True, ANNEALED
             for callback in callbacks:
                 callback.on_epoch_end(state, network)
     if not state.stop_reason:

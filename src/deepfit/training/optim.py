@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from deepfit.errors import ConfigError
+from deepfit.training.anneal import AnnealSchedule
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "cosine", "plateau")
+SCHEDULES = ("constant", "cosine", "plateau", "anneal")
 
 
 def make_optimizer(
@@ -51,9 +52,21 @@ def make_optimizer(
 
 
 class Schedule:
-    """A learning-rate schedule stepped once per epoch, with the validation loss if it has one."""
+    """A learning-rate schedule by name, stepped after every epoch (and batch, for "anneal").
 
-    def __init__(self, name: str, optimizer: torch.optim.Optimizer, *, max_epochs: int) -> None:
+    ``"anneal"`` (see :mod:`deepfit.training.anneal`) also reads ``time_budget`` (seconds) and
+    ``stall_epochs``, and says when it is over through :attr:`finished`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        optimizer: torch.optim.Optimizer,
+        *,
+        max_epochs: int,
+        time_budget: float | None = None,
+        stall_epochs: int | None = None,
+    ) -> None:
         if name not in SCHEDULES:
             raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, however: {name!r}")
         self.name = name
@@ -66,12 +79,32 @@ class Schedule:
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer, factor=0.3, patience=5
             )
+        elif name == "anneal":
+            self.scheduler = AnnealSchedule(
+                optimizer,
+                max_epochs=max_epochs,
+                time_budget=time_budget,
+                stall_epochs=stall_epochs,
+            )
 
-    def step(self, validation_loss: float | None) -> None:
+    @property
+    def finished(self) -> bool:
+        """Whether the schedule has run its course (only "anneal" does, at a rate of zero)."""
+        return isinstance(self.scheduler, AnnealSchedule) and self.scheduler.finished
+
+    def step_batch(self, progress: float) -> None:
+        """Before the batch that ends at ``progress`` epochs (fractional)."""
+        if isinstance(self.scheduler, AnnealSchedule):
+            self.scheduler.step_batch(progress)
+
+    def step(self, validation_loss: float | None, *, epoch: int = 0, seconds: float = 0.0) -> None:
+        """After ``epoch`` epochs, ``seconds`` into this process's run."""
         if self.name == "cosine":
             self.scheduler.step()
         elif self.name == "plateau" and validation_loss is not None:
             self.scheduler.step(validation_loss)
+        elif isinstance(self.scheduler, AnnealSchedule):
+            self.scheduler.step_epoch(epoch, validation_loss=validation_loss, seconds=seconds)
 
 
 def penalized_weights(network: nn.Module) -> list[torch.Tensor]:

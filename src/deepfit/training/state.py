@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 INTERRUPTED = "interrupted"  # the stop reason after Ctrl-C
 DIVERGED = "training diverged (loss is not finite); lower the learning rate"
+ANNEALED = "the learning rate was annealed to zero"
 
 
 @dataclass
