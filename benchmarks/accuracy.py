@@ -78,6 +78,10 @@ DEEPFIT: dict[str, dict[str, Any]] = {
     "deepfit-ensemble": {"model": "ensemble"},
     "deepfit-mlp-plr": {"model": "mlp", "numeric_embedding": "periodic"},
     "deepfit-ensemble-ple": {"model": "ensemble", "numeric_embedding": "piecewise"},
+    # ablations of auto: TabM's constant rate instead of the anneal schedule, and the smooth
+    # clipping of the scaled inputs at 100 instead of 3
+    "deepfit-auto-constant": {"model": "auto", "schedule": "constant"},
+    "deepfit-auto-clip100": {"model": "auto", "clip": 100.0},
 }
 MODELS = (*DEEPFIT, *PEERS)
 VERSIONED = (

@@ -1,17 +1,17 @@
 """``model="auto"``: the network and training recipe deepfit picks for you.
 
 The choice follows the published results on California housing (TabM with piecewise-linear
-embeddings ahead of every other network, and of LightGBM) and single runs of the zoo here on
-California housing (seed 0, a few minutes on 2 CPU cores), where TabM-mini (the ``ensemble``
-model: k MLPs sharing their weights, each with its own input scaling and head) over
-piecewise-linear embeddings of the numeric features scored best. ``benchmarks/accuracy.py``
-measures it against the gradient-boosted trees (``benchmarks/results/accuracy.md``). The recipe is TabM's
-(AdamW at 2e-3 with weight decay 3e-4, early stopping after 16 epochs without improvement)
-with one change: the rate is constant until the last quarter of the time limit, or until
-the validation loss has stalled for 8 epochs, and then decays linearly to zero (the
-``"anneal"`` schedule), since with a constant rate California housing was still improving
-when the 240 s limit stopped it. ``k`` is 16 rather than the paper's 32, which halves
-the cost of an epoch on a CPU for little loss of accuracy.
+embeddings ahead of every other network, and of LightGBM) and runs of the zoo here on
+California housing (a few minutes on 2 CPU cores), where TabM-mini (the ``ensemble`` model:
+k MLPs sharing their weights, each with its own input scaling and head) over piecewise-linear
+embeddings of the numeric features scored best. ``benchmarks/accuracy.py`` measures it
+against the gradient-boosted trees (``benchmarks/results/accuracy.md``). The recipe is
+TabM's (AdamW at 2e-3 with weight decay 3e-4, early stopping after 16 epochs without
+improvement) with one change: the rate is constant until the last quarter of the time limit,
+or until the validation loss has stalled for 8 epochs, and then decays linearly to zero (the
+``"anneal"`` schedule), since with a constant rate a run that the time limit stops ends at
+a high rate. ``k`` is 16 rather than the paper's 32, which halves the cost of an epoch on a
+CPU for little loss of accuracy.
 
 Auto fills in only the settings left at their defaults: ``Regressor(max_epochs=30)``
 still trains for at most 30 epochs, with auto's architecture. The default ``time_limit``

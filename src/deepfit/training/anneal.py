@@ -91,13 +91,9 @@ class AnnealSchedule:
             self.finished = epoch >= self.decay_start + self.decay_epochs - 1e-9
             return
         budget = self._budget_in_epochs(epoch, seconds)
-        epochs_left = None
-        if budget is not None:
-            # the time limit starts an epoch only if it can end in time: whole epochs are left
-            epochs_left = math.floor(budget[1] + 1e-9)
-            due = 1 <= epochs_left <= max(1.0, self.fraction * budget[0])
-        if epochs_left is not None and due:
-            self._start(epoch, epochs_left)
+        epochs_left = None if budget is None else budget[1]
+        if budget is not None and 1 <= budget[1] <= max(1.0, self.fraction * budget[0]):
+            self._start(epoch, budget[1])
         elif epoch >= (1.0 - self.fraction) * self.max_epochs:
             self._start(epoch, self.max_epochs - epoch)
         elif self.stall_epochs is not None and epoch - self.best_epoch >= self.stall_epochs:
@@ -115,13 +111,15 @@ class AnnealSchedule:
         if best is None or validation_loss < best - IMPROVEMENT * abs(best):
             self.best_loss, self.best_epoch = validation_loss, epoch
 
-    def _budget_in_epochs(self, epoch: int, seconds: float) -> tuple[float, float] | None:
-        """How many epochs the time budget holds at this process's pace: in all, and left."""
+    def _budget_in_epochs(self, epoch: int, seconds: float) -> tuple[float, int] | None:
+        """How many epochs the time budget holds at this process's pace: in all, and the whole
+        epochs left (the time limit starts an epoch only if it can end in time)."""
         ran = epoch - (self.first_epoch or 0)
         if self.time_budget is None or ran <= 0 or seconds <= 0:
             return None
         pace = seconds / ran
-        return self.time_budget / pace, max(0.0, (self.time_budget - seconds) / pace)
+        left = max(0.0, (self.time_budget - seconds) / pace)
+        return self.time_budget / pace, math.floor(left + 1e-9)
 
     def state_dict(self) -> dict[str, Any]:
         """The decay's position, and the best loss it has seen, for a checkpoint."""
