@@ -15,10 +15,9 @@ from deepfit.models.ft_transformer import (
     TransformerBlock,
     ft_transformer_backbone,
 )
-from deepfit.models.inputs import CategoricalEmbeddings, NumericInput
 from deepfit.models.layout import InputLayout
-from deepfit.models.network import TabularNetwork
 from tests.models.onnx_support import onnx_and_torch_outputs
+from tests.models.tasks import mixed_task
 
 LAYOUT = InputLayout(n_numeric=3, categorical_widths=(4, 2))
 SMALL: dict[str, Any] = {"d_token": 16, "n_blocks": 2, "n_heads": 4}
@@ -127,18 +126,9 @@ def test_bad_settings_say_what_is_wrong(options: dict[str, Any], message: str) -
 
 def test_learns_numeric_and_categorical_effects() -> None:
     """y = x0 - 2 x1 + category effect, 256 rows, through the real input layers."""
-    torch.manual_seed(0)
-    rows = 256
-    numeric = torch.randn(rows, 2)
-    codes = torch.randint(1, 4, (rows, 1))
-    target = numeric[:, 0] - 2 * numeric[:, 1] + torch.tensor([0.0, 1.5, -1.0, 0.5])[codes[:, 0]]
-    embeddings = CategoricalEmbeddings([4])
-    layout = InputLayout(n_numeric=2, categorical_widths=(embeddings.d_out,))
-    net = TabularNetwork(
-        numeric_input=NumericInput(medians=[0.0, 0.0], scales=[1.0, 1.0], missing_indicators=[]),
-        embeddings=embeddings,
-        backbone=ft_transformer_backbone(layout, {**SMALL, "n_blocks": 1}),
-    )
+    task = mixed_task()
+    numeric, codes, target = task.numeric, task.codes, task.target
+    net = task.network(ft_transformer_backbone(task.layout, {**SMALL, "n_blocks": 1}))
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2)
     losses = []
     for _ in range(60):

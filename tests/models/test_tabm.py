@@ -10,11 +10,10 @@ import pytest
 import torch
 
 from deepfit.errors import ConfigError
-from deepfit.models.inputs import CategoricalEmbeddings, NumericInput
 from deepfit.models.layout import InputLayout
-from deepfit.models.network import TabularNetwork
 from deepfit.models.tabm import BatchEnsembleLinear, FastDropout, TabM, tabm_backbone
 from tests.models.onnx_support import onnx_and_torch_outputs
+from tests.models.tasks import mixed_task
 
 LAYOUT = InputLayout(n_numeric=3, categorical_widths=(4, 2))
 K = 4
@@ -159,19 +158,11 @@ def test_bad_settings_say_what_is_wrong(options: dict[str, Any], message: str) -
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_members_learn_numeric_and_categorical_effects(variant: str) -> None:
     """y = x0 - 2 x1 + category effect; every member trained on its own loss."""
-    torch.manual_seed(0)
-    rows = 256
-    numeric = torch.randn(rows, 2)
-    codes = torch.randint(1, 4, (rows, 1))
-    target = numeric[:, 0] - 2 * numeric[:, 1] + torch.tensor([0.0, 1.5, -1.0, 0.5])[codes[:, 0]]
-    embeddings = CategoricalEmbeddings([4])
-    layout = InputLayout(n_numeric=2, categorical_widths=(embeddings.d_out,))
+    task = mixed_task()
+    rows = len(task.target)
+    numeric, codes, target = task.numeric, task.codes, task.target
     options = {"k": 8, "hidden_layers": (32, 32), "dropout": 0.0, "tabm_variant": variant}
-    net = TabularNetwork(
-        numeric_input=NumericInput(medians=[0.0, 0.0], scales=[1.0, 1.0], missing_indicators=[]),
-        embeddings=embeddings,
-        backbone=tabm_backbone(layout, options),
-    )
+    net = task.network(tabm_backbone(task.layout, options))
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
     losses = []
     for _ in range(80):
