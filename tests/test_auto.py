@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 
 from deepfit import Regressor
-from deepfit.auto import AUTO_TIME_LIMIT, auto_settings
+from deepfit.auto import (
+    AUTO_TIME_LIMIT,
+    LARGE_DATA_CLIP,
+    LARGE_DATA_ROWS,
+    auto_settings,
+    ensemble_size,
+)
 from tests.conftest import make_table
 
 QUICK = {"max_epochs": 2, "time_limit": 30.0, "random_state": 0}
@@ -22,6 +28,17 @@ def test_auto_is_the_default_and_picks_tabm_over_piecewise_embeddings() -> None:
     assert large["schedule"] == "anneal"
     assert large["time_limit"] == AUTO_TIME_LIMIT
     assert auto_settings(500, has_numeric=False)["numeric_embedding"] is None
+
+
+def test_auto_trades_members_for_epochs_and_widens_the_clip_on_large_tables() -> None:
+    assert [ensemble_size(n) for n in (1_999, 2_000, 37_500, 37_501, 75_001, 600_001)] == [
+        8, 16, 16, 8, 4, 1
+    ]  # fmt: skip
+    flights, diamonds = auto_settings(209_502), auto_settings(34_500)
+    assert (flights["model_options"], flights["clip"]) == ({"k": 2}, LARGE_DATA_CLIP)
+    assert (diamonds["model_options"], diamonds["clip"]) == ({"k": 16}, 3.0)
+    assert auto_settings(LARGE_DATA_ROWS - 1)["clip"] == 3.0
+    assert auto_settings(LARGE_DATA_ROWS)["clip"] == LARGE_DATA_CLIP
 
 
 def test_an_auto_fit_records_its_choices_and_learns() -> None:
