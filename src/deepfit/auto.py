@@ -39,6 +39,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from deepfit.models.inputs import DEFAULT_CLIP
+
 AUTO = "auto"
 AUTO_TIME_LIMIT = 240.0
 SMALL_DATA_ROWS = 2_000  # below this, a narrower network and fewer members
@@ -74,7 +76,7 @@ def auto_settings(n_rows: int, *, has_numeric: bool = True) -> dict[str, Any]:
         "model_options": {"k": ensemble_size(n_rows)},
         "hidden_layers": (128, 128) if small else (256, 256, 256),
         "dropout": 0.1,
-        "clip": LARGE_DATA_CLIP if n_rows >= LARGE_DATA_ROWS else 3.0,
+        "clip": LARGE_DATA_CLIP if n_rows >= LARGE_DATA_ROWS else DEFAULT_CLIP,
         "learning_rate": 2e-3,
         "weight_decay": 3e-4,
         "schedule": "anneal",

@@ -46,6 +46,7 @@ from deepfit.intervals import (
     quantile_bounds,
 )
 from deepfit.models.ensemble import EnsembleNetwork
+from deepfit.models.inputs import DEFAULT_CLIP
 from deepfit.models.network import TabularNetwork
 from deepfit.models.registry import build_network
 from deepfit.training.callbacks import Callback, EarlyStopping, ProgressBar, TimeLimit
@@ -219,7 +220,7 @@ class Regressor(RegressorMixin, BaseEstimator):
         patience: int | None = 20,
         validation_fraction: float = 0.15,
         time_limit: float | None = None,
-        clip: float = 3.0,
+        clip: float = DEFAULT_CLIP,
         min_category_count: int = 2,
         column_roles: dict[str, str] | None = None,
         device: str = "auto",

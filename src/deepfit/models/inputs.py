@@ -10,6 +10,8 @@ from torch import nn
 
 from deepfit.errors import ConfigError
 
+DEFAULT_CLIP = 3.0  # scaled numeric inputs are smoothly clipped to (-DEFAULT_CLIP, DEFAULT_CLIP)
+
 
 class NumericInput(nn.Module):
     """Impute, robust-scale and smoothly clip raw numeric features; add missing indicators.
@@ -34,7 +36,7 @@ class NumericInput(nn.Module):
         medians: list[float],
         scales: list[float],
         missing_indicators: list[bool],
-        clip: float = 3.0,
+        clip: float = DEFAULT_CLIP,
     ) -> None:
         super().__init__()
         if clip <= 0:

@@ -26,7 +26,7 @@ from torch import nn
 
 from deepfit.errors import ConfigError
 from deepfit.models.ft_transformer import ft_transformer_backbone
-from deepfit.models.inputs import CategoricalEmbeddings, NumericInput
+from deepfit.models.inputs import DEFAULT_CLIP, CategoricalEmbeddings, NumericInput
 from deepfit.models.layout import InputLayout
 from deepfit.models.mlp import MLP
 from deepfit.models.network import TabularNetwork
@@ -144,7 +144,7 @@ def build_network(
         medians=medians,
         scales=scales,
         missing_indicators=missing_indicators,
-        clip=float(options.get("clip", 3.0)),
+        clip=float(options.get("clip", DEFAULT_CLIP)),
     )
     embeddings = CategoricalEmbeddings(cardinalities)
     layout = InputLayout(
