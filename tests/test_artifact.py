@@ -16,7 +16,7 @@ from safetensors.torch import load as load_tensors
 from deepfit import ArtifactError, DeepfitError, NotFittedError, Regressor, load
 from deepfit.artifact import FORMAT_VERSION, MEMBERS
 from deepfit.errors import DataFileNotFoundError, OutputExistsError
-from tests.conftest import make_table
+from tests.support.tables import make_table
 
 PICKLE_PROTOCOL_OPCODE = b"\x80"
 

@@ -13,7 +13,7 @@ from deepfit.auto import (
     auto_settings,
     ensemble_size,
 )
-from tests.conftest import make_table
+from tests.support.tables import make_table
 
 QUICK = {"max_epochs": 2, "time_limit": 30.0, "random_state": 0}
 

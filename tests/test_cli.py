@@ -13,7 +13,7 @@ from typer.testing import CliRunner, Result
 
 import deepfit
 from deepfit.cli import app
-from tests.conftest import make_table
+from tests.support.tables import make_table
 
 FAST_OPTIONS = ["--model", "mlp", "--hidden-layers", "16", "--max-epochs", "5", "--quiet"]
 
@@ -450,7 +450,7 @@ def test_evaluate_cv_prints_mean_and_std_beside_the_baselines(trained: Trained) 
 def test_evaluate_cv_retrains_the_models_settings_on_its_columns(
     tmp_path: Path, trained: Trained
 ) -> None:
-    from deepfit.crossval import cross_validate, retraining_params
+    from deepfit.evaluation.crossval import cross_validate, retraining_params
     from deepfit.report.console import format_value
 
     args = ["--cv", 2, "--seed", 3, "--no-baselines"]

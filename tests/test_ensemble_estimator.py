@@ -24,7 +24,7 @@ from deepfit.models.ensemble import EnsembleNetwork
 from deepfit.serve import create_app
 from deepfit.training.loop import TensorData, predict
 from deepfit.training.state import TrainState
-from tests.conftest import FAST, make_table
+from tests.support.tables import FAST, make_table
 
 SETTINGS: dict[str, Any] = {**FAST, "hidden_layers": (16, 16), "max_epochs": 30}
 

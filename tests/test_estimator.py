@@ -11,9 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from deepfit import ConfigError, DataError, DeepfitWarning, NotFittedError, Regressor
-from tests.conftest import TABLE_ROLES
-
-from .conftest import FAST, make_table
+from tests.support.tables import FAST, TABLE_ROLES, make_table
 
 
 def _features_target(frame):

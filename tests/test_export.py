@@ -28,7 +28,7 @@ from deepfit.export import (
     onnx_session,
     quantize_onnx,
 )
-from tests.conftest import make_table
+from tests.support.tables import make_table
 
 TINY = {"hidden_layers": (8,), "max_epochs": 3, "batch_size": 32}
 MAX_RELATIVE = 1e-4

@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from deepfit import ConfigError, DataError, Regressor, load
-
-from .conftest import make_table
+from tests.support.tables import make_table
 
 TUNE: dict[str, Any] = {"max_epochs": 40, "batch_size": 32, "learning_rate": 3e-3}
 

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from deepfit import DataError
-from deepfit.baselines import BASELINES
+from deepfit.evaluation.baselines import BASELINES
 from deepfit.workflow import train_table
-
-from .conftest import FAST, make_table
+from tests.support.tables import FAST, make_table
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,8 @@ from safetensors.torch import save as save_tensors
 
 from deepfit.data.preprocess import TabularPreprocessor
 from deepfit.errors import ArtifactError, DataFileNotFoundError, brief
+from deepfit.evaluation.intervals import QuantileCalibration, calibration_from_dict
 from deepfit.files import atomic_writer, check_writable
-from deepfit.intervals import QuantileCalibration, calibration_from_dict
 
 if TYPE_CHECKING:
     from deepfit.estimator import Regressor

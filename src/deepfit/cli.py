@@ -419,8 +419,8 @@ def predict(
     """Predict the target for every row of DATA (with --interval, bounds too)."""
     from deepfit.artifact import load
     from deepfit.data.io import read_table
+    from deepfit.evaluation.intervals import check_level
     from deepfit.files import atomic_writer, check_writable
-    from deepfit.intervals import check_level
 
     if interval is not None:
         check_level(interval)
@@ -481,7 +481,7 @@ def evaluate(
     from deepfit.artifact import load
     from deepfit.data.io import read_table
     from deepfit.errors import ConfigError
-    from deepfit.metrics import regression_metrics
+    from deepfit.evaluation.metrics import regression_metrics
     from deepfit.report.console import splits_table
     from deepfit.workflow import split_target
 
@@ -508,9 +508,9 @@ def _cross_validate(
     model: Any, model_path: Path, data: Path, target: str | None, **options: Any
 ) -> None:
     """``evaluate --cv``: MODEL's settings retrained on the folds of DATA, with its columns."""
-    from deepfit.crossval import Fold, cross_validate, retraining_params
     from deepfit.data.io import read_table
     from deepfit.data.preprocess import check_columns
+    from deepfit.evaluation.crossval import Fold, cross_validate, retraining_params
 
     target = target or model.target_name_
     frame = read_table(data)

@@ -36,7 +36,7 @@ from deepfit.data.schema import Schema, infer_schema
 from deepfit.data.target import TargetScaler, check_target
 from deepfit.device import resolve_device
 from deepfit.errors import ConfigError, DataError, DeepfitWarning, NotFittedError
-from deepfit.intervals import (
+from deepfit.evaluation.intervals import (
     QUANTILE_LEVELS,
     ConformalCalibration,
     PredictionIntervals,
@@ -170,14 +170,14 @@ class Regressor(RegressorMixin, BaseEstimator):
             training takes about twice as long).
 
     Prediction intervals: after training, ``fit`` keeps the absolute residuals of the
-    held-out validation rows (``calibration_``, see :mod:`deepfit.intervals`), and
+    held-out validation rows (``calibration_``, see :mod:`deepfit.evaluation.intervals`), and
     ``predict(X, interval=0.9)`` returns split-conformal bounds that contain the target of
     90% of new rows from the same distribution. Early stopping chose the epoch on those
     rows too, which makes the coverage very slightly optimistic; with ``patience=None``
     and ``X_val, y_val`` given, the rows only calibrate. A model fitted without held-out
     rows (``patience=None`` and no ``X_val``, or ``validation_fraction=0``) has no
     intervals. ``interval_method="quantile"`` gives conformalised quantile regression
-    instead (see :mod:`deepfit.intervals`).
+    instead (see :mod:`deepfit.evaluation.intervals`).
 
     Ensembles: with ``n_ensemble=K`` the fitted ``network_`` is an
     :class:`~deepfit.models.ensemble.EnsembleNetwork` whose output is the mean of the K
@@ -446,7 +446,7 @@ class Regressor(RegressorMixin, BaseEstimator):
         batch_size: int,
     ) -> TabularNetwork:
         """The interval network: the model's architecture with one output per quantile of
-        :data:`~deepfit.intervals.QUANTILE_LEVELS`, trained with the pinball loss."""
+        :data:`~deepfit.evaluation.intervals.QUANTILE_LEVELS`, trained with the pinball loss."""
         torch.manual_seed(seed + QUANTILE_SEED)
         network = self._new_member(preprocessor, scaler, outputs=len(QUANTILE_LEVELS))
         network = network.to(train_data.numeric.device)
@@ -737,9 +737,9 @@ class Regressor(RegressorMixin, BaseEstimator):
         """Predictions for ``X`` in the target's units, as float64.
 
         With ``interval`` (a coverage level in (0, 1), e.g. 0.9), a
-        :class:`~deepfit.intervals.PredictionIntervals` instead: ``.prediction`` (the same
-        values), ``.lower`` and ``.upper``, split-conformal bounds that hold the target of
-        that share of new rows (see :mod:`deepfit.intervals`); ``.to_frame()`` makes a
+        :class:`~deepfit.evaluation.intervals.PredictionIntervals` instead: ``.prediction``
+        (the same values), ``.lower`` and ``.upper``, split-conformal bounds that hold the target of
+        that share of new rows (see :mod:`deepfit.evaluation.intervals`); ``.to_frame()`` makes a
         DataFrame of them. A level outside (0, 1), one too high for the number of
         calibration rows, or a model without calibration raise a ConfigError.
 

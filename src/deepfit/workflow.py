@@ -19,7 +19,7 @@ from deepfit.data.split import train_validation_test_split
 from deepfit.data.target import check_target
 from deepfit.errors import DataError
 from deepfit.estimator import Regressor
-from deepfit.evaluation import (
+from deepfit.evaluation.scoring import (
     MetricsBySplit,
     Parts,
     evaluate_baselines,

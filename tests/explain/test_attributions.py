@@ -7,7 +7,7 @@ import numpy as np
 from deepfit import Regressor
 from deepfit.explain import integrated_gradients
 from deepfit.explain.columns import numeric_owners
-from tests.conftest import make_table
+from tests.support.tables import make_table
 
 
 def test_a_rows_attributions_add_up_to_its_prediction_minus_the_baseline(

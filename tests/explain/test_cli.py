@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli_support import assert_one_line_error, invoke
-from tests.conftest import make_table
+from tests.support.cli import assert_one_line_error, invoke
+from tests.support.tables import make_table
 
 
 def test_explain_prints_the_table_and_writes_the_files(

@@ -7,7 +7,7 @@ import pandas as pd
 
 from deepfit import Regressor
 from deepfit.explain import partial_dependence
-from tests.conftest import make_table
+from tests.support.tables import make_table
 
 
 def test_the_curve_of_a_monotone_feature_is_monotone(

@@ -12,7 +12,7 @@ from deepfit import Regressor
 from deepfit.errors import ConfigError, DataError, OutputExistsError
 from deepfit.explain import Explanation, explain
 from deepfit.explain.explanation import plot_names
-from tests.conftest import make_table
+from tests.support.tables import make_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

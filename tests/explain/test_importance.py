@@ -7,7 +7,7 @@ import pandas as pd
 
 from deepfit import Regressor
 from deepfit.explain import permutation_importances
-from tests.conftest import make_table
+from tests.support.tables import make_table
 
 
 def test_a_column_the_target_ignores_ranks_below_the_one_it_depends_on(

@@ -8,7 +8,7 @@ from deepfit import Regressor
 from deepfit.explain import integrated_gradients, partial_dependence
 from deepfit.explain.columns import feature_roles
 from deepfit.explain.plots import attributions_figure, dependence_figure, png_bytes
-from tests.conftest import make_table
+from tests.support.tables import make_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

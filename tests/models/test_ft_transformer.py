@@ -16,8 +16,8 @@ from deepfit.models.ft_transformer import (
     ft_transformer_backbone,
 )
 from deepfit.models.layout import InputLayout
-from tests.models.onnx_support import onnx_and_torch_outputs
-from tests.models.tasks import mixed_task
+from tests.support.model_tasks import mixed_task
+from tests.support.onnx import onnx_and_torch_outputs
 
 LAYOUT = InputLayout(n_numeric=3, categorical_widths=(4, 2))
 SMALL: dict[str, Any] = {"d_token": 16, "n_blocks": 2, "n_heads": 4}

@@ -16,7 +16,7 @@ from deepfit.models.numeric_embeddings import (
     widened_layout,
 )
 from deepfit.models.registry import build_backbone
-from tests.models.onnx_support import onnx_and_torch_outputs
+from tests.support.onnx import onnx_and_torch_outputs
 
 STEPS = 150
 BASE = {"hidden_layers": (16,), "activation": "relu", "dropout": 0.0, "norm": None}

@@ -5,7 +5,7 @@ import torch
 from deepfit.errors import ConfigError
 from deepfit.models import MODELS, build_network
 from deepfit.models.resnet import ResidualBlock, ResNet
-from tests.models.onnx_support import onnx_and_torch_outputs
+from tests.support.onnx import onnx_and_torch_outputs
 
 OPTIONS = {"hidden_layers": (16, 16), "activation": "relu", "dropout": 0.0, "norm": "batch"}
 

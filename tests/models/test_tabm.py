@@ -12,8 +12,8 @@ import torch
 from deepfit.errors import ConfigError
 from deepfit.models.layout import InputLayout
 from deepfit.models.tabm import BatchEnsembleLinear, FastDropout, TabM, tabm_backbone
-from tests.models.onnx_support import onnx_and_torch_outputs
-from tests.models.tasks import mixed_task
+from tests.support.model_tasks import mixed_task
+from tests.support.onnx import onnx_and_torch_outputs
 
 LAYOUT = InputLayout(n_numeric=3, categorical_widths=(4, 2))
 K = 4

@@ -7,7 +7,7 @@ import pytest
 
 from deepfit import Regressor
 from deepfit.report.report import build_report
-from tests.conftest import make_table
+from tests.support.tables import make_table
 
 
 @pytest.fixture(scope="session")

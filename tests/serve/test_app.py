@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from deepfit import Regressor
 from deepfit.serve import ServerSettings, create_app
 from deepfit.serve.app import model_version
-from tests.conftest import TABLE_ROLES, make_table
+from tests.support.tables import TABLE_ROLES, make_table
 
 FEATURES = ["x1", "x2", "colour", "flag", "day"]
 

@@ -10,7 +10,7 @@ import pytest
 from deepfit import Regressor
 from deepfit.serve.batching import MicroBatcher
 from deepfit.serve.engine import InferenceEngine
-from tests.conftest import make_table
+from tests.support.tables import make_table
 
 
 class CountingEngine:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from deepfit import Regressor
 from deepfit.errors import DataError
 from deepfit.serve.features import FeatureSchema
-from tests.conftest import make_table
+from tests.support.tables import make_table
 
 
 def _records(frame: pd.DataFrame) -> bytes:

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from deepfit import Regressor
 from deepfit.cli import app as cli
-from tests.conftest import make_table
+from tests.support.tables import make_table
 
 KEY = "test-key-1234"
 START_TIMEOUT = 90.0

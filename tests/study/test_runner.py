@@ -15,7 +15,7 @@ from deepfit.study import run_study
 from deepfit.study.runner import divergence, training_rows
 from deepfit.study.table import METRICS
 from deepfit.workflow import train_table
-from tests.study.conftest import TINY
+from tests.support.study import TINY
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -23,7 +23,7 @@ from deepfit.training.callbacks import Callback, EarlyStopping
 from deepfit.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from deepfit.training.loop import TensorData, TrainConfig, train
 from deepfit.training.state import ANNEALED, INTERRUPTED
-from tests.conftest import make_table
+from tests.support.tables import make_table
 
 SMALL: dict[str, Any] = {
     "hidden_layers": (16, 16),

@@ -9,8 +9,7 @@ from typer.testing import CliRunner, Result
 
 from deepfit import load
 from deepfit.cli import app
-
-from ..conftest import make_table
+from tests.support.tables import make_table
 
 FAST = ["--target", "y", "--max-epochs", "2", "--time-limit", "120"]
 

@@ -12,12 +12,11 @@ from optuna.trial import TrialState
 
 from deepfit import ConfigError, load
 from deepfit.data.split import train_validation_test_split
-from deepfit.metrics import rmse
+from deepfit.evaluation.metrics import rmse
 from deepfit.tuning import TuningResult, tune
 from deepfit.tuning.space import SPACES, base_settings
 from deepfit.tuning.table import NOT_IMPROVED, summary_lines
-
-from ..conftest import make_table
+from tests.support.tables import make_table
 
 TINY: dict[str, Any] = {"hidden_layers": (8,), "max_epochs": 3, "batch_size": 32}
 ROWS = 150

@@ -14,6 +14,7 @@ from deepfit.data.io import read_table
 from deepfit.data.preprocess import check_columns
 from deepfit.data.target import check_target
 from deepfit.errors import ConfigError, DataError
+from deepfit.evaluation.metrics import rmse
 from deepfit.explain.attributions import integrated_gradients
 from deepfit.explain.columns import feature_roles, sample_rows
 from deepfit.explain.dependence import partial_dependence
@@ -25,7 +26,6 @@ from deepfit.explain.plots import (
     png_bytes,
 )
 from deepfit.files import atomic_writer, check_output_folder
-from deepfit.metrics import rmse
 
 if TYPE_CHECKING:
     from deepfit.estimator import Regressor

@@ -8,7 +8,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from deepfit.estimator import Regressor
-    from deepfit.evaluation import MetricsBySplit
+    from deepfit.evaluation.scoring import MetricsBySplit
 
 SHOWN_METRICS = {
     "rmse": "RMSE",

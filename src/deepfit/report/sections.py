@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from deepfit.errors import ConfigError
+from deepfit.evaluation.metrics import regression_metrics
 from deepfit.explain.columns import feature_roles, sample_rows
 from deepfit.explain.importance import permutation_importances
 from deepfit.explain.plots import importance_figure
-from deepfit.metrics import regression_metrics
 from deepfit.report import plots
 from deepfit.report.console import SHOWN_METRICS, SPLITS, format_value
 from deepfit.report.html import Section, image, paragraph, table

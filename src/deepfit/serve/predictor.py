@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from deepfit.data.preprocess import PreparedFeatures
 from deepfit.errors import ConfigError, DataError
-from deepfit.intervals import ConformalCalibration, QuantileCalibration, check_level
+from deepfit.evaluation.intervals import ConformalCalibration, QuantileCalibration, check_level
 from deepfit.serve.batching import MicroBatcher
 from deepfit.serve.features import FeatureSchema
 from deepfit.serve.metrics import ServerMetrics

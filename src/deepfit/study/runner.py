@@ -28,7 +28,7 @@ from deepfit.data.io import read_table
 from deepfit.data.split import Split, train_validation_test_split
 from deepfit.errors import ConfigError, DataError, DeepfitError, DeepfitWarning, brief
 from deepfit.estimator import Regressor
-from deepfit.metrics import regression_metrics
+from deepfit.evaluation.metrics import regression_metrics
 from deepfit.study.factors import (
     Level,
     parameter_level,

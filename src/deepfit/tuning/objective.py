@@ -4,8 +4,8 @@ Two ways of scoring (``Scoring``):
 
 - **holdout** (default): fit on the training split, early-stop and score on the validation
   split of the seeded 70/15/15 split. Bad trials are pruned from their learning curve.
-- **k-fold** (``cv=K``): :func:`deepfit.crossval.cross_validate` on train + validation, the
-  mean RMSE over folds; a trial may be pruned after each fold (by its running mean).
+- **k-fold** (``cv=K``): :func:`deepfit.evaluation.crossval.cross_validate` on train +
+  validation, the mean RMSE over folds; a trial may be pruned after each fold (by its running mean).
 
 The test split is never seen here.
 """
@@ -21,9 +21,9 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from deepfit.crossval import Fold, cross_validate
 from deepfit.estimator import Regressor
-from deepfit.metrics import rmse
+from deepfit.evaluation.crossval import Fold, cross_validate
+from deepfit.evaluation.metrics import rmse
 from deepfit.training.state import INTERRUPTED
 from deepfit.tuning.pruning import PruningCallback
 from deepfit.tuning.space import SearchSpace

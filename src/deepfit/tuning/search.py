@@ -26,7 +26,7 @@ from deepfit.data.io import read_table
 from deepfit.data.split import train_validation_test_split
 from deepfit.errors import ConfigError, DeepfitWarning
 from deepfit.estimator import Regressor
-from deepfit.evaluation import Parts, evaluate_model, prepare_parts
+from deepfit.evaluation.scoring import Parts, evaluate_model, prepare_parts
 from deepfit.tuning.history import (
     FINISHED,
     best_trial,

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from deepfit.baselines import BASELINES, BaselineData, design_matrix, fit_baselines
 from deepfit.data.preprocess import PreparedFeatures
-from deepfit.metrics import regression_metrics
+from deepfit.evaluation.baselines import BASELINES, BaselineData, design_matrix, fit_baselines
+from deepfit.evaluation.metrics import regression_metrics
 
 if TYPE_CHECKING:
     from deepfit.estimator import Regressor

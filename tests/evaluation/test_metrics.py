@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from deepfit import metrics
+from deepfit.evaluation import metrics
 
 
 @pytest.fixture

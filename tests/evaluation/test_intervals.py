@@ -16,8 +16,8 @@ import pytest
 
 import deepfit
 from deepfit import ArtifactError, ConfigError, Regressor
-from deepfit.intervals import MAX_RESIDUALS, ConformalCalibration, PredictionIntervals
-from tests.conftest import FAST, make_table
+from deepfit.evaluation.intervals import MAX_RESIDUALS, ConformalCalibration, PredictionIntervals
+from tests.support.tables import FAST, make_table
 
 # Small and quick: a 32x32 network, 15 epochs of 128-row batches.
 SMALL: dict[str, Any] = FAST | {"max_epochs": 15, "batch_size": 128}

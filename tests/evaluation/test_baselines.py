@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from deepfit.baselines import BASELINES, BaselineData, design_matrix, fit_baselines
-
-from .conftest import make_table
+from deepfit.evaluation.baselines import BASELINES, BaselineData, design_matrix, fit_baselines
+from tests.support.tables import make_table
 
 
 def _data(n_train=300, n_val=100, seed=0):

@@ -18,8 +18,8 @@ Caveat: early stopping picks the best epoch on the same validation rows, so they
 perfectly "unseen"; the residuals can be a little smaller than on new data and the coverage
 a little optimistic. Picking one of a few hundred epochs by one number leaks little: on
 fresh data the coverage stays within sampling error of the level (see
-``tests/test_intervals.py``). With ``patience=None`` and ``X_val, y_val`` given to ``fit``, the
-rows only calibrate, and the guarantee is exact.
+``tests/evaluation/test_intervals.py``). With ``patience=None`` and ``X_val, y_val`` given
+to ``fit``, the rows only calibrate, and the guarantee is exact.
 
 Quantile option (``Regressor(interval_method="quantile")``): conformalised quantile
 regression (Romano, Patterson and Candès, 2019). A second network learns the quantiles

@@ -10,13 +10,18 @@ import pytest
 from rich.console import Console
 
 from deepfit import ConfigError, DataError, DeepfitWarning, Regressor
-from deepfit import crossval as crossval_module
-from deepfit.baselines import BASELINES
-from deepfit.crossval import CrossValidation, Fold, MeanStd, cross_validate, retraining_params
-from deepfit.metrics import regression_metrics
+from deepfit.evaluation import crossval as crossval_module
+from deepfit.evaluation.baselines import BASELINES
+from deepfit.evaluation.crossval import (
+    CrossValidation,
+    Fold,
+    MeanStd,
+    cross_validate,
+    retraining_params,
+)
+from deepfit.evaluation.metrics import regression_metrics
 from deepfit.training.state import INTERRUPTED
-
-from .conftest import make_table
+from tests.support.tables import make_table
 
 TINY: dict[str, Any] = {"model": "mlp", "hidden_layers": (8,), "max_epochs": 3, "batch_size": 32}
 ROWS = 60
@@ -107,7 +112,7 @@ def test_held_out_scores_come_from_rows_the_model_never_saw(
         return scores
 
     monkeypatch.setattr(crossval_module, "Regressor", Spy)
-    monkeypatch.setattr("deepfit.evaluation.regression_metrics", recording_metrics)
+    monkeypatch.setattr("deepfit.evaluation.scoring.regression_metrics", recording_metrics)
     cv = cross_validate(frame, target="y", folds=3, baselines=False, **TINY)
     assert len(seen) == len(scored) == 3  # one fit and one scoring per fold, no more
     y = frame["y"].to_numpy()

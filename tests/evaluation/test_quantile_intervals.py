@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 import deepfit
 from deepfit import ArtifactError, ConfigError, Regressor
-from deepfit.intervals import (
+from deepfit.evaluation.intervals import (
     QUANTILE_INTERVAL_LEVELS,
     QUANTILE_LEVELS,
     QuantileCalibration,
@@ -23,7 +23,7 @@ from deepfit.intervals import (
     quantile_columns,
 )
 from deepfit.serve.app import create_app
-from tests.conftest import FAST
+from tests.support.tables import FAST
 
 QUANTILE: dict[str, Any] = FAST | {
     "max_epochs": 25,

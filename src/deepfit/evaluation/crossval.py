@@ -3,11 +3,11 @@
 Every fold trains a fresh :class:`Regressor` (with its own validation share for early
 stopping, as ``fit`` holds out by default) and, optionally, the baselines on the same rows
 with the same preprocessing, exactly as :func:`deepfit.workflow.train_table` does on one
-split. Scores are every metric of :func:`deepfit.metrics.regression_metrics`, in the
+split. Scores are every metric of :func:`deepfit.evaluation.metrics.regression_metrics`, in the
 target's units. The CLI's ``deepfit evaluate MODEL DATA --cv 5``.
 
 Example:
-    >>> from deepfit.crossval import cross_validate
+    >>> from deepfit.evaluation.crossval import cross_validate
     >>> cv = cross_validate("diamonds.csv", target="price", folds=5)  # doctest: +SKIP
     >>> cv.summary["deepfit"]["rmse"]  # doctest: +SKIP
     MeanStd(mean=541.2, std=12.9)
@@ -30,8 +30,8 @@ from deepfit.data.io import read_table
 from deepfit.data.split import Split, train_validation_test_split
 from deepfit.errors import ConfigError, DataError
 from deepfit.estimator import Regressor
-from deepfit.evaluation import Parts, evaluate_baselines, evaluate_model, prepare_parts
-from deepfit.metrics import METRICS
+from deepfit.evaluation.metrics import METRICS
+from deepfit.evaluation.scoring import Parts, evaluate_baselines, evaluate_model, prepare_parts
 from deepfit.training.state import INTERRUPTED
 from deepfit.workflow import split_target
 
