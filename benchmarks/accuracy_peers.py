@@ -24,6 +24,19 @@ columns and missing values) and does its own preprocessing:
   a standardised target, AdamW(lr=2e-3, weight_decay=3e-4), batches of 256, the mean loss of
   the k heads, early stopping after 16 epochs without a better validation RMSE, and the mean of
   the k predictions. It stops early at the benchmark's time limit.
+
+Classification (``CLASSIFIERS``; a classification table runs only these, a regression table only
+``PEERS``): every classifier returns probabilities, one column per class in the agreed order
+(``class_order``: the sorted distinct training labels), so every model is scored the same way.
+The labels are given to the libraries as their codes in that order (0, 1, ...; XGBoost accepts
+nothing else), and each library's ``classes_`` maps its columns back.
+
+- lightgbm, xgboost, catboost: ``LGBMClassifier``, ``XGBClassifier``, ``CatBoostClassifier``
+  with the regressors' settings above (defaults, 10,000 rounds, early stopping after 100 rounds
+  on the validation split, by each library's default log-loss), the same categories and dates.
+- logistic: ``LogisticRegression(max_iter=10_000)`` (C=1, lbfgs, multinomial for three or more
+  classes: the defaults) after the same imputation, scaling and one-hot encoding as ridge. It
+  never sees the validation split.
 """
 
 from __future__ import annotations
@@ -36,13 +49,13 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from accuracy_data import Split
+from accuracy_data import CLASSIFICATION, REGRESSION, Split, class_order
 
 BOOSTING_ROUNDS = 10_000
 EARLY_STOPPING = 100
@@ -51,6 +64,7 @@ TABM_BATCH = 256
 TABM_PATIENCE = 16
 TABM_BINS = 48
 TABM_EVAL_BATCH = 8096
+LOGISTIC_MAX_ITER = 10_000
 MISSING = "__missing__"  # the category of missing values where a library wants one
 
 Predict = Callable[[pd.DataFrame], np.ndarray]
@@ -171,14 +185,8 @@ def fit_lightgbm(split: Split, run: Run) -> Fitted:
     model = lightgbm.LGBMRegressor(
         n_estimators=BOOSTING_ROUNDS, random_state=run.seed, verbose=-1, **run.jobs("n_jobs")
     )
-    # LightGBM 4.7 renamed eval_set to eval_X / eval_y; older versions know only eval_set
-    renamed = "eval_X" in inspect.signature(model.fit).parameters
-    validation = (
-        {"eval_X": (X_val,), "eval_y": (split.y_val,)}
-        if renamed
-        else {"eval_set": [(X_val, split.y_val)]}
-    )
     stopping = lightgbm.early_stopping(EARLY_STOPPING, verbose=False)
+    validation = _lightgbm_validation(model, X_val, split.y_val)
     model.fit(X_train, split.y_train, callbacks=[stopping], **validation)
 
     def predict(X: pd.DataFrame) -> np.ndarray:
@@ -186,6 +194,13 @@ def fit_lightgbm(split: Split, run: Run) -> Fitted:
         return np.asarray(model.predict(X_ready, num_iteration=model.best_iteration_))
 
     return Fitted(predict, settings, {"best_iteration": int(model.best_iteration_)})
+
+
+def _lightgbm_validation(model: Any, X_val: pd.DataFrame, y_val: Any) -> dict[str, Any]:
+    """LightGBM 4.7 renamed eval_set to eval_X / eval_y; older versions know only eval_set."""
+    if "eval_X" in inspect.signature(model.fit).parameters:
+        return {"eval_X": (X_val,), "eval_y": (y_val,)}
+    return {"eval_set": [(X_val, y_val)]}
 
 
 def fit_xgboost(split: Split, run: Run) -> Fitted:
@@ -460,6 +475,120 @@ def fit_tabm(split: Split, run: Run) -> Fitted:
     return Fitted(predict, settings, {"epochs": epoch, "stop_reason": stop, "val_rmse": best})
 
 
+# --------------------------------------------------------------------- classification
+def label_codes(split: Split) -> tuple[list[Any], np.ndarray, np.ndarray]:
+    """The agreed class order and the training and validation labels as their codes in it."""
+    classes = class_order(split.y_train)
+    codes = {label: code for code, label in enumerate(classes)}
+    return classes, split.y_train.map(codes).to_numpy(), split.y_val.map(codes).to_numpy()
+
+
+def align_columns(proba: Any, have: Sequence[Any], want: Sequence[Any]) -> np.ndarray:
+    """Probabilities whose columns are the classes ``have`` (a model's ``classes_``), as
+    columns in the order ``want``; a class the model never saw gets probability 0."""
+    proba = np.asarray(proba, dtype=np.float64)
+    position = {label: column for column, label in enumerate(list(have))}
+    out = np.zeros((len(proba), len(want)))
+    for column, label in enumerate(want):
+        if label in position:
+            out[:, column] = proba[:, position[label]]
+    return out
+
+
+def fit_lightgbm_classifier(split: Split, run: Run) -> Fitted:
+    import lightgbm
+
+    classes, y_train, y_val = label_codes(split)
+    X_train, X_val = with_categories(split.X_train, split.X_val)
+    settings = {"n_estimators": BOOSTING_ROUNDS, "early_stopping": EARLY_STOPPING}
+    model = lightgbm.LGBMClassifier(
+        n_estimators=BOOSTING_ROUNDS, random_state=run.seed, verbose=-1, **run.jobs("n_jobs")
+    )
+    stopping = lightgbm.early_stopping(EARLY_STOPPING, verbose=False)
+    model.fit(X_train, y_train, callbacks=[stopping], **_lightgbm_validation(model, X_val, y_val))
+
+    def predict(X: pd.DataFrame) -> np.ndarray:
+        (_, X_ready) = with_categories(split.X_train, X)
+        proba = model.predict_proba(X_ready, num_iteration=model.best_iteration_)
+        return align_columns(proba, model.classes_, range(len(classes)))
+
+    return Fitted(predict, settings, {"best_iteration": int(model.best_iteration_)})
+
+
+def fit_xgboost_classifier(split: Split, run: Run) -> Fitted:
+    import xgboost
+
+    classes, y_train, y_val = label_codes(split)
+    X_train, X_val = with_categories(split.X_train, split.X_val)
+    settings = {
+        "n_estimators": BOOSTING_ROUNDS,
+        "early_stopping_rounds": EARLY_STOPPING,
+        "enable_categorical": True,
+    }
+    model = xgboost.XGBClassifier(**settings, random_state=run.seed, **run.jobs("n_jobs"))
+    model.fit(X_train, y_train, eval_set=[(X_val, y_val)], verbose=False)
+
+    def predict(X: pd.DataFrame) -> np.ndarray:  # the best iteration, as predict_proba does
+        (_, X_ready) = with_categories(split.X_train, X)
+        return align_columns(model.predict_proba(X_ready), model.classes_, range(len(classes)))
+
+    return Fitted(predict, settings, {"best_iteration": int(model.best_iteration)})
+
+
+def fit_catboost_classifier(split: Split, run: Run) -> Fitted:
+    import catboost
+
+    classes, y_train, y_val = label_codes(split)
+    X_train, X_val = _catboost_frame(split.X_train), _catboost_frame(split.X_val)
+    settings = {
+        "iterations": BOOSTING_ROUNDS,
+        "early_stopping_rounds": EARLY_STOPPING,
+        "cat_features": categorical_columns(X_train),
+        "use_best_model": True,
+    }
+    model = catboost.CatBoostClassifier(
+        **settings,
+        random_seed=run.seed,
+        verbose=0,
+        allow_writing_files=False,
+        **run.jobs("thread_count"),
+    )
+    model.fit(X_train, y_train, eval_set=(X_val, y_val))
+
+    def predict(X: pd.DataFrame) -> np.ndarray:
+        proba = model.predict_proba(_catboost_frame(X))
+        return align_columns(proba, model.classes_, range(len(classes)))
+
+    details = {
+        "best_iteration": int(model.get_best_iteration()),
+        "learning_rate": float(model.learning_rate_),
+        "loss_function": str(model.get_all_params().get("loss_function")),
+    }
+    return Fitted(predict, settings, details)
+
+
+def fit_logistic(split: Split, run: Run) -> Fitted:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    classes, y_train, _ = label_codes(split)
+    X_train = _as_text(split.X_train)
+    logistic = LogisticRegression(max_iter=LOGISTIC_MAX_ITER)
+    model = make_pipeline(_column_transformer(X_train), logistic)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X_train, y_train)
+
+    def predict(X: pd.DataFrame) -> np.ndarray:
+        proba = model.predict_proba(_as_text(X))
+        return align_columns(proba, logistic.classes_, range(len(classes)))
+
+    settings = {"LogisticRegression": "defaults (C=1.0, lbfgs)", "max_iter": LOGISTIC_MAX_ITER}
+    iterations = int(np.max(logistic.n_iter_))
+    details = {"iterations": iterations, "converged": iterations < LOGISTIC_MAX_ITER}
+    return Fitted(predict, settings, details)
+
+
 PEERS: dict[str, Peer] = {
     "lightgbm": Peer(fit_lightgbm, ("lightgbm",)),
     "xgboost": Peer(fit_xgboost, ("xgboost",)),
@@ -469,18 +598,30 @@ PEERS: dict[str, Peer] = {
     "realmlp": Peer(fit_realmlp, ("pytabkit",), ("pytabkit.models.sklearn", "pytorch_lightning")),
     "tabm": Peer(fit_tabm, ("tabm", "rtdl_num_embeddings")),
 }
+CLASSIFIERS: dict[str, Peer] = {
+    "lightgbm": Peer(fit_lightgbm_classifier, ("lightgbm",)),
+    "xgboost": Peer(fit_xgboost_classifier, ("xgboost",)),
+    "catboost": Peer(fit_catboost_classifier, ("catboost",)),
+    "logistic": Peer(fit_logistic, ("sklearn",), ("sklearn.linear_model", "sklearn.compose")),
+}
+PEERS_BY_TASK: dict[str, dict[str, Peer]] = {REGRESSION: PEERS, CLASSIFICATION: CLASSIFIERS}
 GBDTS = ("lightgbm", "xgboost", "catboost")
+
+
+def _peer(name: str) -> Peer:
+    """Peer ``name`` (a regression or a classification one: both need the same modules)."""
+    return PEERS[name] if name in PEERS else CLASSIFIERS[name]
 
 
 def missing_modules(name: str) -> list[str]:
     """The modules peer ``name`` needs that are not installed here."""
-    return [m for m in PEERS[name].modules if importlib.util.find_spec(m) is None]
+    return [m for m in _peer(name).modules if importlib.util.find_spec(m) is None]
 
 
 def warm_up(name: str) -> None:
     """Import peer ``name``'s libraries now, so that no fit's seconds include an import, and
     quieten Lightning's per-fit banners (pytabkit trains with it)."""
-    for module in (*PEERS[name].modules, *PEERS[name].warm):
+    for module in (*_peer(name).modules, *_peer(name).warm):
         if importlib.util.find_spec(module.split(".")[0]) is not None:
             importlib.import_module(module)
     for logger in ("lightning", "lightning.pytorch", "pytorch_lightning"):

@@ -22,7 +22,8 @@ from deepfit.explain import explain
 from deepfit.export import export_onnx, onnx_feed
 from deepfit.models.ensemble import EnsembleNetwork
 from deepfit.serve import create_app
-from deepfit.training.loop import TensorData, predict
+from deepfit.training.loop import predict
+from deepfit.training.sources import InMemorySource
 from deepfit.training.state import TrainState
 from tests.support.tables import FAST, make_table
 
@@ -48,12 +49,15 @@ def ensemble() -> tuple[Regressor, pd.DataFrame, pd.Series]:
 def member_predictions(model: Regressor, X: pd.DataFrame) -> np.ndarray:
     """Every member's predictions in the target's units, shape [members, rows]."""
     features = model.preprocessor_.transform(X)
-    numeric, codes = torch.tensor(features.numeric), torch.tensor(features.categorical)
+    inputs = InMemorySource(
+        {
+            "numeric": torch.tensor(features.numeric),
+            "categorical": torch.tensor(features.categorical),
+        }
+    )
     network = model.network_
     assert isinstance(network, EnsembleNetwork)
-    return np.stack(
-        [network.to_target_units(predict(m, numeric, codes)).numpy() for m in network.members]
-    )
+    return np.stack([network.to_target_units(predict(m, inputs)).numpy() for m in network.members])
 
 
 def test_prediction_is_the_mean_of_the_members(ensemble: tuple) -> None:
@@ -113,8 +117,8 @@ def test_bootstrap_changes_the_members_training_rows(monkeypatch: pytest.MonkeyP
     seen: list[np.ndarray] = []
     real_train = deepfit.estimator.train
 
-    def recording(network: Any, data: TensorData, *args: Any) -> TrainState:
-        seen.append(data.target.numpy().copy())
+    def recording(network: Any, data: InMemorySource, *args: Any) -> TrainState:
+        seen.append(data.tensors["target"].numpy().copy())
         return real_train(network, data, *args)
 
     monkeypatch.setattr(deepfit.estimator, "train", recording)

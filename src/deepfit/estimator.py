@@ -59,7 +59,8 @@ from deepfit.training.checkpoint import (
     fingerprint,
     load_checkpoint,
 )
-from deepfit.training.loop import EVAL_BATCH, TensorData, TrainConfig, predict, train
+from deepfit.training.loop import EVAL_BATCH, TrainConfig, predict, train
+from deepfit.training.sources import InMemorySource, inputs_of
 from deepfit.training.state import INTERRUPTED, TrainState
 
 MIN_TRAIN_ROWS = 2
@@ -345,7 +346,7 @@ class Regressor(RegressorMixin, BaseEstimator):
                     network = base.network_.to(device)
                 else:
                     network = self._new_member(preprocessor, scaler).to(device)
-                    network.initialise_from_data(train_data.numeric, train_data.categorical)
+                    network.initialise_from_data(**inputs_of(train_data.tensors))
                 if self.train_last is not None:
                     _train_only_last(network, int(self.train_last))
                 share = self._time_share(states)
@@ -440,8 +441,8 @@ class Regressor(RegressorMixin, BaseEstimator):
         self,
         preprocessor: TabularPreprocessor,
         scaler: TargetScaler,
-        train_data: TensorData,
-        val_data: TensorData,
+        train_data: InMemorySource,
+        val_data: InMemorySource,
         seed: int,
         batch_size: int,
     ) -> TabularNetwork:
@@ -449,8 +450,8 @@ class Regressor(RegressorMixin, BaseEstimator):
         :data:`~deepfit.evaluation.intervals.QUANTILE_LEVELS`, trained with the pinball loss."""
         torch.manual_seed(seed + QUANTILE_SEED)
         network = self._new_member(preprocessor, scaler, outputs=len(QUANTILE_LEVELS))
-        network = network.to(train_data.numeric.device)
-        network.initialise_from_data(train_data.numeric, train_data.categorical)
+        network = network.to(train_data.device)
+        network.initialise_from_data(**inputs_of(train_data.tensors))
         config = replace(
             self._train_config(
                 seed + QUANTILE_SEED,
@@ -819,9 +820,7 @@ class Regressor(RegressorMixin, BaseEstimator):
             raise ConfigError(
                 "this model has no quantile network; train it with interval_method='quantile'"
             )
-        numeric = torch.tensor(features.numeric)
-        categorical = torch.tensor(features.categorical)
-        output = predict(network, numeric, categorical).reshape(len(features), -1)
+        output = predict(network, _inputs(features)).reshape(len(features), -1)
         return network.to_target_units(output).numpy()
 
     def interval_calibration(self, level: float) -> Calibration:
@@ -843,9 +842,7 @@ class Regressor(RegressorMixin, BaseEstimator):
         """Predictions for rows already prepared by ``self.preprocessor_``."""
         self._check_fitted()
         network: TabularNetwork = self.network_
-        numeric = torch.tensor(features.numeric)
-        categorical = torch.tensor(features.categorical)
-        return network.to_target_units(predict(network, numeric, categorical)).numpy()
+        return network.to_target_units(predict(network, _inputs(features))).numpy()
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "network_"):
@@ -943,12 +940,19 @@ def _target_name(y: Any) -> str:
     return str(name) if name is not None and not isinstance(y, np.ndarray) else "target"
 
 
-def _bootstrap(data: TensorData, seed: int) -> TensorData:
+def _bootstrap(data: InMemorySource, seed: int) -> InMemorySource:
     """A seeded bootstrap resample of ``data``'s rows (as many, drawn with replacement)."""
     drawn = np.random.default_rng([BOOTSTRAP_STREAM, seed]).integers(0, len(data), len(data))
-    rows = torch.tensor(np.sort(drawn), device=data.numeric.device)
-    return TensorData(
-        numeric=data.numeric[rows], categorical=data.categorical[rows], target=data.target[rows]
+    return data.subset(torch.tensor(np.sort(drawn)))
+
+
+def _inputs(features: PreparedFeatures) -> InMemorySource:
+    """Prepared rows as a source of network inputs (no target), on the CPU."""
+    return InMemorySource(
+        {
+            "numeric": torch.tensor(features.numeric),
+            "categorical": torch.tensor(features.categorical),
+        }
     )
 
 
@@ -968,11 +972,13 @@ def _tensors(
     frame: pd.DataFrame,
     target: np.ndarray,
     device: torch.device,
-) -> TensorData:
+) -> InMemorySource:
     """Prepared features and the standardised target, as tensors on ``device``."""
     features = preprocessor.transform(frame)
-    return TensorData(
-        numeric=torch.tensor(features.numeric, device=device),
-        categorical=torch.tensor(features.categorical, device=device),
-        target=torch.tensor(scaler.transform(target), dtype=torch.float32, device=device),
+    return InMemorySource(
+        {
+            "numeric": torch.tensor(features.numeric, device=device),
+            "categorical": torch.tensor(features.categorical, device=device),
+            "target": torch.tensor(scaler.transform(target), dtype=torch.float32, device=device),
+        }
     )

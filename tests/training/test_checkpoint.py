@@ -21,8 +21,10 @@ from safetensors import safe_open
 from deepfit import ArtifactError, ConfigError, DataError, DeepfitWarning, Regressor, load
 from deepfit.training.callbacks import Callback, EarlyStopping
 from deepfit.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
-from deepfit.training.loop import TensorData, TrainConfig, train
+from deepfit.training.loop import TrainConfig, train
+from deepfit.training.sources import InMemorySource
 from deepfit.training.state import ANNEALED, INTERRUPTED
+from tests.support.sources import table_source
 from tests.support.tables import make_table
 
 SMALL: dict[str, Any] = {
@@ -287,11 +289,11 @@ class Linear(torch.nn.Module):
         return self.layer(numeric).squeeze(-1)
 
 
-def linear_data(n: int = 256, seed: int = 0) -> TensorData:
+def linear_data(n: int = 256, seed: int = 0) -> InMemorySource:
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 3, generator=generator)
     y = x @ torch.tensor([1.0, -2.0, 0.5]) + torch.randn(n, generator=generator)
-    return TensorData(x, torch.zeros((n, 0), dtype=torch.long), y)
+    return table_source(x, y)
 
 
 def test_ctrl_c_stops_after_the_batch_restores_the_best_and_returns(

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from deepfit.training.callbacks import EarlyStopping, TimeLimit
-from deepfit.training.loop import TensorData, TrainConfig, evaluate_loss, train
+from deepfit.training.loop import TrainConfig, evaluate_loss, train
 from deepfit.training.losses import make_loss
 from deepfit.training.optim import OPTIMIZERS, Schedule, make_optimizer, weight_penalty
+from tests.support.sources import table_source
 
 
 class Linear(torch.nn.Module):
@@ -22,7 +23,7 @@ def _data(n=256, seed=0):
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 3, generator=generator)
     y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.01 * torch.randn(n, generator=generator)
-    return TensorData(x, torch.zeros((n, 0), dtype=torch.long), y)
+    return table_source(x, y)
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
@@ -87,7 +88,7 @@ def test_time_limit_stops_a_long_run():
 def test_divergence_is_reported_not_hidden():
     net = Linear()
     data = _data()
-    data.target = data.target * 1e20
+    data.tensors["target"] = data.tensors["target"] * 1e20
     config = TrainConfig(optimizer="sgd", learning_rate=10.0, max_epochs=50, schedule="constant")
     state = train(net, data, None, config)
     assert "diverged" in state.stop_reason

@@ -36,10 +36,10 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from deepfit.errors import ArtifactError, ConfigError, DataError
+from deepfit.errors import ArtifactError, ConfigError, DataError, brief
 from deepfit.files import atomic_writer
 from deepfit.training.callbacks import Callback, LoopParts
-from deepfit.training.loop import TensorData
+from deepfit.training.sources import TARGET, InMemorySource
 from deepfit.training.state import DIVERGED, EpochRecord, TrainState
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -196,7 +196,7 @@ def load_checkpoint(path: str | Path) -> Snapshot:
         _ = snapshot.epoch, snapshot.fingerprint
     except (SafetensorError, OSError, ValueError, KeyError, TypeError) as error:
         raise ArtifactError(
-            f"checkpoint {path} is unreadable ({_brief(error)}); delete it, or point "
+            f"checkpoint {path} is unreadable ({brief(error)}); delete it, or point "
             "--checkpoint-dir (checkpoint_dir) at a new folder"
         ) from error
     return snapshot
@@ -224,7 +224,7 @@ def restore_checkpoint(snapshot: Snapshot, state: TrainState, parts: LoopParts) 
         state.best_validation_loss = saved["best_validation_loss"]
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise ArtifactError(
-            f"checkpoint {snapshot.path} does not fit this run ({_brief(error)}); delete it, or "
+            f"checkpoint {snapshot.path} does not fit this run ({brief(error)}); delete it, or "
             "point --checkpoint-dir (checkpoint_dir) at a new folder"
         ) from error
     # Stop rules that depend on the saved run are checked again (early stopping does so in
@@ -251,32 +251,38 @@ def _device(network: nn.Module) -> torch.device:
 
 # ----------------------------------------------------------------------------- fingerprint
 def fingerprint(
-    settings: dict[str, Any], train_data: TensorData, validation_data: TensorData | None
+    settings: dict[str, Any], train_data: InMemorySource, validation_data: InMemorySource | None
 ) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: the settings, the data's shape and a hash.
 
     ``settings`` holds whatever shapes the run (training settings, architecture, seed, ...);
     it is stored as JSON, so tuples compare equal to lists.
 
+    The data's part names each input's width (``numeric_features`` for a tensor named
+    ``numeric`` of shape ``[rows, 2]``) and hashes every tensor, the target included.
+
     Example:
-        >>> codes = torch.zeros(4, 0, dtype=torch.long)
-        >>> data = TensorData(torch.zeros(4, 2), codes, torch.zeros(4))
-        >>> fingerprint({"seed": 0}, data, None)["data"]["train_rows"]
-        4
+        >>> data = InMemorySource({"numeric": torch.zeros(4, 2), "target": torch.zeros(4)})
+        >>> fingerprint({"seed": 0}, data, None)["data"]["numeric_features"]
+        2
     """
     digest = hashlib.blake2b(digest_size=16)
     for data in (train_data, validation_data):
         if data is None:
             continue
-        for tensor in (data.numeric, data.categorical, data.target):
+        for tensor in data.tensors.values():
             digest.update(_sampled_bytes(tensor))
+    widths = {
+        f"{name}_features": int(tensor.shape[1]) if tensor.ndim == 2 else list(tensor.shape[1:])
+        for name, tensor in train_data.tensors.items()
+        if name != TARGET
+    }
     return {
         "settings": json.loads(json.dumps(settings, allow_nan=False)),
         "data": {
             "train_rows": len(train_data),
             "validation_rows": 0 if validation_data is None else len(validation_data),
-            "numeric_features": int(train_data.numeric.shape[1]),
-            "categorical_features": int(train_data.categorical.shape[1]),
+            **widths,
             "hash": digest.hexdigest(),
         },
     }
@@ -369,11 +375,6 @@ def _decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
         if tag == "$dict":
             return {_decode(k, tensors): _decode(v, tensors) for k, v in inner}
     return {k: _decode(v, tensors) for k, v in value.items()}
-
-
-def _brief(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
 
 
 __all__ = [

@@ -1,8 +1,9 @@
-"""The training loop: batches are index slices of tensors already on the device.
+"""The training loop: batches of named tensors from a source, handed to the network by name.
 
 Read it top to bottom: set up (a checkpoint callback may restore an earlier run here), then
-each epoch shuffle, step through batches, score the validation set, let the callbacks look at
-the state, stop when one of them says so or Ctrl-C was pressed.
+each epoch step through the source's shuffled batches, score the validation source, let the
+callbacks look at the state, stop when one of them says so or Ctrl-C was pressed. What the
+data is (a table, a sequence, images) is the source's business (:mod:`deepfit.training.sources`).
 """
 
 from __future__ import annotations
@@ -22,22 +23,11 @@ from torch import nn
 from deepfit.training.callbacks import Callback, LoopParts
 from deepfit.training.losses import make_loss
 from deepfit.training.optim import Schedule, make_optimizer, penalized_weights, weight_penalty
+from deepfit.training.sources import BatchSource, inputs_of, split_target
 from deepfit.training.state import ANNEALED, DIVERGED, INTERRUPTED, EpochRecord, TrainState
 
 IMPROVEMENT = 1e-4  # relative drop in validation loss that counts as better
 EVAL_BATCH = 16_384
-
-
-@dataclass
-class TensorData:
-    """Numeric features, category codes and (standardised) target, on one device."""
-
-    numeric: torch.Tensor
-    categorical: torch.Tensor
-    target: torch.Tensor
-
-    def __len__(self) -> int:
-        return int(self.numeric.shape[0])
 
 
 @dataclass
@@ -63,8 +53,8 @@ class TrainConfig:
 
 def train(
     network: nn.Module,
-    train_data: TensorData,
-    validation_data: TensorData | None,
+    train_data: BatchSource,
+    validation_data: BatchSource | None,
     config: TrainConfig,
     callbacks: Sequence[Callback] = (),
 ) -> TrainState:
@@ -90,11 +80,9 @@ def train(
         stall_epochs=config.stall_epochs,
     )
     weights = [weight for weight in penalized_weights(network) if weight.requires_grad]
-    device = train_data.numeric.device
     shuffler = torch.Generator(device="cpu").manual_seed(config.seed)
     n_rows = len(train_data)
-    # A last batch of one row breaks batch norm and adds noise: fold it into the previous one.
-    n_batches = max(1, n_rows // config.batch_size) if n_rows > config.batch_size else 1
+    n_batches = train_data.n_batches(config.batch_size)
     state = TrainState(max_epochs=config.max_epochs)
     parts = LoopParts(network, optimizer, schedule, shuffler, callbacks)
     start = time.perf_counter()
@@ -106,15 +94,14 @@ def train(
         while state.epoch < config.max_epochs and not state.stop:
             epoch_start = time.perf_counter()
             network.train()
-            order = torch.randperm(n_rows, generator=shuffler).to(device)
             total = 0.0
-            for index, batch in enumerate(torch.tensor_split(order, n_batches)):
+            for index, batch in enumerate(train_data.batches(config.batch_size, shuffler)):
                 if interrupted.is_set():
                     break
                 schedule.step_batch(state.epoch + (index + 1) / n_batches)
-                prediction = network(train_data.numeric[batch], train_data.categorical[batch])
-                loss = loss_fn(prediction, train_data.target[batch])
-                total += float(loss.detach()) * len(batch)
+                inputs, target = split_target(batch)
+                loss = loss_fn(network(**inputs), target)
+                total += float(loss.detach()) * len(target)
                 penalty = weight_penalty(weights, l1=config.l1, l2=config.l2)
                 if penalty is not None:
                     loss = loss + penalty
@@ -196,22 +183,22 @@ def _track_best(state: TrainState, validation_loss: float | None) -> None:
 
 
 @torch.no_grad()
-def evaluate_loss(network: nn.Module, data: TensorData, loss_fn: nn.Module) -> float:
+def evaluate_loss(network: nn.Module, data: BatchSource, loss_fn: nn.Module) -> float:
     """Mean loss of ``network`` on ``data`` in evaluation mode."""
     network.eval()
     total = 0.0
-    for batch in torch.arange(len(data), device=data.numeric.device).split(EVAL_BATCH):
-        prediction = network(data.numeric[batch], data.categorical[batch])
-        total += float(loss_fn(prediction, data.target[batch])) * len(batch)
+    for batch in data.ordered(EVAL_BATCH):
+        inputs, target = split_target(batch)
+        total += float(loss_fn(network(**inputs), target)) * len(target)
     return total / len(data)
 
 
 @torch.no_grad()
-def predict(network: nn.Module, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-    """The network's output (standardised target) for every row, in evaluation mode."""
+def predict(network: nn.Module, data: BatchSource) -> torch.Tensor:
+    """The network's raw output for every row of ``data``, in evaluation mode, in order.
+
+    Raw means before the network's head: the standardised target of a regression network.
+    """
     network.eval()
-    parts = [
-        network(numeric[batch], categorical[batch])
-        for batch in torch.arange(numeric.shape[0], device=numeric.device).split(EVAL_BATCH)
-    ]
-    return torch.cat(parts) if parts else numeric.new_zeros((0,))
+    parts = [network(**inputs_of(batch)) for batch in data.ordered(EVAL_BATCH)]
+    return torch.cat(parts) if parts else torch.zeros((0,), device=data.device)
