@@ -222,8 +222,8 @@ def test_config_with_other_layers_does_not_fit_the_weights(
     good_members: dict[str, bytes], tmp_path: Path
 ) -> None:
     config = json.loads(good_members["config.json"])
-    assert config["params"]["hidden_layers"] == [32, 32]
-    config["params"]["hidden_layers"] = [7]
+    assert config["settings"]["hidden_layers"] == [32, 32]
+    config["settings"]["hidden_layers"] = [7]
     path = write_zip(tmp_path / "model.deepfit", edit_json(good_members, "config.json", config))
     assert_refused(path, "weights that do not fit its model")
 
@@ -295,3 +295,36 @@ def test_a_malformed_model_is_one_line_for_every_command(
         assert len(result.stderr.strip().splitlines()) == 1, command
         assert "Traceback" not in result.stderr
     assert not (tmp_path / "m.onnx").exists()
+
+
+# ---------------------------------------------------------------------- files from deepfit 0.1
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_files_written_by_deepfit_0_1_load_and_predict_the_same() -> None:
+    """tests/fixtures holds models saved by deepfit 0.1 (format 1) and what they predicted."""
+    expected = json.loads((FIXTURES / "v0.1_predictions.json").read_text())
+    rows = pd.DataFrame(expected["rows"])
+    plain = load(FIXTURES / "v0.1_mlp.deepfit")
+    assert plain.metadata_["format_version"] == 1
+    assert plain.task_.name == "regression"
+    np.testing.assert_array_equal(plain.predict(rows), expected["mlp"])
+    bounds = plain.predict(rows, interval=0.9)
+    np.testing.assert_array_equal([bounds.lower, bounds.upper], expected["mlp_interval_0.9"])
+    ensemble = load(FIXTURES / "v0.1_ensemble_quantile.deepfit")
+    assert ensemble.settings_["n_ensemble"] == 2
+    np.testing.assert_array_equal(ensemble.predict(rows), expected["ensemble"])
+    np.testing.assert_allclose(
+        ensemble.predict_spread(rows), expected["ensemble_spread"], rtol=1e-12
+    )
+    bounds = ensemble.predict(rows, interval=0.8)
+    np.testing.assert_array_equal([bounds.lower, bounds.upper], expected["ensemble_interval_0.8"])
+
+
+def test_a_0_1_file_saved_again_is_format_2_and_predicts_the_same(tmp_path: Path) -> None:
+    old = load(FIXTURES / "v0.1_ensemble_quantile.deepfit")
+    again = load(old.save(tmp_path / "again.deepfit"))
+    assert again.metadata_["format_version"] == 2
+    rows = pd.DataFrame(json.loads((FIXTURES / "v0.1_predictions.json").read_text())["rows"])
+    np.testing.assert_array_equal(again.predict(rows), old.predict(rows))
+    assert again.task_.to_dict() == old.task_.to_dict()

@@ -1,4 +1,4 @@
-"""deepfit: deep-learning regression that is strong by default.
+"""deepfit: deep learning for tables, regression and classification, strong by default.
 
 Example:
     >>> from deepfit import Regressor, load  # doctest: +SKIP
@@ -6,7 +6,6 @@ Example:
     >>> model.save("m.deepfit"); load("m.deepfit").predict(X_new)  # doctest: +SKIP
 """
 
-from deepfit.artifact import load
 from deepfit.errors import (
     ArtifactError,
     ConfigError,
@@ -15,9 +14,9 @@ from deepfit.errors import (
     DeepfitWarning,
     NotFittedError,
 )
-from deepfit.estimator import Regressor
-
-__version__ = "0.1.0"
+from deepfit.estimator import Regressor, load
+from deepfit.version import __version__
+from deepfit.workflow import train_table
 
 __all__ = [
     "ArtifactError",
@@ -29,4 +28,5 @@ __all__ = [
     "Regressor",
     "__version__",
     "load",
+    "train_table",
 ]

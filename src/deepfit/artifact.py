@@ -1,11 +1,20 @@
 """One ``.deepfit`` file per model: a zip of JSON documents and safetensors weights.
 
-Members: ``metadata.json`` (format, versions, target, training summary, history, metrics,
-and the residuals that calibrate prediction intervals, if the model has them),
-``config.json`` (the estimator's parameters), ``preprocessing.json`` (schema, statistics,
-vocabularies) and ``weights.safetensors``. Loading reads data only, never code: a member that
-is not one of these four, a broken zip, malformed JSON or mismatched tensors give an
-:class:`ArtifactError`.
+Members: ``metadata.json`` (format, versions, the task and the kind, the target and its
+encoding, training summary, history, metrics, and the calibration of intervals or sets),
+``config.json`` (the estimator's parameters as given, and every setting as resolved),
+``preprocessing.json`` (schema, statistics, vocabularies) and ``weights.safetensors``.
+Loading reads data only, never code: a member that is not one of these four, a broken zip,
+malformed JSON or mismatched tensors give an :class:`ArtifactError`.
+
+This module reads and writes a :class:`SavedModel`, a plain description of a fitted model;
+it builds networks through the kind and the task, and knows nothing of the estimators
+(:func:`deepfit.load` turns a description into a ``Regressor`` or ``Classifier``).
+
+Format versions: 2 adds ``task``, ``kind`` and ``target_encoding`` to the metadata and the
+resolved ``settings`` to the config, and keeps the head's statistics out of the weights.
+Files of version 1 (deepfit 0.1, regression only) still load: their target scale is read
+from the weights ``target_mean`` and ``target_std``.
 """
 
 from __future__ import annotations
@@ -16,42 +25,66 @@ import os
 import platform
 import zipfile
 import zlib
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
+from torch import nn
 
 from deepfit.data.preprocess import TabularPreprocessor
+from deepfit.data.target import TargetScaler
 from deepfit.errors import ArtifactError, DataFileNotFoundError, brief
-from deepfit.evaluation.intervals import QuantileCalibration, calibration_from_dict
+from deepfit.evaluation.intervals import QUANTILE_LEVELS
 from deepfit.files import atomic_writer, check_writable
-
-if TYPE_CHECKING:
-    from deepfit.estimator import Regressor
+from deepfit.kinds import table
+from deepfit.models.network import TabularNetwork
+from deepfit.tasks import RegressionTask, Task, task_from_dict
 
 FORMAT = "deepfit"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MEMBERS = ("metadata.json", "config.json", "preprocessing.json", "weights.safetensors")
 MAX_JSON_BYTES = 256 * 2**20
 MAX_WEIGHTS_BYTES = 8 * 2**30
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 QUANTILE_PREFIX = "quantile_network."  # the interval network's weights, beside the model's
+VERSION_KEYS = ("deepfit_version", "torch_version", "created_at", "format_version")
 
 
-def save(model: Regressor, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write ``model`` to ``path`` atomically; refuse to replace a file unless ``overwrite``.
+@dataclass
+class SavedModel:
+    """A fitted model as its file holds it: what a front needs to predict, and its record."""
+
+    network: TabularNetwork
+    preprocessor: TabularPreprocessor
+    task: Task
+    settings: dict[str, Any]
+    target_name: str
+    params: dict[str, Any]
+    n_features_in: int
+    kind: str = table.NAME
+    feature_names_in: list[str] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    training: dict[str, Any] = field(default_factory=dict)
+    calibration: Any = None
+    quantile_network: TabularNetwork | None = None
+    metrics: dict[str, Any] | None = None
+    versions: dict[str, Any] = field(default_factory=dict)
+
+
+def save_model(saved: SavedModel, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``saved`` to ``path`` atomically; refuse to replace a file unless ``overwrite``.
 
     Example:
-        >>> model.save("price.deepfit")  # doctest: +SKIP
+        >>> save_model(model.describe(), "price.deepfit")  # doctest: +SKIP
     """
-    from deepfit import __version__
+    from deepfit.version import __version__
 
-    model._check_fitted()
     path = Path(path)
     check_writable(path, overwrite=overwrite, flag="--force (overwrite=True)")
     metadata = {
@@ -61,34 +94,25 @@ def save(model: Regressor, path: str | Path, *, overwrite: bool = False) -> Path
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "target": model.target_name_,
-        "n_features_in": int(model.n_features_in_),
-        "feature_names_in": [str(n) for n in getattr(model, "feature_names_in_", [])] or None,
-        "training": model.training_summary_,
-        "history": model.history_,
-        "metrics": getattr(model, "metrics_", None),
-        "calibration": _calibration_document(model),
+        "task": saved.task.name,
+        "kind": saved.kind,
+        "target": saved.target_name,
+        "target_encoding": saved.task.to_dict(),
+        "n_features_in": int(saved.n_features_in),
+        "feature_names_in": saved.feature_names_in,
+        "training": saved.training,
+        "history": saved.history,
+        "metrics": saved.metrics,
+        "calibration": None if saved.calibration is None else saved.calibration.to_dict(),
     }
-    params = model.get_params(deep=False)
-    # The architecture the network was built with: a fine-tuned model's comes from its base.
-    params.update(getattr(model, "network_params_", {}))
-    params["hidden_layers"] = [int(w) for w in params["hidden_layers"]]
-    params = {k: str(v) if isinstance(v, os.PathLike) else v for k, v in params.items()}
     documents = {
         "metadata.json": metadata,
-        "config.json": {"params": params},
-        "preprocessing.json": model.preprocessor_.to_dict(),
+        "config.json": {"params": _encode(saved.params), "settings": _encode(saved.settings)},
+        "preprocessing.json": saved.preprocessor.to_dict(),
     }
-    weights = {
-        name: tensor.detach().cpu().contiguous()
-        for name, tensor in model.network_.state_dict().items()
-    }
-    quantile_network = getattr(model, "quantile_network_", None)
-    if quantile_network is not None:
-        weights |= {
-            QUANTILE_PREFIX + name: tensor.detach().cpu().contiguous()
-            for name, tensor in quantile_network.state_dict().items()
-        }
+    weights = _tensors(saved.network)
+    if saved.quantile_network is not None:
+        weights |= {QUANTILE_PREFIX + k: v for k, v in _tensors(saved.quantile_network).items()}
     with (
         atomic_writer(path, overwrite=overwrite) as handle,
         zipfile.ZipFile(handle, "w") as archive,
@@ -102,103 +126,192 @@ def save(model: Regressor, path: str | Path, *, overwrite: bool = False) -> Path
     return path
 
 
-def load(path: str | Path) -> Regressor:
-    """Load a model written by :meth:`Regressor.save`; predictions are bit-identical.
+def load_model(path: str | Path) -> SavedModel:
+    """Read a model file written by :func:`save_model` (or by deepfit 0.1).
 
     Example:
-        >>> from deepfit import load
-        >>> load("price.deepfit").predict(new_rows)  # doctest: +SKIP
+        >>> load_model("price.deepfit").task.name  # doctest: +SKIP
+        'regression'
     """
-    from deepfit.estimator import Regressor
-
     path = Path(path)
     members = _read_members(path)
     metadata = _json(members, "metadata.json", path)
     if metadata.get("format") != FORMAT:
         raise ArtifactError(f"{path} is not a deepfit model (its metadata names no deepfit format)")
     version = metadata.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+    if (
+        not isinstance(version, int)
+        or isinstance(version, bool)
+        or not 1 <= version <= FORMAT_VERSION
+    ):
         raise ArtifactError(
             f"{path} has model format version {version!r}, but this deepfit reads up to "
             f"{FORMAT_VERSION}; upgrade deepfit to load it"
         )
     config = _json(members, "config.json", path)
+    weights = _weights(members, path)
     try:
-        params = dict(config["params"])
-        params["hidden_layers"] = tuple(int(w) for w in params["hidden_layers"])
-        model = Regressor(**params)
+        if version == 1:
+            task, settings = _version_one(config, metadata, weights)
+        else:
+            task = task_from_dict(metadata["target_encoding"])
+            settings = _decode(config["settings"])
+        params = _decode(config["params"])
+        if not isinstance(params, dict) or not isinstance(settings, dict):
+            raise ValueError("params and settings must be objects")
         preprocessor = TabularPreprocessor.from_dict(_json(members, "preprocessing.json", path))
-        network = model._new_network(preprocessor)
+        network = table.build_model_network(
+            settings,
+            preprocessor,
+            outputs=task.n_outputs,
+            head=task.head(),
+            members=int(settings.get("n_ensemble", 1)),
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ArtifactError(
             f"{path} has a malformed configuration ({brief(error)}); "
             "the file was altered or written by an incompatible tool"
         ) from error
-    quantile_network = None
+    quantile_network = _load_weights(path, weights, network, settings, preprocessor, task)
+    saved = SavedModel(
+        network=network.eval(),
+        preprocessor=preprocessor,
+        task=task,
+        settings=settings,
+        target_name="target",
+        params=params,
+        n_features_in=0,
+        quantile_network=quantile_network,
+    )
     try:
-        weights = load_tensors(members["weights.safetensors"])
-        quantile_weights = {
-            name.removeprefix(QUANTILE_PREFIX): weights.pop(name)
-            for name in list(weights)
-            if name.startswith(QUANTILE_PREFIX)
-        }
-        network.load_state_dict(weights, strict=True)
-        if quantile_weights:
-            quantile_network = model._new_quantile_network(preprocessor)
-            quantile_network.load_state_dict(quantile_weights, strict=True)
-            quantile_network.eval()
-    except (SafetensorError, RuntimeError, ValueError) as error:
-        raise ArtifactError(
-            f"{path} has weights that do not fit its model ({brief(error)}); "
-            "the file is corrupt or was altered"
-        ) from error
-    model.network_ = network.eval()
-    model.quantile_network_ = quantile_network
-    model.preprocessor_ = preprocessor
-    try:
-        _restore_metadata(model, metadata)
+        _restore_metadata(saved, metadata)
     except (KeyError, TypeError, ValueError) as error:
         raise ArtifactError(
             f"{path} has malformed metadata ({brief(error)}); "
             "the file was altered or written by an incompatible tool"
         ) from error
-    return model
+    return saved
 
 
-def _calibration_document(model: Regressor) -> dict[str, Any] | None:
-    calibration = getattr(model, "calibration_", None)
-    return None if calibration is None else calibration.to_dict()
+def _tensors(network: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: t.detach().cpu().contiguous() for name, t in network.state_dict().items()}
 
 
-def _restore_metadata(model: Regressor, metadata: dict[str, Any]) -> None:
-    model.n_features_in_ = int(metadata["n_features_in"])
+def _weights(members: dict[str, bytes], path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_tensors(members["weights.safetensors"])
+    except (SafetensorError, RuntimeError, ValueError) as error:
+        raise ArtifactError(
+            f"{path} has weights that do not fit its model ({brief(error)}); "
+            "the file is corrupt or was altered"
+        ) from error
+
+
+def _version_one(
+    config: dict[str, Any], metadata: dict[str, Any], weights: dict[str, torch.Tensor]
+) -> tuple[Task, dict[str, Any]]:
+    """A deepfit 0.1 file: a regression whose target scale sits in the weights.
+
+    Its parameters were saved concrete (with the architecture the network was built with),
+    but for ``batch_size="auto"``, which the training summary resolves.
+    """
+    task = RegressionTask(TargetScaler(float(weights["target_mean"]), float(weights["target_std"])))
+    for name in [name for name in weights if name.endswith(("target_mean", "target_std"))]:
+        del weights[name]
+    settings = _decode(dict(config["params"]))
+    if settings.get("batch_size") == "auto":
+        settings["batch_size"] = int((metadata.get("training") or {}).get("batch_size") or 64)
+    return task, settings
+
+
+def _load_weights(
+    path: Path,
+    weights: dict[str, torch.Tensor],
+    network: nn.Module,
+    settings: dict[str, Any],
+    preprocessor: TabularPreprocessor,
+    task: Task,
+) -> TabularNetwork | None:
+    """Load the network's weights; build and load the interval network when there is one."""
+    quantile_weights = {
+        name.removeprefix(QUANTILE_PREFIX): weights.pop(name)
+        for name in list(weights)
+        if name.startswith(QUANTILE_PREFIX)
+    }
+    try:
+        network.load_state_dict(weights, strict=True)
+        if not quantile_weights:
+            return None
+        quantile_network = table.build_member(
+            settings, preprocessor, outputs=len(QUANTILE_LEVELS), head=task.head()
+        )
+        quantile_network.load_state_dict(quantile_weights, strict=True)
+        return quantile_network.eval()
+    except (RuntimeError, ValueError, KeyError, TypeError) as error:
+        raise ArtifactError(
+            f"{path} has weights that do not fit its model ({brief(error)}); "
+            "the file is corrupt or was altered"
+        ) from error
+
+
+def _restore_metadata(saved: SavedModel, metadata: dict[str, Any]) -> None:
+    saved.n_features_in = int(metadata["n_features_in"])
     names = metadata.get("feature_names_in")
     if names is not None:
-        if not isinstance(names, list) or len(names) != model.n_features_in_:
+        if not isinstance(names, list) or len(names) != saved.n_features_in:
             raise ValueError("feature_names_in does not match n_features_in")
-        model.feature_names_in_ = np.asarray([str(n) for n in names], dtype=object)
-    model.target_name_ = str(metadata.get("target") or "target")
-    model.training_summary_ = dict(metadata.get("training") or {})
+        saved.feature_names_in = [str(n) for n in names]
+    saved.target_name = str(metadata.get("target") or "target")
+    saved.kind = str(metadata.get("kind") or table.NAME)
+    if saved.kind != table.NAME:
+        raise ValueError(f"kind {saved.kind!r} is not one this deepfit reads")
+    saved.training = dict(metadata.get("training") or {})
     history = metadata.get("history") or []
     if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
         raise ValueError("history is not a list of records")
-    model.history_ = history
+    saved.history = history
     metrics = metadata.get("metrics")
-    if metrics is not None:
-        if not isinstance(metrics, dict):
-            raise ValueError("metrics is not an object")
-        model.metrics_ = metrics
+    if metrics is not None and not isinstance(metrics, dict):
+        raise ValueError("metrics is not an object")
+    saved.metrics = metrics
     calibration = metadata.get("calibration")  # absent in older files: no intervals
     if calibration is not None:
-        calibration = calibration_from_dict(calibration)
-        if isinstance(calibration, QuantileCalibration) and model.quantile_network_ is None:
+        calibration = saved.task.calibration_from_dict(calibration)
+        if calibration.to_dict().get("method") == "conformalized_quantile" and (
+            saved.quantile_network is None
+        ):
             raise ValueError("a quantile calibration without its interval network's weights")
-    model.calibration_ = calibration
-    model.metadata_ = {
-        key: metadata[key]
-        for key in ("deepfit_version", "torch_version", "created_at", "format_version")
-        if key in metadata
-    }
+    saved.calibration = calibration
+    saved.versions = {key: metadata[key] for key in VERSION_KEYS if key in metadata}
+
+
+def _encode(value: Any) -> Any:
+    """Parameters as JSON: tuples as lists, paths as text, dicts with other keys as pairs."""
+    if isinstance(value, dict):
+        if all(isinstance(key, str) for key in value):
+            return {key: _encode(item) for key, item in value.items()}
+        return {"$pairs": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    if isinstance(value, list | tuple):
+        return [_encode(item) for item in value]
+    if isinstance(value, os.PathLike):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _decode(value: Any) -> Any:
+    """:func:`_encode` reversed; lists of numbers named ``hidden_layers`` become tuples."""
+    if isinstance(value, dict):
+        if set(value) == {"$pairs"}:
+            return {_decode(k): _decode(v) for k, v in value["$pairs"]}
+        return {
+            key: tuple(item) if key == "hidden_layers" and isinstance(item, list) else _decode(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    return value
 
 
 def _read_members(path: Path) -> dict[str, bytes]:
@@ -263,4 +376,4 @@ def _finite(value: Any) -> Any:
     return value
 
 
-__all__ = ["FORMAT_VERSION", "load", "save"]
+__all__ = ["FORMAT_VERSION", "SavedModel", "load_model", "save_model"]

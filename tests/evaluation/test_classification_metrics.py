@@ -91,9 +91,7 @@ def test_roc_auc_is_over_the_present_classes_only() -> None:
     two = codes != 2
     pair = proba[two][:, 1] / (proba[two][:, 0] + proba[two][:, 1])
     expected_pair = skm.roc_auc_score(codes[two], pair)
-    assert classification_metrics(codes[two], proba[two])["roc_auc"] == pytest.approx(
-        expected_pair
-    )
+    assert classification_metrics(codes[two], proba[two])["roc_auc"] == pytest.approx(expected_pair)
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
@@ -117,9 +115,7 @@ def test_confusion_is_sklearns_with_every_class_kept() -> None:
     matrix = confusion(codes, predicted, n_classes=5)
     assert matrix.dtype == np.int64
     assert matrix.shape == (5, 5)
-    np.testing.assert_array_equal(
-        matrix, skm.confusion_matrix(codes, predicted, labels=range(5))
-    )
+    np.testing.assert_array_equal(matrix, skm.confusion_matrix(codes, predicted, labels=range(5)))
     assert matrix[1, 0] == 1  # row: true class, column: predicted class
     assert matrix[2].sum() == matrix[:, 2].sum() == 0  # class 2 absent from both
     assert matrix.sum() == 6

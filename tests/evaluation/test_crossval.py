@@ -20,6 +20,7 @@ from deepfit.evaluation.crossval import (
     retraining_params,
 )
 from deepfit.evaluation.metrics import regression_metrics
+from deepfit.report.console import crossval_table
 from deepfit.training.state import INTERRUPTED
 from tests.support.tables import make_table
 
@@ -85,7 +86,7 @@ def test_summary_of_known_folds_and_metrics_some_fold_lacks() -> None:
     cv = CrossValidation(target="y", n_rows=4, seed=0, folds=folds, seconds=1.5)
     assert cv.summary == {"deepfit": {"rmse": MeanStd(mean=2.0, std=1.0)}}
     assert np.isnan(cv.fold_scores("deepfit", "mape")[1])
-    text = render(cv.table())
+    text = render(crossval_table(cv))
     assert "2 folds, seed 0, 1.5 s" in " ".join(text.split())  # may wrap in a narrow table
     assert "MAPE" not in text
     assert "2 ± 1" in next(line for line in text.splitlines() if "RMSE" in line)
@@ -111,8 +112,8 @@ def test_held_out_scores_come_from_rows_the_model_never_saw(
         scored.append((np.asarray(y_true), scores))
         return scores
 
-    monkeypatch.setattr(crossval_module, "Regressor", Spy)
-    monkeypatch.setattr("deepfit.evaluation.scoring.regression_metrics", recording_metrics)
+    monkeypatch.setattr(crossval_module, "estimator_for", lambda task: Spy)
+    monkeypatch.setattr("deepfit.tasks.regression.regression_metrics", recording_metrics)
     cv = cross_validate(frame, target="y", folds=3, baselines=False, **TINY)
     assert len(seen) == len(scored) == 3  # one fit and one scoring per fold, no more
     y = frame["y"].to_numpy()
@@ -133,7 +134,7 @@ def test_each_fold_holds_out_a_validation_share_for_early_stopping(
             validation_rows.append(len(kwargs["X_val"]) if "X_val" in kwargs else 0)
             return super().fit(X, y, **kwargs)
 
-    monkeypatch.setattr(crossval_module, "Regressor", Spy)
+    monkeypatch.setattr(crossval_module, "estimator_for", lambda task: Spy)
     frame = make_table(ROWS)
     cross_validate(frame, target="y", folds=3, baselines=False, validation_fraction=0.25, **TINY)
     assert validation_rows == [10, 10, 10]  # 25% of each fold's 40 training rows
@@ -157,7 +158,7 @@ def test_the_same_seed_gives_the_same_numbers() -> None:
 
 
 def test_the_table_has_mean_and_std_rows_and_deepfit_first(result: CrossValidation) -> None:
-    text = render(result.table())
+    text = render(crossval_table(result))
     lines = text.splitlines()
     header = next(line for line in lines if "deepfit" in line)
     positions = [header.index(name) for name in ("deepfit", *BASELINES)]
@@ -204,7 +205,7 @@ def test_ctrl_c_in_a_fold_stops_the_cross_validation(monkeypatch: pytest.MonkeyP
             self.training_summary_["stop_reason"] = INTERRUPTED
             return self
 
-    monkeypatch.setattr(crossval_module, "Regressor", Interrupted)
+    monkeypatch.setattr(crossval_module, "estimator_for", lambda task: Interrupted)
     with pytest.raises(KeyboardInterrupt):
         cross_validate(make_table(20), target="y", folds=2, baselines=False, **TINY)
 
@@ -225,15 +226,15 @@ def test_progress_is_called_with_each_fold() -> None:
 def test_retraining_params_keep_the_settings_and_drop_what_belongs_to_one_run(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model = Regressor(
-        hidden_layers=(8, 4),
-        learning_rate=0.01,
-        checkpoint_dir=tmp_path,
-        checkpoint_every=3,
-        verbose=1,
-        random_state=5,
-    )
-    model.network_params_ = {"hidden_layers": (16,), "dropout": 0.0}  # as fine-tuned from a base
+    model = Regressor(hidden_layers=(8, 4), learning_rate=0.01, checkpoint_dir=tmp_path)
+    model.settings_ = {  # as resolved when it was fitted (or built from a fine-tuned base)
+        **model.get_params(),
+        "hidden_layers": (16,),
+        "dropout": 0.0,
+        "checkpoint_every": 3,
+        "verbose": 1,
+        "random_state": 5,
+    }
     params = retraining_params(model)
     for name in ("checkpoint_dir", "checkpoint_every", "init_from", "train_last", "verbose"):
         assert name not in params
@@ -243,8 +244,8 @@ def test_retraining_params_keep_the_settings_and_drop_what_belongs_to_one_run(
     assert params["dropout"] == 0.0
     Regressor(**params)  # every kept name is a parameter
     # settings that another version lacks are simply not there to drop
-    monkeypatch.setattr(Regressor, "get_params", lambda self, deep=True: {"max_epochs": 3})
-    assert retraining_params(Regressor()) == {"max_epochs": 3}
+    model.settings_ = {"max_epochs": 3}
+    assert retraining_params(model) == {"max_epochs": 3}
 
 
 def test_a_file_path_is_read(tmp_path: Any) -> None:

@@ -17,7 +17,7 @@ def test_a_rows_attributions_add_up_to_its_prediction_minus_the_baseline(
     assert X["x2"].isna().any()  # the imputed path and the missing indicators are covered
     result = integrated_gradients(fitted, X)
     total = result.values.sum(axis=1).to_numpy() + result.baseline_prediction
-    std = float(fitted.network_.target_std)
+    std = fitted.task_.answer_scale
     np.testing.assert_allclose(total, result.predictions, rtol=0, atol=2e-3 * std)
     np.testing.assert_allclose(result.delta, total - result.predictions, atol=1e-9)
     np.testing.assert_allclose(result.predictions, fitted.predict(X), rtol=1e-4, atol=1e-3)

@@ -10,6 +10,7 @@ import torch
 from deepfit.errors import ConfigError
 from deepfit.models import build_network
 from deepfit.models.ensemble import EnsembleNetwork
+from deepfit.models.heads import TargetUnits
 from deepfit.models.network import TabularNetwork
 
 OPTIONS = {"hidden_layers": (8,), "activation": "relu", "dropout": 0.0, "norm": None, "clip": 3.0}
@@ -24,8 +25,7 @@ def member(seed: int, *, medians: tuple[float, float] = (0.0, 1.0)) -> TabularNe
         missing_indicators=[False, True],
         cardinalities=[4, 6],
         options=OPTIONS,
-        target_mean=10.0,
-        target_std=3.0,
+        head=TargetUnits(mean=10.0, std=3.0),
     )
 
 
@@ -67,14 +67,12 @@ def test_views_rebuild_the_forward_pass(ensemble: EnsembleNetwork) -> None:
     rebuilt = ensemble.backbone(features).squeeze(-1)
     torch.testing.assert_close(rebuilt, ensemble(numeric, codes))
     standardised = ensemble(numeric, codes)
-    torch.testing.assert_close(
-        ensemble.to_target_units(standardised), standardised.double() * 3.0 + 10.0
-    )
+    torch.testing.assert_close(ensemble.head(standardised), standardised.double() * 3.0 + 10.0)
 
 
 def test_state_dict_holds_each_member_once(ensemble: EnsembleNetwork) -> None:
     names = list(ensemble.state_dict())
-    assert all(name.startswith(("members.", "target_")) for name in names)
+    assert all(name.startswith("members.") for name in names)  # the head's are not weights
     assert {name.split(".")[1] for name in names if name.startswith("members.")} == {"0", "1", "2"}
     fresh = EnsembleNetwork([member(seed) for seed in (7, 8, 9)]).eval()
     fresh.load_state_dict(ensemble.state_dict(), strict=True)
@@ -98,5 +96,6 @@ def test_views_follow_copies_and_dtype_changes(ensemble: EnsembleNetwork) -> Non
 def test_members_must_share_their_statistics() -> None:
     with pytest.raises(ConfigError, match="member 1"):
         EnsembleNetwork([member(0), member(1, medians=(0.5, 1.0))])
+    assert EnsembleNetwork([member(0), member(1)]).head.std == 3.0  # the first member's head
     with pytest.raises(ConfigError, match="at least one"):
         EnsembleNetwork([])

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfit import Regressor
+from deepfit import Regressor, __version__
 from deepfit.errors import DataError, OutputExistsError
 from deepfit.report.report import build_report, write_report
 
@@ -31,7 +31,7 @@ def test_every_section_and_one_embedded_png_per_plot(page: str, fitted: Regresso
     assert len(images) == CORE_PLOTS + 1 == page.count("<img ")
     for encoded in images:
         assert base64.b64decode(encoded, validate=True).startswith(b"\x89PNG\r\n\x1a\n")
-    for text in ("target: y", "rows: 120", "deepfit 0.1.0", "created_at", "best_epoch"):
+    for text in ("target: y", "rows: 120", f"deepfit {__version__}", "created_at", "best_epoch"):
         assert text in page
     assert "<script" not in page
     assert "http://" not in page

@@ -59,14 +59,6 @@ class Interrupt(Callback):
                 os.kill(os.getpid(), signal.SIGINT)
 
 
-def with_callback(monkeypatch: pytest.MonkeyPatch, callback: Callback) -> None:
-    """Make every Regressor.fit run ``callback`` after its own ones."""
-    original = Regressor._callbacks
-    monkeypatch.setattr(
-        Regressor, "_callbacks", lambda self, **kw: [*original(self, **kw), callback]
-    )
-
-
 def data(n_rows: int = 200, seed: int = 0) -> tuple[Any, Any]:
     frame = make_table(n_rows, seed=seed)
     return frame.drop(columns="y"), frame["y"]
@@ -95,10 +87,10 @@ def test_resume_after_a_crash_gives_the_uninterrupted_weights_bit_for_bit(
     uninterrupted = Regressor(**params).fit(X, y)
 
     folder = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        with_callback(patch, Crash(at=7))
-        with pytest.raises(RuntimeError, match="simulated crash"):
-            Regressor(**params, checkpoint_dir=folder, checkpoint_every=3).fit(X, y)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Regressor(**params, checkpoint_dir=folder, checkpoint_every=3).fit(
+            X, y, callbacks=[Crash(at=7)]
+        )
     assert load_checkpoint(folder / CHECKPOINT_FILE).epoch == 6  # epoch 7 is done again
 
     resumed = Regressor(**params, checkpoint_dir=folder, checkpoint_every=3)
@@ -123,10 +115,10 @@ def test_resume_in_the_middle_of_an_anneal_decay_gives_the_same_rates_and_weight
     assert uninterrupted.training_summary_["stop_reason"] == ANNEALED
 
     folder = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        with_callback(patch, Crash(at=10))
-        with pytest.raises(RuntimeError, match="simulated crash"):
-            Regressor(**params, checkpoint_dir=folder, checkpoint_every=3).fit(X, y)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Regressor(**params, checkpoint_dir=folder, checkpoint_every=3).fit(
+            X, y, callbacks=[Crash(at=10)]
+        )
     resumed = Regressor(**params, checkpoint_dir=folder, checkpoint_every=3)
     resumed.fit(X, y, resume=True)
     assert resumed.training_summary_["resumed_from_epoch"] == 9  # in the middle of the decay
@@ -155,10 +147,8 @@ def test_resume_keeps_early_stopping_state_and_a_finished_run_stays_finished(
 
     folder = tmp_path / "run"
     params["checkpoint_every"] = every
-    with monkeypatch.context() as patch:
-        with_callback(patch, Crash(at=crash_at))
-        with pytest.raises(RuntimeError):
-            Regressor(**params, checkpoint_dir=folder).fit(X, y)
+    with pytest.raises(RuntimeError):
+        Regressor(**params, checkpoint_dir=folder).fit(X, y, callbacks=[Crash(at=crash_at)])
     assert load_checkpoint(folder / CHECKPOINT_FILE).epoch == crash_at - 1
     resumed = Regressor(**params, checkpoint_dir=folder).fit(X, y, resume=True)
     assert resumed.training_summary_["epochs"] == summary["epochs"]
@@ -174,6 +164,7 @@ def test_resume_keeps_early_stopping_state_and_a_finished_run_stays_finished(
 def test_a_run_stopped_by_its_time_limit_goes_on_when_resumed(tmp_path: Path) -> None:
     X, y = data(100)
     params = {**SMALL, "max_epochs": 100_000, "patience": None, "checkpoint_dir": tmp_path}
+    params["schedule"] = "constant"  # so the time limit stops it, not an anneal that ends first
     first = Regressor(**params, time_limit=0.3).fit(X, y)
     done = first.training_summary_["epochs"]
     assert "time limit" in first.training_summary_["stop_reason"]
@@ -228,10 +219,8 @@ def test_random_state_none_resumes_with_the_saved_seed(
 ) -> None:
     X, y = data(120)
     params = {**SMALL, "max_epochs": 6, "random_state": None, "checkpoint_dir": tmp_path}
-    with monkeypatch.context() as patch:
-        with_callback(patch, Crash(at=3))
-        with pytest.raises(RuntimeError):
-            Regressor(**params).fit(X, y)
+    with pytest.raises(RuntimeError):
+        Regressor(**params).fit(X, y, callbacks=[Crash(at=3)])
     seed = load_checkpoint(tmp_path / CHECKPOINT_FILE).fingerprint["settings"]["seed"]
     resumed = Regressor(**params).fit(X, y, resume=True)
     assert resumed.training_summary_["resumed_from_epoch"] == 2  # the crash came before 3
@@ -300,10 +289,10 @@ def test_ctrl_c_stops_after_the_batch_restores_the_best_and_returns(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     X, y = data(120)
-    with_callback(monkeypatch, Interrupt(at=4))
     previous = signal.getsignal(signal.SIGINT)  # SIG_IGN when the runner ignores Ctrl-C
+    model = Regressor(**SMALL, max_epochs=50, patience=20)
     with pytest.warns(DeepfitWarning, match="interrupted"):
-        model = Regressor(**SMALL, max_epochs=50, patience=20).fit(X, y)
+        model.fit(X, y, callbacks=[Interrupt(at=4)])
     summary = model.training_summary_
     assert summary["stop_reason"] == INTERRUPTED
     assert summary["epochs"] == 4  # the epoch under way when Ctrl-C came is not counted

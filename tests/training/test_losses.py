@@ -100,6 +100,6 @@ def test_mismatched_shapes_are_refused_instead_of_broadcast():
 
 
 def test_losses_lists_every_user_facing_name():
-    assert LOSSES == ("mse", "mae", "huber", "quantile")
+    assert LOSSES == ("mse", "mae", "huber", "quantile", "cross_entropy")
     for name in LOSSES:
         assert isinstance(make_loss(name), nn.Module)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from deepfit.errors import ConfigError
-from deepfit.training.sources import TARGET, InMemorySource, inputs_of, split_target
+from deepfit.training.sources import TARGET, InMemorySource, inputs_and_target, inputs_of
 
 
 def source(rows: int) -> InMemorySource:
@@ -41,7 +41,7 @@ def test_ordered_gives_rows_in_order_and_inputs_without_the_target() -> None:
     batches = list(source(5).ordered(2))
     assert torch.cat([b[TARGET] for b in batches]).tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert set(inputs_of(batches[0])) == {"numeric"}
-    inputs, target = split_target(batches[0])
+    inputs, target = inputs_and_target(batches[0])
     assert set(inputs) == {"numeric"}
     assert target.tolist() == [0.0, 1.0]
 
@@ -50,7 +50,7 @@ def test_tensors_of_different_lengths_and_a_batch_without_target_are_refused() -
     with pytest.raises(ConfigError, match="same rows"):
         InMemorySource({"numeric": torch.zeros(3, 1), TARGET: torch.zeros(4)})
     with pytest.raises(ConfigError, match="'target'"):
-        split_target({"numeric": torch.zeros(3, 1)})
+        inputs_and_target({"numeric": torch.zeros(3, 1)})
 
 
 def test_subset_keeps_the_chosen_rows() -> None:

@@ -62,7 +62,7 @@ def test_tune_reports_a_missing_target_in_one_line(tmp_path: Path) -> None:
 def test_a_pruned_trial_is_reported_by_epoch_not_by_a_loss_called_rmse(tmp_path: Path) -> None:
     import optuna
 
-    from deepfit.cli import _trial_line
+    from deepfit.cli.search import _trial_line
 
     pruned = optuna.trial.create_trial(
         state=optuna.trial.TrialState.PRUNED, value=0.27, intermediate_values={1: 0.3, 2: 0.27}

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.errors import DataError, DataFileNotFoundError
+from deepfit.files import atomic_writer
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".gz", ".bz2", ".zip", ".xz"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -100,3 +101,21 @@ def _read_file(path: Path) -> pd.DataFrame:
         raise DataError(f"{path} has a header but no data rows; add rows to train on")
     frame.columns = [str(column) for column in frame.columns]
     return frame
+
+
+def write_table(frame: pd.DataFrame, path: Path, *, overwrite: bool = False) -> Path:
+    """Write ``frame`` atomically: Parquet for ``.parquet``/``.pq``, tab-separated for ``.tsv``,
+    CSV otherwise; an existing file is replaced only with ``overwrite``.
+
+    Example:
+        >>> write_table(predictions, Path("p.parquet"))  # doctest: +SKIP
+    """
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        with atomic_writer(path, overwrite=overwrite) as handle:
+            frame.to_parquet(handle, index=False)
+    else:
+        separator = "\t" if suffix == ".tsv" else ","
+        with atomic_writer(path, overwrite=overwrite, mode="w") as handle:
+            frame.to_csv(handle, index=False, sep=separator)
+    return path

@@ -1,21 +1,130 @@
-"""Seeded train / validation / test splits by row index."""
+"""Seeded splits of a dataset's rows: one interface for every place that holds rows out.
+
+``train`` (``deepfit train``), ``fit`` (its early-stopping share), cross-validation and the
+studies all split through here, so a seed means the same rows everywhere. Given labels (a
+classification target), the parts keep the labels' proportions (stratified); a label too
+rare to stratify on falls back to a plain shuffle. A later kind adds a splitter by time.
+
+Example:
+    >>> parts = RowSplitter(0.15, 0.15).split(100, seed=0)
+    >>> len(parts.train), len(parts.validation), len(parts.test)
+    (70, 15, 15)
+    >>> [len(fold.test) for fold in KFoldSplitter(4).folds(10, seed=0)]
+    [3, 3, 2, 2]
+"""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from deepfit.errors import ConfigError, DataError
+
+EMPTY = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
 class Split:
-    """Row indices of each part of a dataset."""
+    """Row indices of each part of a dataset (sorted)."""
 
     train: np.ndarray
     validation: np.ndarray
     test: np.ndarray
+
+
+class Splitter(Protocol):
+    """Anything that cuts ``n_rows`` rows into a :class:`Split` for a seed."""
+
+    def split(self, n_rows: int, *, seed: int, labels: np.ndarray | None = None) -> Split: ...
+
+
+@dataclass(frozen=True)
+class RowSplitter:
+    """Shuffle the rows with a seed and cut them into train, validation and test.
+
+    Each non-empty part gets at least ``min_rows`` rows, otherwise :meth:`split` raises a
+    DataError that says how many rows the data needs.
+    """
+
+    validation_fraction: float = 0.15
+    test_fraction: float = 0.15
+    min_rows: int = 2
+
+    def __post_init__(self) -> None:
+        for label, fraction in (
+            ("validation", self.validation_fraction),
+            ("test", self.test_fraction),
+        ):
+            if not 0.0 <= fraction < 1.0:
+                raise ConfigError(f"{label} fraction must be in [0, 1), however: {fraction}")
+        if self.validation_fraction + self.test_fraction >= 1.0:
+            raise ConfigError(
+                f"validation ({self.validation_fraction}) and test ({self.test_fraction}) "
+                "fractions leave no rows to train on; make their sum smaller than 1"
+            )
+
+    def sizes(self, n_rows: int) -> tuple[int, int, int]:
+        """Rows in train, validation and test."""
+        n_validation = round(n_rows * self.validation_fraction)
+        n_test = round(n_rows * self.test_fraction)
+        return n_rows - n_validation - n_test, n_validation, n_test
+
+    def fits(self, n_rows: int) -> bool:
+        """Whether ``n_rows`` rows give every non-empty part ``min_rows`` rows."""
+        n_train, n_validation, n_test = self.sizes(n_rows)
+        parts = [n_train] + [
+            n
+            for n, fraction in (
+                (n_validation, self.validation_fraction),
+                (n_test, self.test_fraction),
+            )
+            if fraction > 0
+        ]
+        return min(parts) >= self.min_rows
+
+    def split(self, n_rows: int, *, seed: int, labels: np.ndarray | None = None) -> Split:
+        if not self.fits(n_rows):
+            needed = next(n for n in itertools.count(self.min_rows) if self.fits(n))
+            raise DataError(
+                f"{n_rows} row(s) are too few to split into train/validation/test "
+                f"({1 - self.validation_fraction - self.test_fraction:.0%}/"
+                f"{self.validation_fraction:.0%}/{self.test_fraction:.0%}); provide at least "
+                f"{needed} rows"
+            )
+        return _cut(self.sizes(n_rows), seed, labels)
+
+    def held_out(self, n_rows: int, *, seed: int, labels: np.ndarray | None = None) -> Split | None:
+        """The split, or None when no validation row can be held out (too few rows)."""
+        _, n_validation, _ = self.sizes(n_rows)
+        if n_validation < 1 or not self.fits(n_rows):
+            return None
+        return self.split(n_rows, seed=seed, labels=labels)
+
+
+@dataclass(frozen=True)
+class KFoldSplitter:
+    """Shuffled, seeded K folds; each :class:`Split` has a fold as ``test``, no validation."""
+
+    n_folds: int
+
+    def folds(self, n_rows: int, *, seed: int, labels: np.ndarray | None = None) -> Iterator[Split]:
+        rows = np.arange(n_rows)
+        pieces = None
+        if labels is not None:
+            stratified = StratifiedKFold(self.n_folds, shuffle=True, random_state=seed)
+            try:
+                pieces = list(stratified.split(rows, labels))
+            except ValueError:  # a label with fewer rows than folds
+                pieces = None
+        if pieces is None:
+            pieces = list(KFold(self.n_folds, shuffle=True, random_state=seed).split(rows))
+        for train, test in pieces:
+            yield Split(train=np.sort(train), validation=EMPTY, test=np.sort(test))
 
 
 def train_validation_test_split(
@@ -25,39 +134,26 @@ def train_validation_test_split(
     test_fraction: float = 0.15,
     seed: int = 0,
     min_rows: int = 2,
+    labels: np.ndarray | None = None,
 ) -> Split:
-    """Shuffle ``range(n_rows)`` with ``seed`` and cut it into train, validation and test.
-
-    Each non-empty part gets at least ``min_rows`` rows, otherwise a DataError says how many
-    rows the data needs.
+    """:meth:`RowSplitter.split` in one call.
 
     Example:
         >>> parts = train_validation_test_split(100, seed=0)
         >>> len(parts.train), len(parts.validation), len(parts.test)
         (70, 15, 15)
     """
-    for label, fraction in (("validation", validation_fraction), ("test", test_fraction)):
-        if not 0.0 <= fraction < 1.0:
-            raise ConfigError(f"{label} fraction must be in [0, 1), however: {fraction}")
-    if validation_fraction + test_fraction >= 1.0:
-        raise ConfigError(
-            f"validation ({validation_fraction}) and test ({test_fraction}) fractions leave no "
-            "rows to train on; make their sum smaller than 1"
-        )
-    n_validation = round(n_rows * validation_fraction)
-    n_test = round(n_rows * test_fraction)
-    n_train = n_rows - n_validation - n_test
-    parts = [n_train] + [
-        n for n, f in ((n_validation, validation_fraction), (n_test, test_fraction)) if f > 0
-    ]
-    if min(parts) < min_rows:
-        raise DataError(
-            f"{n_rows} row(s) are too few to split into train/validation/test "
-            f"({1 - validation_fraction - test_fraction:.0%}/{validation_fraction:.0%}/"
-            f"{test_fraction:.0%}); provide at least "
-            f"{_rows_needed(validation_fraction, test_fraction, min_rows)} rows"
-        )
-    order = np.random.default_rng(seed).permutation(n_rows)
+    splitter = RowSplitter(validation_fraction, test_fraction, min_rows)
+    return splitter.split(n_rows, seed=seed, labels=labels)
+
+
+def _cut(sizes: tuple[int, int, int], seed: int, labels: np.ndarray | None) -> Split:
+    n_train, n_validation, n_test = sizes
+    if labels is not None:
+        stratified = _stratified(sizes, seed, labels)
+        if stratified is not None:
+            return stratified
+    order = np.random.default_rng(seed).permutation(n_train + n_validation + n_test)
     return Split(
         train=np.sort(order[:n_train]),
         validation=np.sort(order[n_train : n_train + n_validation]),
@@ -65,14 +161,21 @@ def train_validation_test_split(
     )
 
 
-def _rows_needed(validation_fraction: float, test_fraction: float, min_rows: int) -> int:
-    """The smallest row count that splits with ``min_rows`` in every non-empty part."""
-    n_rows = min_rows
-    while True:
-        n_validation = round(n_rows * validation_fraction)
-        n_test = round(n_rows * test_fraction)
-        parts = [n_rows - n_validation - n_test]
-        parts += [n for n, f in ((n_validation, validation_fraction), (n_test, test_fraction)) if f]
-        if min(parts) >= min_rows:
-            return n_rows
-        n_rows += 1
+def _stratified(sizes: tuple[int, int, int], seed: int, labels: np.ndarray) -> Split | None:
+    """Parts that keep the labels' proportions, or None when a label is too rare for it."""
+    n_train, n_validation, n_test = sizes
+    rows = np.arange(n_train + n_validation + n_test)
+    try:
+        rest, test = (rows, EMPTY)
+        if n_test:
+            rest, test = train_test_split(
+                rows, test_size=n_test, stratify=labels, random_state=seed
+            )
+        train, validation = (rest, EMPTY)
+        if n_validation:
+            train, validation = train_test_split(
+                rest, test_size=n_validation, stratify=labels[rest], random_state=seed
+            )
+    except ValueError:
+        return None
+    return Split(train=np.sort(train), validation=np.sort(validation), test=np.sort(test))

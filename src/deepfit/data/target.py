@@ -1,4 +1,4 @@
-"""Check the target column and standardise it for training."""
+"""Check the target column and standardise a numeric one for training."""
 
 from __future__ import annotations
 
@@ -13,16 +13,17 @@ from sklearn.exceptions import DataConversionWarning
 from deepfit.errors import DataError
 
 
-def check_target(values: Any, name: str = "target") -> np.ndarray:
-    """Return the target as float64, or raise a DataError that says what is wrong with it.
+def as_target_series(values: Any, name: str = "target") -> pd.Series:
+    """One target column as a Series (0..n-1 index), or a DataError about its shape.
 
     Example:
-        >>> check_target([1, 2.5], "price").tolist()
-        [1.0, 2.5]
+        >>> as_target_series(np.array([[1], [2]]), "y").tolist()  # doctest: +SKIP
+        [1, 2]
     """
     if values is None:
         raise DataError(
-            "Regressor requires y to be passed, but the target y is None; pass the target values"
+            "this estimator requires y to be passed, but the target y is None; pass the "
+            "target values"
         )
     if isinstance(values, pd.DataFrame):
         if values.shape[1] != 1:
@@ -43,17 +44,28 @@ def check_target(values: Any, name: str = "target") -> np.ndarray:
                 f"deepfit predicts one target, but y has shape {array.shape}; pass a 1-D array"
             )
         values = array.ravel()
-    series = pd.Series(values)
+    series = pd.Series(values).reset_index(drop=True)
     if len(series) == 0:
         raise DataError(f"target '{name}' has no values; the data needs at least one labelled row")
+    return series
+
+
+def check_target(values: Any, name: str = "target") -> np.ndarray:
+    """Return a numeric target as float64, or raise a DataError that says what is wrong with it.
+
+    Example:
+        >>> check_target([1, 2.5], "price").tolist()
+        [1.0, 2.5]
+    """
+    series = as_target_series(values, name)
     if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
         numbers = pd.to_numeric(series, errors="coerce")
         text = series.notna() & numbers.isna()
         if text.any():
             row = int(np.argmax(text.to_numpy()))
             raise DataError(
-                f"target '{name}' must be numeric, but row {row + 1} holds {series.iloc[row]!r}; "
-                "deepfit does regression: pick a numeric target or convert this one"
+                f"target '{name}' must be numeric for regression, but row {row + 1} holds "
+                f"{series.iloc[row]!r}; to predict labels use Classifier (--task classification)"
             )
         series = numbers
     array = series.to_numpy(dtype=np.float64)

@@ -1,10 +1,11 @@
 """K-fold cross-validation: retrain on K-1 folds, score the held-out fold, mean ± std over folds.
 
-Every fold trains a fresh :class:`Regressor` (with its own validation share for early
+Every fold trains a fresh estimator of the task (with its own validation share for early
 stopping, as ``fit`` holds out by default) and, optionally, the baselines on the same rows
 with the same preprocessing, exactly as :func:`deepfit.workflow.train_table` does on one
-split. Scores are every metric of :func:`deepfit.evaluation.metrics.regression_metrics`, in the
-target's units. The CLI's ``deepfit evaluate MODEL DATA --cv 5``.
+split. Scores are every metric the task computes (stratified folds for classification).
+The CLI's ``deepfit evaluate MODEL DATA --cv 5``; ``deepfit.report.console.crossval_table``
+shows the result.
 
 Example:
     >>> from deepfit.evaluation.crossval import cross_validate
@@ -20,23 +21,19 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold
 
 from deepfit.data.io import read_table
-from deepfit.data.split import Split, train_validation_test_split
+from deepfit.data.split import KFoldSplitter, RowSplitter
 from deepfit.errors import ConfigError, DataError
-from deepfit.estimator import Regressor
-from deepfit.evaluation.metrics import METRICS
+from deepfit.estimator import Estimator, estimator_for
 from deepfit.evaluation.scoring import Parts, evaluate_baselines, evaluate_model, prepare_parts
+from deepfit.tasks import TASKS, Task, make_task
 from deepfit.training.state import INTERRUPTED
 from deepfit.workflow import split_target
-
-if TYPE_CHECKING:
-    from rich.table import Table
 
 MODEL = "deepfit"
 # Saved settings that describe one training run, not the model: not carried into retraining.
@@ -80,7 +77,7 @@ class CrossValidation:
         >>> cv = cross_validate(frame, target="y", folds=3)  # doctest: +SKIP
         >>> cv.fold_scores("deepfit", "rmse")  # one value per fold  # doctest: +SKIP
         array([10.1,  9.7, 10.4])
-        >>> rich.print(cv.table())  # doctest: +SKIP
+        >>> rich.print(crossval_table(cv))  # doctest: +SKIP
     """
 
     target: str
@@ -88,6 +85,7 @@ class CrossValidation:
     seed: int
     folds: tuple[Fold, ...]
     seconds: float
+    task: str = "regression"
 
     @property
     def models(self) -> list[str]:
@@ -109,52 +107,15 @@ class CrossValidation:
         A metric that some fold does not allow (MAPE where that fold's target has a zero,
         R² on a one-row fold) is left out rather than averaged over fewer folds.
         """
+        metrics = TASKS[self.task].shown_metrics
         result: dict[str, dict[str, MeanStd]] = {}
         for model in self.models:
             result[model] = {}
-            for metric in METRICS:
+            for metric in metrics:
                 values = self.fold_scores(model, metric)
                 if np.all(np.isfinite(values)):
                     result[model][metric] = MeanStd(float(np.mean(values)), float(np.std(values)))
         return result
-
-    def table(self, title: str | None = None) -> Table:
-        """A Rich table: metrics as rows, models as columns (deepfit first), "mean ± std".
-
-        The model with the lowest mean RMSE has a bold header; the caption gives the fold
-        count, the seed and the seconds taken.
-        """
-        from rich.table import Table
-
-        from deepfit.report.console import SHOWN_METRICS, format_value
-
-        summary = self.summary
-        rmse = {model: s["rmse"].mean for model, s in summary.items() if "rmse" in s}
-        best = min(rmse.values(), default=None)
-        table = Table(
-            title=title or f"{len(self.folds)}-fold cross-validation: mean ± std",
-            title_justify="left",
-            caption=f"{len(self.folds)} folds, seed {self.seed}, {self.seconds:.1f} s",
-            caption_justify="left",
-        )
-        table.add_column("metric")
-        for model in summary:
-            table.add_column(
-                f"[bold]{model}[/bold]" if rmse.get(model) == best else model, justify="right"
-            )
-        for name, label in SHOWN_METRICS.items():
-            cells = [scores.get(name) for scores in summary.values()]
-            if any(cell is not None for cell in cells):
-                table.add_row(
-                    label,
-                    *(
-                        "-"
-                        if cell is None
-                        else f"{format_value(name, cell.mean)} ± {format_value(name, cell.std)}"
-                        for cell in cells
-                    ),
-                )
-        return table
 
 
 def cross_validate(
@@ -165,12 +126,13 @@ def cross_validate(
     seed: int = 0,
     baselines: bool = True,
     progress: Callable[[Fold], None] | None = None,
+    task: str = "regression",
     **params: Any,
 ) -> CrossValidation:
-    """Shuffled, seeded K-fold cross-validation of a :class:`Regressor` with ``params``.
+    """Shuffled, seeded K-fold cross-validation of the ``task``'s estimator with ``params``.
 
     ``data`` is a path or a table (anything :func:`deepfit.data.io.read_table` reads) with
-    the ``target`` column. For each fold, a Regressor is fitted on the other folds (minus a
+    the ``target`` column. For each fold, an estimator is fitted on the other folds (minus a
     ``validation_fraction`` share, seeded, for early stopping) and scored on the held-out
     fold; with ``baselines`` the baselines are fitted on the same rows and scored there too.
     ``seed`` shuffles the folds and is the Regressor's ``random_state`` unless ``params``
@@ -184,20 +146,22 @@ def cross_validate(
     """
     if isinstance(folds, bool) or not isinstance(folds, int | np.integer) or folds < 2:
         raise ConfigError(f"cross-validation needs at least 2 folds (--cv), however: {folds!r}")
-    X, y = split_target(read_table(data), target)
+    checker = make_task(task)
+    X, y = split_target(read_table(data), target, checker)
     if folds > len(y):
         raise DataError(
             f"{folds} folds need at least {folds} rows, but the data has {len(y)}; "
             "use fewer folds (--cv)"
         )
     settings = {"random_state": seed, **params}
-    splitter = KFold(n_splits=int(folds), shuffle=True, random_state=seed)
     start = time.perf_counter()
     results: list[Fold] = []
+    splits = KFoldSplitter(int(folds)).folds(len(y), seed=seed, labels=checker.split_labels(y))
     with _each_warning_once():
-        for number, (train_rows, test_rows) in enumerate(splitter.split(X), start=1):
-            fold = _fold(X, y, train_rows, test_rows, target, settings, seed, baselines)
-            results.append(Fold(number, test_rows, len(train_rows), fold))
+        for number, split in enumerate(splits, start=1):
+            model = estimator_for(task)(**settings)
+            fold = _fold(model, checker, X, y, split.train, split.test, target, seed, baselines)
+            results.append(Fold(number, split.test, len(split.train), fold))
             if progress is not None:
                 progress(results[-1])
     return CrossValidation(
@@ -206,41 +170,47 @@ def cross_validate(
         seed=seed,
         folds=tuple(results),
         seconds=time.perf_counter() - start,
+        task=task,
     )
 
 
-def retraining_params(model: Regressor) -> dict[str, Any]:
+def retraining_params(model: Estimator) -> dict[str, Any]:
     """The training settings of a fitted (or loaded) model, to train it again from scratch.
 
-    Its ``get_params()`` without what belongs to one run (``NOT_RETRAINED``: checkpoints,
-    the model fine-tuned from, frozen layers, verbosity, the seed); a fine-tuned model's
-    architecture is the one it was built with.
+    Its settings as resolved when it was fitted (auto's choices included, so the folds get
+    the same recipe) without what belongs to one run (``NOT_RETRAINED``: checkpoints, the
+    model fine-tuned from, frozen layers, verbosity, the seed).
 
     Example:
         >>> params = retraining_params(load("price.deepfit"))  # doctest: +SKIP
         >>> cross_validate("prices.csv", target="price", **params)  # doctest: +SKIP
     """
-    params = model.get_params(deep=False)
-    params.update(getattr(model, "network_params_", None) or {})
+    params = dict(model.settings_)
     for name in NOT_RETRAINED:
         params.pop(name, None)
     return params
 
 
 def _fold(
+    model: Estimator,
+    task: Task,
     X: pd.DataFrame,
     y: np.ndarray,
     train_rows: np.ndarray,
     test_rows: np.ndarray,
     target: str,
-    settings: dict[str, Any],
     seed: int,
     baselines: bool,
 ) -> dict[str, dict[str, float]]:
     """Fit on ``train_rows`` and score every model on ``test_rows``: model -> metric -> value."""
-    model = Regressor(**settings)
-    inner = _early_stopping_split(model, len(train_rows), seed)
-    fit_rows, val_rows = train_rows[inner.train], train_rows[inner.validation]
+    fraction = float(model.validation_fraction) if model.patience is not None else 0.0
+    labels = task.split_labels(y[train_rows])
+    inner = RowSplitter(fraction, 0.0, min_rows=1).held_out(
+        len(train_rows), seed=seed, labels=labels
+    )
+    kept = np.arange(len(train_rows))
+    fit_rows = train_rows[kept if inner is None else inner.train]
+    val_rows = train_rows[kept[:0] if inner is None else inner.validation]
     parts: Parts = {
         "train": (X.iloc[fit_rows], y[fit_rows]),
         "validation": (X.iloc[val_rows], y[val_rows]),
@@ -260,19 +230,6 @@ def _fold(
         by_split = evaluate_baselines(model, prepared, seed=seed)
         scores.update({name: splits["test"] for name, splits in by_split.items()})
     return scores
-
-
-def _early_stopping_split(model: Regressor, n_rows: int, seed: int) -> Split:
-    """The share of a fold's training rows that ``fit`` would hold out itself (maybe none)."""
-    fraction = model.validation_fraction if model.patience else 0.0
-    try:
-        return train_validation_test_split(
-            n_rows, validation_fraction=fraction, test_fraction=0.0, seed=seed, min_rows=1
-        )
-    except DataError:  # too few rows to hold any out: fit trains on all of them, as fit would
-        return train_validation_test_split(
-            n_rows, validation_fraction=0.0, test_fraction=0.0, seed=seed, min_rows=1
-        )
 
 
 @contextmanager

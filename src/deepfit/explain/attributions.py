@@ -89,12 +89,11 @@ def integrated_gradients(
         numeric_owners=numeric_owners(model),
         categorical_names=model.preprocessor_.categorical_names,
     )
-    std = float(network.target_std)
-    mean = float(network.target_mean)
+    scale = model.task_.answer_scale
     with torch.no_grad():
-        predictions = network(numeric, codes).numpy() * std + mean
+        predictions = network.head(network(numeric, codes)).numpy()
         baselines = tuple(paths.baselines[name] for name in paths.names)
-        baseline = float(paths.forward(*baselines)[0]) * std + mean
+        baseline = float(paths.forward(*baselines)[0])
 
     columns = list(roles)
     position = {name: j for j, name in enumerate(columns)}
@@ -116,10 +115,10 @@ def integrated_gradients(
         for name, attribution in zip(paths.names, attributed, strict=True):
             owners = [position[owner] for owner in paths.owners[name]]
             block = np.zeros((len(rows), len(columns)))
-            np.add.at(block.T, owners, attribution.detach().numpy().T * std)
+            np.add.at(block.T, owners, attribution.detach().numpy().T)
             values[rows] += block
         gap = values[rows].sum(axis=1) - (predictions[rows] - baseline)
-        rows = rows[np.abs(gap) > tolerance * std]
+        rows = rows[np.abs(gap) > tolerance * scale]
         steps *= 4
         if steps > MAX_STEPS:
             break
@@ -148,7 +147,7 @@ def _summed_gradients(
 class _Paths:
     """The network's inputs laid out for integrated gradients, with baselines and owners.
 
-    ``forward(*inputs)`` is the network's output (standardised target) from imputed numeric
+    ``forward(*inputs)`` is the network's answer (in the target's units) from imputed numeric
     values, missing indicators and looked-up embeddings, in the order of ``names``; only the
     non-empty parts are inputs.
     """
@@ -211,5 +210,6 @@ class _Paths:
                 # NumericInput on values with no NaN: scaled and clipped, indicators all 0
                 block = self.network.numeric_input(block)[:, : self.widths["numeric"]]
             blocks.append(block)
-        output: torch.Tensor = self.network.backbone(torch.cat(blocks, dim=1)).squeeze(-1)
+        raw = self.network.backbone(torch.cat(blocks, dim=1)).squeeze(-1)
+        output: torch.Tensor = self.network.head(raw)
         return output

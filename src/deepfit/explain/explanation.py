@@ -129,7 +129,7 @@ def explain(
         >>> result.importance[["feature", "importance_mean"]].head(2)  # doctest: +SKIP
         >>> result.save("explain")  # doctest: +SKIP
     """
-    model._check_fitted()
+    model.check_fitted()
     for name, value, least in (("n_repeats", n_repeats, 1), ("top", top, 0), ("rows", rows, 1)):
         if not isinstance(value, int | np.integer) or value < least:
             raise ConfigError(f"{name} must be a whole number >= {least}, however: {value!r}")

@@ -27,7 +27,7 @@ def synthetic_rows(model: Regressor, n_rows: int = 300, *, seed: int = 0) -> pd.
     categories, missing values where training had them. For checking an export, not for
     estimating accuracy.
     """
-    model._check_fitted()
+    model.check_fitted()
     prep = model.preprocessor_
     rng = np.random.default_rng(seed)
     index = {name: j for j, name in enumerate(prep.numeric_names)}

@@ -65,7 +65,7 @@ def input_specs(model: Regressor) -> list[dict[str, Any]]:
     Categorical columns list their known ``categories`` (in code order, code = position + 1)
     and the ``missing`` text; date columns give their ``unit`` and the ``parts`` the model uses.
     """
-    model._check_fitted()
+    model.check_fitted()
     prep = model.preprocessor_
     specs: list[dict[str, Any]] = []
     for column in prep.schema.columns:
@@ -100,9 +100,9 @@ def export_onnx(
         >>> export_onnx(model, "price.onnx")  # doctest: +SKIP
         PosixPath('price.onnx')
     """
-    from deepfit import __version__
+    from deepfit.version import __version__
 
-    model._check_fitted()
+    model.check_fitted()
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ConfigError(
             f"opset must be between {MIN_OPSET} and {MAX_OPSET}, however: opset={opset}"
@@ -179,7 +179,7 @@ class _TargetUnits(nn.Module):
             numeric = inputs[0].new_zeros((rows, 0), dtype=torch.float32)
         if codes is None:
             codes = inputs[0].new_zeros((rows, 0), dtype=torch.long)
-        return self.network.to_target_units(self.network(numeric, codes))
+        return self.network.head(self.network(numeric, codes))
 
 
 def network_graph(

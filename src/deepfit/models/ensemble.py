@@ -2,13 +2,15 @@
 
 An ensemble is a :class:`~deepfit.models.network.TabularNetwork` to everything downstream
 (serving, ONNX export, explanations, baselines): it has the same ``numeric_input``,
-``embeddings``, ``backbone``, ``target_mean``, ``target_std`` and ``to_target_units``, and its
-``forward`` is the mean of the members' standardised outputs.
+``embeddings``, ``backbone`` and ``head``, and its ``forward`` is the mean of the members'
+raw outputs (standardised targets, or logits).
 
 * The weights live in the members only (``members.0.``, ``members.1.``, ... in the state
   dict). ``numeric_input``, ``embeddings`` and ``backbone`` are views over the members,
   deliberately not registered as submodules, so no tensor is stored twice.
 * ``numeric_input`` is the first member's: every member holds the same input statistics.
+* ``head`` is the ensemble's own (the task's head; its statistics are not weights), applied
+  to the mean of the members' raw outputs.
 * ``embeddings`` puts the members' embeddings of a column side by side (one table per column,
   ``embedding_dim`` the members' widths summed), and ``backbone`` takes the prepared numeric
   features followed by those embeddings, hands each member its own slice and averages. So
@@ -18,6 +20,7 @@ An ensemble is a :class:`~deepfit.models.network.TabularNetwork` to everything d
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import cast
 
@@ -50,7 +53,7 @@ class EnsembleNetwork(TabularNetwork):
 
     members: nn.ModuleList
 
-    def __init__(self, members: Sequence[TabularNetwork]) -> None:
+    def __init__(self, members: Sequence[TabularNetwork], head: nn.Module | None = None) -> None:
         # Not TabularNetwork.__init__: its parts here are views over the members (see above).
         nn.Module.__init__(self)
         if not members:
@@ -58,8 +61,7 @@ class EnsembleNetwork(TabularNetwork):
         _check_same_inputs(members)
         first = members[0]
         self.members = nn.ModuleList(members)
-        self.register_buffer("target_mean", first.target_mean.detach().clone())
-        self.register_buffer("target_std", first.target_std.detach().clone())
+        self.head = head if head is not None else copy.deepcopy(first.head)
         object.__setattr__(self, "numeric_input", first.numeric_input)
         object.__setattr__(self, "embeddings", _SideBySideEmbeddings(members))
         object.__setattr__(self, "backbone", _AveragedBackbones(members))
@@ -90,20 +92,14 @@ def _check_same_inputs(members: Sequence[TabularNetwork]) -> None:
         same = same and _table_sizes(member) == _table_sizes(first)
         if not same:
             raise ConfigError(
-                f"ensemble member {index} has other input or target statistics than member 0; "
-                "the members must be built from the same preprocessing and target scaling"
+                f"ensemble member {index} has other input statistics than member 0; "
+                "the members must be built from the same preprocessing"
             )
 
 
 def _statistics(network: TabularNetwork) -> list[torch.Tensor]:
     layer = network.numeric_input
-    return [
-        layer.medians,
-        layer.scales,
-        layer.indicator_columns,
-        network.target_mean,
-        network.target_std,
-    ]
+    return [layer.medians, layer.scales, layer.indicator_columns]
 
 
 def _table_sizes(network: TabularNetwork) -> list[tuple[int, int]]:

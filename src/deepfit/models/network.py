@@ -1,4 +1,4 @@
-"""The tabular network: input layers, then a backbone, predicting the standardised target."""
+"""The tabular network: input layers, a backbone, and the task's head."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ from deepfit.models.inputs import CategoricalEmbeddings, NumericInput
 
 
 class TabularNetwork(nn.Module):
-    """Raw numeric features (NaN for missing) and category codes in, one number per row out.
+    """Raw numeric features (NaN for missing) and category codes in, the raw output out.
 
-    The output is on the standardised target scale; ``target_mean`` and ``target_std`` are
-    buffers so :meth:`to_target_units` (and an exported graph) can give the target's units.
+    ``forward`` gives what the loss scores: the standardised target of a regression network,
+    the logits of a classifier. ``head`` (made by the task, see :mod:`deepfit.models.heads`)
+    turns that into the answer, the target's units or class probabilities, so an exported
+    graph or a server applies it too. The head's statistics are not part of the weights.
     """
-
-    target_mean: torch.Tensor
-    target_std: torch.Tensor
 
     def __init__(
         self,
@@ -24,15 +23,13 @@ class TabularNetwork(nn.Module):
         numeric_input: NumericInput,
         embeddings: CategoricalEmbeddings,
         backbone: nn.Module,
-        target_mean: float = 0.0,
-        target_std: float = 1.0,
+        head: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.numeric_input = numeric_input
         self.embeddings = embeddings
         self.backbone = backbone
-        self.register_buffer("target_mean", torch.tensor(target_mean, dtype=torch.float64))
-        self.register_buffer("target_std", torch.tensor(target_std, dtype=torch.float64))
+        self.head: nn.Module = head if head is not None else nn.Identity()
 
     @property
     def d_in(self) -> int:
@@ -72,6 +69,6 @@ class TabularNetwork(nn.Module):
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.backbone_input(numeric, categorical)).squeeze(-1)
 
-    def to_target_units(self, standardised: torch.Tensor) -> torch.Tensor:
-        """The network's output mapped back to the target's units, in float64."""
-        return standardised.double() * self.target_std + self.target_mean
+    def answer(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        """The head's answer for these inputs: ``head(forward(...))``."""
+        return self.head(self(numeric, categorical))

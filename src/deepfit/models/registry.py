@@ -126,10 +126,9 @@ def build_network(
     missing_indicators: list[bool],
     cardinalities: list[int],
     options: dict[str, Any],
-    target_mean: float = 0.0,
-    target_std: float = 1.0,
+    head: nn.Module | None = None,
 ) -> TabularNetwork:
-    """Build the network ``name`` for data with the given input statistics.
+    """Build the network ``name`` for data with the given input statistics, ending in ``head``.
 
     Example:
         >>> net = build_network("mlp", medians=[0.0], scales=[1.0], missing_indicators=[False],
@@ -157,6 +156,5 @@ def build_network(
         numeric_input=numeric_input,
         embeddings=embeddings,
         backbone=build_backbone(name, layout, options),
-        target_mean=target_mean,
-        target_std=target_std,
+        head=head,
     )

@@ -1,4 +1,7 @@
-"""Rich tables for the terminal: metrics beside baselines, the schema, a model's summary."""
+"""Rich tables for the terminal: metrics beside baselines, the schema, a model's summary.
+
+The metrics shown, their order and which one ranks the models come from the model's task.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +9,39 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
+from deepfit.tasks import TASKS, Task
+
 if TYPE_CHECKING:
-    from deepfit.estimator import Regressor
+    from deepfit.estimator.base import Estimator
+    from deepfit.evaluation.crossval import CrossValidation
     from deepfit.evaluation.scoring import MetricsBySplit
 
-SHOWN_METRICS = {
-    "rmse": "RMSE",
-    "mae": "MAE",
-    "median_ae": "median AE",
-    "r2": "R²",
-    "explained_variance": "expl. variance",
-    "mape": "MAPE",
-    "rmsle": "RMSLE",
-    "mse": "MSE",
-    "msle": "MSLE",
-}
 SPLITS = ("train", "validation", "test")
+FRACTIONS = {"mape", "accuracy", "balanced_accuracy"}  # shown as percentages
+UNIT_FREE = {
+    "r2",
+    "explained_variance",
+    "msle",
+    "rmsle",
+    "log_loss",
+    "brier",
+    "roc_auc",
+    "f1_macro",
+}
 
 
 def format_value(name: str, value: float | None) -> str:
-    """A metric as a person reads it: percentages for MAPE, a few significant digits otherwise."""
+    """A metric as a person reads it: percentages for shares, a few significant digits else.
+
+    Example:
+        >>> format_value("rmse", 1234.5), format_value("accuracy", 0.9123)
+        ('1,234.5', '91.23%')
+    """
     if value is None:
         return "-"
-    if name == "mape":
+    if name in FRACTIONS:
         return f"{value:.2%}"
-    if name in {"r2", "explained_variance", "msle", "rmsle"}:
+    if name in UNIT_FREE:
         return f"{value:.4f}"
     magnitude = abs(value)
     if magnitude >= 1e6:
@@ -40,35 +51,85 @@ def format_value(name: str, value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def metrics_table(metrics: MetricsBySplit, *, split: str, title: str) -> Table:
-    """Metrics as rows, one column per model (deepfit first), on ``split``; best RMSE in bold."""
+def metrics_table(metrics: MetricsBySplit, *, split: str, title: str, task: Task) -> Table:
+    """Metrics as rows, one column per model (deepfit first), on ``split``; the best model by
+    the task's primary metric in bold."""
     columns = {model: by_split[split] for model, by_split in metrics.items() if split in by_split}
-    best_rmse = min((s["rmse"] for s in columns.values() if "rmse" in s), default=None)
+    best = _best(task, list(columns.values()))
     headers = [
-        f"[bold]{model}[/bold]" if scores.get("rmse") == best_rmse else model
-        for model, scores in columns.items()
+        f"[bold]{model}[/bold]" if index == best else model for index, model in enumerate(columns)
     ]
-    return _metric_rows(title, headers, list(columns.values()))
+    return _metric_rows(title, headers, list(columns.values()), task)
 
 
-def splits_table(scores: dict[str, dict[str, float]], *, title: str) -> Table:
+def splits_table(scores: dict[str, dict[str, float]], *, title: str, task: Task) -> Table:
     """Metrics as rows, one column per split, for a single model."""
     present = [split for split in SPLITS if split in scores]
-    return _metric_rows(title, present, [scores[split] for split in present])
+    return _metric_rows(title, present, [scores[split] for split in present], task)
 
 
-def _metric_rows(title: str, headers: list[str], columns: list[dict[str, float]]) -> Table:
+def crossval_table(result: CrossValidation, title: str | None = None) -> Table:
+    """Cross-validation's metrics as rows, models as columns (deepfit first), "mean ± std".
+
+    The model with the best mean primary metric has a bold header; the caption gives the
+    fold count, the seed and the seconds taken.
+    """
+    task = TASKS[result.task]()
+    summary = result.summary
+    means = [{name: cell.mean for name, cell in scores.items()} for scores in summary.values()]
+    best = _best(task, means)
+    folds = len(result.folds)
+    table = Table(
+        title=title or f"{folds}-fold cross-validation: mean ± std",
+        title_justify="left",
+        caption=f"{folds} folds, seed {result.seed}, {result.seconds:.1f} s",
+        caption_justify="left",
+    )
+    table.add_column("metric")
+    for index, model in enumerate(summary):
+        table.add_column(f"[bold]{model}[/bold]" if index == best else model, justify="right")
+    for name, label in task.shown_metrics.items():
+        cells = [scores.get(name) for scores in summary.values()]
+        if any(cell is not None for cell in cells):
+            table.add_row(
+                label,
+                *(
+                    "-"
+                    if cell is None
+                    else f"{format_value(name, cell.mean)} ± {format_value(name, cell.std)}"
+                    for cell in cells
+                ),
+            )
+    return table
+
+
+def _best(task: Task, columns: list[dict[str, float]]) -> int | None:
+    """The position of the column best on the task's primary metric, if any has it."""
+    metric = task.primary_metric
+    best: int | None = None
+    for index, scores in enumerate(columns):
+        value = scores.get(metric)
+        if value is None:
+            continue
+        if best is None or task.better(metric, value, columns[best][metric]):
+            best = index
+    return best
+
+
+def _metric_rows(
+    title: str, headers: list[str], columns: list[dict[str, float]], task: Task
+) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
     for header in headers:
         table.add_column(header, justify="right")
-    for name, label in SHOWN_METRICS.items():
+    for name, label in task.shown_metrics.items():
         if any(name in scores for scores in columns):
             table.add_row(label, *(format_value(name, scores.get(name)) for scores in columns))
     return table
 
 
-def schema_table(model: Regressor) -> Table:
+def schema_table(model: Estimator) -> Table:
     """Each input column with its role and what preprocessing learned about it."""
     prep = model.preprocessor_
     numeric = dict(
@@ -98,12 +159,11 @@ def schema_table(model: Regressor) -> Table:
     return table
 
 
-def training_lines(model: Regressor) -> list[str]:
+def training_lines(model: Estimator) -> list[str]:
     """A few lines that say how training went."""
     summary: dict[str, Any] = model.training_summary_
     n_parameters = sum(p.numel() for p in model.network_.parameters())
-    # the architecture the network was built with (a fine-tuned model's comes from its base)
-    built = getattr(model, "network_params_", None) or model.get_params()
+    built = model.settings_  # the architecture the network was built with
     layers = "x".join(str(w) for w in built["hidden_layers"])
     return [
         f"model: {built['model']} ({layers}, {built['activation']}, dropout {built['dropout']}), "

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from deepfit.data.io import read_table
 from deepfit.data.preprocess import check_columns
-from deepfit.data.target import check_target
 from deepfit.errors import DataError
 from deepfit.explain.columns import feature_roles
 from deepfit.files import atomic_writer, check_writable
@@ -37,20 +36,21 @@ def build_report(
     Example:
         >>> page = build_report(model, X, y, title="price model")  # doctest: +SKIP
     """
-    from deepfit import __version__
+    from deepfit.version import __version__
 
-    model._check_fitted()
+    model.check_fitted()
     frame = read_table(X)
     target_name = model.target_name_
-    values = check_target(y, target_name)
+    values = model.task_.check_target(y, target_name)
     if len(values) != len(frame):
         raise DataError(f"X has {len(frame)} rows but y has {len(values)} values; they must match")
     if len(frame) < 2:
         raise DataError("the report needs at least 2 labelled rows")
     check_columns(frame, list(feature_roles(model)))
-    predicted = model.predict(frame)
+    answers = model.answers(model.prepare(frame))
+    predicted = model.task_.predictions(answers)
     parts: list[Section | None] = [
-        sections.metrics_section(model, values, predicted),
+        sections.metrics_section(model, values, answers),
         sections.fit_section(values, predicted, target=target_name),
         sections.learning_section(model),
         sections.importance_section(model, frame, values, seed=seed),

@@ -13,16 +13,17 @@ import numpy as np
 import pandas as pd
 
 from deepfit.errors import ConfigError
-from deepfit.evaluation.metrics import regression_metrics
 from deepfit.explain.columns import feature_roles, sample_rows
 from deepfit.explain.importance import permutation_importances
 from deepfit.explain.plots import importance_figure
 from deepfit.report import plots
-from deepfit.report.console import SHOWN_METRICS, SPLITS, format_value
+from deepfit.report.console import SPLITS, format_value
 from deepfit.report.html import Section, image, paragraph, table
 
 if TYPE_CHECKING:
     from deepfit.estimator import Regressor
+    from deepfit.estimator.base import Estimator
+    from deepfit.tasks.base import Task
 
 INTERVAL_LEVEL = 0.9
 IMPORTANCE_ROWS = 1_000  # permutation importance on at most this many rows, to stay quick
@@ -33,10 +34,11 @@ BEST_KEYS = ("best_validation_rmse", "best_rmse", "best_value", "best")
 DEFAULT_KEYS = ("default_validation_rmse", "default_rmse", "default_value", "default")
 
 
-def metrics_section(model: Regressor, y: np.ndarray, predicted: np.ndarray) -> Section:
+def metrics_section(model: Estimator, y: np.ndarray, answers: np.ndarray) -> Section:
     """Metrics on the given rows; then, when the model has them, per split beside baselines."""
-    scores = regression_metrics(y, predicted)
-    rows = [(label, format_value(name, scores.get(name))) for name, label in _shown(scores)]
+    task = model.task_
+    scores = task.metrics(y, answers)
+    rows = [(label, format_value(name, scores.get(name))) for name, label in _shown(task, scores)]
     body = paragraph(f"deepfit on the {len(y)} rows of this report:")
     body += table(["metric", "deepfit"], rows)
     stored: dict[str, dict[str, dict[str, float]]] = getattr(model, "metrics_", None) or {}
@@ -44,23 +46,28 @@ def metrics_section(model: Regressor, y: np.ndarray, predicted: np.ndarray) -> S
         columns = {name: by_split[split] for name, by_split in stored.items() if split in by_split}
         if not columns:
             continue
-        rmses = [s.get("rmse", np.inf) for s in columns.values()]
-        best = 1 + int(np.argmin(rmses)) if np.isfinite(min(rmses)) else None
-        shown = _shown(*columns.values())
-        body += paragraph(f"At training time, {split} split (best RMSE highlighted):")
+        metric = task.primary_metric
+        best = None
+        for index, scores_of in enumerate(columns.values(), start=1):
+            value = scores_of.get(metric)
+            if value is not None and (best is None or task.better(metric, value, best[1])):
+                best = (index, value)
+        shown = _shown(task, *columns.values())
+        label = task.shown_metrics[metric]
+        body += paragraph(f"At training time, {split} split (best {label} highlighted):")
         body += table(
             ["metric", *columns],
             [
                 (label, *(format_value(name, s.get(name)) for s in columns.values()))
                 for name, label in shown
             ],
-            best_column=best,
+            best_column=None if best is None else best[0],
         )
     return Section("metrics", "Metrics", body)
 
 
-def _shown(*scores: dict[str, float]) -> list[tuple[str, str]]:
-    return [(n, label) for n, label in SHOWN_METRICS.items() if any(n in s for s in scores)]
+def _shown(task: Task, *scores: dict[str, float]) -> list[tuple[str, str]]:
+    return [(n, label) for n, label in task.shown_metrics.items() if any(n in s for s in scores)]
 
 
 def fit_section(y: np.ndarray, predicted: np.ndarray, *, target: str) -> Section:

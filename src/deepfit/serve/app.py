@@ -92,15 +92,15 @@ def create_app(
     The :class:`Gateway` in front answers ``POST /predict`` and checks keys; the FastAPI app
     behind it (``.app``) serves the rest and the OpenAPI documentation.
     """
-    from deepfit import __version__
-    from deepfit.artifact import load
+    from deepfit.estimator import load
+    from deepfit.version import __version__
 
     settings = settings or ServerSettings()
     if isinstance(model, Regressor):
         regressor, version = model, version or "in-memory"
     else:
         regressor, version = load(model), version or model_version(Path(model))
-    regressor._check_fitted()
+    regressor.check_fitted()
     engine = InferenceEngine(regressor.network_, backend=settings.backend, threads=settings.threads)
     schema = FeatureSchema(regressor.preprocessor_)
     target = regressor.target_name_

@@ -52,7 +52,7 @@ class InferenceEngine:
             return np.asarray(self.session.run(None, feed)[0], dtype=np.float64)
         with torch.inference_mode():
             output = self.network(torch.tensor(numeric), torch.tensor(codes))
-            return self.network.to_target_units(output).numpy()
+            return self.network.head(output).numpy()
 
     def _try_onnx(self, threads: int) -> None:
         import onnxruntime

@@ -29,9 +29,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepfit.auto import AUTO
 from deepfit.errors import ConfigError
 from deepfit.estimator import Regressor
+from deepfit.estimator.auto import AUTO
 from deepfit.models.registry import MODELS
 
 # Strengths chosen for penalties summed over all weights (training/optim.py) next to a loss

@@ -23,7 +23,7 @@ from torch import nn
 from deepfit.training.callbacks import Callback, LoopParts
 from deepfit.training.losses import make_loss
 from deepfit.training.optim import Schedule, make_optimizer, penalized_weights, weight_penalty
-from deepfit.training.sources import BatchSource, inputs_of, split_target
+from deepfit.training.sources import BatchSource, inputs_and_target, inputs_of
 from deepfit.training.state import ANNEALED, DIVERGED, INTERRUPTED, EpochRecord, TrainState
 
 IMPROVEMENT = 1e-4  # relative drop in validation loss that counts as better
@@ -47,6 +47,8 @@ class TrainConfig:
     max_epochs: int = 200
     seed: int = 0
     quantiles: tuple[float, ...] = ()  # the levels of the "quantile" (pinball) loss
+    label_smoothing: float = 0.0  # of the "cross_entropy" loss
+    class_weights: tuple[float, ...] = ()  # of the "cross_entropy" loss, one per class
     time_budget: float | None = None  # seconds: when the "anneal" schedule must have decayed
     stall_epochs: int | None = None  # "anneal" decays after this many epochs without progress
 
@@ -64,7 +66,13 @@ def train(
     stops the run at the end of the current batch with ``stop_reason == "interrupted"``; a
     second Ctrl-C raises KeyboardInterrupt at once.
     """
-    loss_fn = make_loss(config.loss, huber_delta=config.huber_delta, quantiles=config.quantiles)
+    loss_fn = make_loss(
+        config.loss,
+        huber_delta=config.huber_delta,
+        quantiles=config.quantiles,
+        label_smoothing=config.label_smoothing,
+        class_weights=config.class_weights,
+    )
     optimizer = make_optimizer(
         config.optimizer,
         (parameter for parameter in network.parameters() if parameter.requires_grad),
@@ -99,7 +107,7 @@ def train(
                 if interrupted.is_set():
                     break
                 schedule.step_batch(state.epoch + (index + 1) / n_batches)
-                inputs, target = split_target(batch)
+                inputs, target = inputs_and_target(batch)
                 loss = loss_fn(network(**inputs), target)
                 total += float(loss.detach()) * len(target)
                 penalty = weight_penalty(weights, l1=config.l1, l2=config.l2)
@@ -188,7 +196,7 @@ def evaluate_loss(network: nn.Module, data: BatchSource, loss_fn: nn.Module) -> 
     network.eval()
     total = 0.0
     for batch in data.ordered(EVAL_BATCH):
-        inputs, target = split_target(batch)
+        inputs, target = inputs_and_target(batch)
         total += float(loss_fn(network(**inputs), target)) * len(target)
     return total / len(data)
 

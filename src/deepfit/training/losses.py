@@ -1,8 +1,9 @@
-"""Regression losses by name; each accepts one prediction per row or one per ensemble member.
+"""Losses by name; each accepts one prediction per row or one per ensemble member.
 
-A loss takes the target ``[B]`` and a prediction ``[B]`` or, from a multi-member network in
-training mode, ``[B, k]``: each of the ``k`` members is scored on its own and the loss is the
-mean of the members' losses. The quantile (pinball) loss takes ``[B, Q]`` or ``[B, k, Q]``.
+A regression loss takes the target ``[B]`` and a prediction ``[B]`` or, from a multi-member
+network in training mode, ``[B, k]``: each of the ``k`` members is scored on its own and the
+loss is the mean of the members' losses. The quantile (pinball) loss takes ``[B, Q]`` or
+``[B, k, Q]``. Cross-entropy takes class codes ``[B]`` and logits ``[B, C]`` or ``[B, k, C]``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from torch.nn import functional
 
 from deepfit.errors import ConfigError
 
-LOSSES = ("mse", "mae", "huber", "quantile")
+REGRESSION_LOSSES = ("mse", "mae", "huber")
+LOSSES = (*REGRESSION_LOSSES, "quantile", "cross_entropy")
 DEFAULT_QUANTILES = (0.05, 0.5, 0.95)
 
 
@@ -93,15 +95,53 @@ class QuantileLoss(nn.Module):
         return torch.maximum(levels * residual, (levels - 1.0) * residual).mean()
 
 
+class CrossEntropy(nn.Module):
+    """Cross-entropy of logits ``[B, C]`` (or ``[B, k, C]``: each member scored, then averaged)
+    against class codes ``[B]``, with optional label smoothing and class weights.
+
+    With class weights the mean is weighted (``torch.nn.functional.cross_entropy``'s rule).
+
+    Example:
+        >>> loss = CrossEntropy()
+        >>> round(float(loss(torch.zeros(2, 4), torch.tensor([0, 3]))), 4)  # log(4)
+        1.3863
+    """
+
+    weights: torch.Tensor | None
+
+    def __init__(
+        self, *, label_smoothing: float = 0.0, class_weights: Sequence[float] = ()
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ConfigError(f"label_smoothing must be in [0, 1), however: {label_smoothing}")
+        self.label_smoothing = float(label_smoothing)
+        weights = torch.tensor([float(w) for w in class_weights]) if class_weights else None
+        self.register_buffer("weights", weights, persistent=False)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if logits.ndim == 3:  # [B, k, C]: every member scores every row
+            members = logits.shape[1]
+            logits = logits.reshape(-1, logits.shape[-1])
+            target = target.repeat_interleave(members)
+        weights = None if self.weights is None else self.weights.to(logits)
+        return functional.cross_entropy(
+            logits, target, weight=weights, label_smoothing=self.label_smoothing
+        )
+
+
 def make_loss(
     name: str,
     *,
     huber_delta: float = 1.0,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    label_smoothing: float = 0.0,
+    class_weights: Sequence[float] = (),
 ) -> nn.Module:
     """Return the loss ``name`` (on the standardised target, so ``huber_delta`` is in stds).
 
-    ``quantiles`` is read only by ``"quantile"``.
+    ``quantiles`` is read only by ``"quantile"``; ``label_smoothing`` and ``class_weights``
+    only by ``"cross_entropy"``.
 
     Example:
         >>> loss = make_loss("huber")
@@ -120,4 +160,6 @@ def make_loss(
         return MemberLoss(partial(functional.huber_loss, delta=float(huber_delta)))
     if name == "quantile":
         return QuantileLoss(quantiles)
+    if name == "cross_entropy":
+        return CrossEntropy(label_smoothing=label_smoothing, class_weights=class_weights)
     raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, however: {name!r}")

@@ -106,11 +106,11 @@ class InMemorySource:
         return InMemorySource({name: t.to(device) for name, t in self.tensors.items()})
 
 
-def split_target(batch: Batch) -> tuple[Batch, torch.Tensor]:
+def inputs_and_target(batch: Batch) -> tuple[Batch, torch.Tensor]:
     """The network's inputs (every tensor but the target) and the target of a training batch.
 
     Example:
-        >>> split_target({"numeric": torch.zeros(1, 1), TARGET: torch.ones(1)})[1]
+        >>> inputs_and_target({"numeric": torch.zeros(1, 1), TARGET: torch.ones(1)})[1]
         tensor([1.])
     """
     if TARGET not in batch:

@@ -98,11 +98,13 @@ class Objective:
         s = self.scoring
         model = Regressor(**{**settings, "time_limit": self._time_limit()})
         pruning = PruningCallback(trial)
-        model.__dict__["_extra_callbacks"] = [pruning]  # see Regressor._callbacks
-        try:
-            model.fit(s.X_train, pd.Series(s.y_train, name=s.target), X_val=s.X_val, y_val=s.y_val)
-        finally:
-            del model.__dict__["_extra_callbacks"]
+        model.fit(
+            s.X_train,
+            pd.Series(s.y_train, name=s.target),
+            X_val=s.X_val,
+            y_val=s.y_val,
+            callbacks=[pruning],
+        )
         if model.training_summary_["stop_reason"] == INTERRUPTED:
             raise KeyboardInterrupt  # Ctrl-C ends the search, not only this trial
         if pruning.pruned_at is not None:

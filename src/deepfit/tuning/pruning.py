@@ -21,7 +21,8 @@ class PruningCallback(Callback):
 
     Example:
         >>> model = Regressor(max_epochs=50)  # doctest: +SKIP
-        >>> model.__dict__["_extra_callbacks"] = [PruningCallback(trial)]  # doctest: +SKIP
+        >>> pruner = PruningCallback(trial)  # doctest: +SKIP
+        >>> model.fit(X, y, X_val=X_val, y_val=y_val, callbacks=[pruner])  # doctest: +SKIP
     """
 
     def __init__(self, trial: optuna.Trial) -> None:

@@ -26,7 +26,8 @@ from typing import Any
 from optuna.trial import BaseTrial
 
 from deepfit.errors import ConfigError
-from deepfit.estimator import Regressor
+from deepfit.estimator.auto import DataShape, resolve
+from deepfit.estimator.params import AUTO
 
 Choice = None | bool | int | float | str
 
@@ -49,9 +50,13 @@ class SearchSpace:
 
 
 def base_settings(params: dict[str, Any]) -> dict[str, Any]:
-    """Every Regressor parameter: its default, or the value in ``params``; the model searched
-    is ``mlp`` unless ``params`` names another (``auto`` is already a tuned recipe)."""
-    return Regressor(**{"model": "mlp", **params}).get_params(deep=False)
+    """Every Regressor parameter: the value in ``params``, or its default resolved for a model
+    other than auto; the model searched is ``mlp`` unless ``params`` names another (``auto``
+    is already a tuned recipe). ``batch_size="auto"`` stays a choice of its own."""
+    given = {"model": "mlp", **params}
+    settings = resolve(given, DataShape(n_rows=1), "regression").settings
+    settings["batch_size"] = given.get("batch_size", AUTO)
+    return settings
 
 
 def choices(options: tuple[Choice, ...], base: Choice) -> tuple[Choice, ...]:
@@ -99,7 +104,7 @@ def _mlp_default(base: dict[str, Any]) -> dict[str, Any]:
 
 
 def _defaults() -> dict[str, Any]:
-    return Regressor().get_params(deep=False)
+    return base_settings({})
 
 
 ENSEMBLE_SIZES: tuple[Choice, ...] = (8, 16, 32)

@@ -11,6 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from deepfit import ConfigError, DataError, DeepfitWarning, NotFittedError, Regressor
+from deepfit.estimator.params import auto_batch_size
 from tests.support.tables import FAST, TABLE_ROLES, make_table
 
 
@@ -191,7 +192,7 @@ def test_bad_settings_are_config_errors():
         Regressor(batch_size=0).fit(X, y)
     with pytest.raises(ConfigError, match="activation"):
         Regressor(activation="wobbly", max_epochs=1).fit(X, y)
-    with pytest.raises(ConfigError, match="unknown model"):
+    with pytest.raises(ConfigError, match="model must be 'auto' or one of mlp"):
         Regressor(model="forest", max_epochs=1).fit(X, y)
 
 
@@ -222,12 +223,11 @@ def test_pandas_input_frame_is_left_untouched():
 
 
 def test_auto_batch_size_grows_with_the_data():
-    assert Regressor()._batch_size(300) == 64
-    assert Regressor()._batch_size(14_448) == 256
-    assert Regressor()._batch_size(1_000_000) == 512
-    assert Regressor(batch_size=48)._batch_size(10**6) == 48
+    assert auto_batch_size(300) == 64
+    assert auto_batch_size(14_448) == 256
+    assert auto_batch_size(1_000_000) == 512
     X, y = _features_target(make_table(100))
     model = Regressor(model="mlp", hidden_layers=(8,), max_epochs=2).fit(X, y)
     assert model.training_summary_["batch_size"] == 64
-    with pytest.raises(ConfigError, match="batch_size must be a positive integer or 'auto'"):
+    with pytest.raises(ConfigError, match="batch_size must be 'auto' or a positive integer"):
         Regressor(batch_size="big").fit(X, y)

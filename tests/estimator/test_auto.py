@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit import Regressor
-from deepfit.auto import (
+from deepfit.estimator.auto import (
     AUTO_TIME_LIMIT,
     LARGE_DATA_CLIP,
     LARGE_DATA_ROWS,
@@ -50,8 +50,8 @@ def test_an_auto_fit_records_its_choices_and_learns() -> None:
     assert chosen["numeric_embedding"] == "piecewise"
     assert chosen["schedule"] == "anneal"
     assert "max_epochs" not in chosen  # set by the user, so auto left it
-    assert model.network_params_["model"] == "ensemble"
-    assert model.network_params_["model_options"] == {"k": 8}
+    assert model.settings_["model"] == "ensemble"
+    assert model.settings_["model_options"] == {"k": 8}
     assert model.training_summary_["epochs"] <= 60
     residual = np.asarray(y) - model.predict(X)
     assert residual.std() < 0.5 * np.asarray(y).std()  # well beyond predicting the mean
@@ -66,8 +66,8 @@ def test_auto_keeps_every_setting_the_user_chose() -> None:
     chosen = model.training_summary_["auto"]
     for name in ("hidden_layers", "learning_rate", "schedule", "model_options", "max_epochs"):
         assert name not in chosen
-    assert list(model.network_params_["hidden_layers"]) == [16]
-    assert model.network_params_["model_options"] == {"k": 2}
+    assert list(model.settings_["hidden_layers"]) == [16]
+    assert model.settings_["model_options"] == {"k": 2}
     assert model.get_params()["schedule"] == "plateau"
     assert model.get_params()["model"] == "auto"  # the estimator keeps what it was given
 
@@ -78,4 +78,4 @@ def test_auto_without_numeric_features_has_no_numeric_embedding() -> None:
     y = X["colour"].map({"red": 1.0, "green": 2.0, "blue": 3.0}) + rng.normal(0, 0.1, 120)
     model = Regressor(**QUICK).fit(X, y)
     assert model.training_summary_["auto"]["numeric_embedding"] is None
-    assert model.network_params_["numeric_embedding"] is None
+    assert model.settings_["numeric_embedding"] is None

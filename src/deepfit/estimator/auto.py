@@ -24,24 +24,33 @@ saw only 3 epochs in 240 s and scored 30% behind LightGBM:
   delays, 1.6% of rows beyond 10 IQRs), which the clip at 3 squeezes together; on smaller
   tables it still guards against a few extreme values.
 
-Auto fills in only the settings left at their defaults: ``Regressor(max_epochs=30)``
-still trains for at most 30 epochs, with auto's architecture. The default ``time_limit``
-under auto is :data:`AUTO_TIME_LIMIT` seconds; when it stops training, how many epochs ran
-depends on the machine's speed, so pass ``time_limit=None`` for runs that must repeat
-exactly.
+Auto decides only the settings left at ``"auto"``: ``Regressor(max_epochs=30)`` still
+trains for at most 30 epochs, with auto's architecture, and a value given explicitly is
+kept even when it equals auto's. The ``time_limit`` under auto is :data:`AUTO_TIME_LIMIT`
+seconds; when it stops training, how many epochs ran depends on the machine's speed, so pass
+``time_limit=None`` for runs that must repeat exactly. ``model_options`` given with
+``model="auto"`` are added to auto's (``{"k": 4}`` replaces auto's k). The same recipe
+serves regression and classification: the task sets the output width and the loss.
+
+:func:`resolve` is a pure function of the given parameters and the data's shape.
 
 Example:
     >>> auto_settings(20_000)["model"]
     'ensemble'
+    >>> resolved = resolve({"model": "auto", "max_epochs": 30}, DataShape(20_000), "regression")
+    >>> resolved.settings["max_epochs"], resolved.settings["learning_rate"]
+    (30, 0.002)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from deepfit.estimator.params import AUTO, params_for
 from deepfit.models.inputs import DEFAULT_CLIP
 
-AUTO = "auto"
 AUTO_TIME_LIMIT = 240.0
 SMALL_DATA_ROWS = 2_000  # below this, a narrower network and fewer members
 LARGE_DATA_ROWS = 100_000  # from this, the scaled inputs are clipped at LARGE_DATA_CLIP
@@ -65,10 +74,57 @@ def ensemble_size(n_rows: int) -> int:
     return k
 
 
+@dataclass(frozen=True)
+class DataShape:
+    """What auto looks at: the training rows, and whether any feature is numeric, boolean or
+    a date (which the piecewise-linear embedding needs)."""
+
+    n_rows: int
+    has_numeric: bool = True
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Every setting concrete (``settings``), and which of them auto chose (``chosen``)."""
+
+    settings: dict[str, Any]
+    chosen: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve(params: Mapping[str, Any], shape: DataShape, task: str) -> Resolved:
+    """Replace every ``"auto"`` in ``params`` (missing names take their defaults).
+
+    Under ``model="auto"`` without ``init_from`` the auto recipe decides; otherwise each
+    parameter's fallback does (``batch_size`` grows with the rows either way).
+    """
+    table = params_for(task)
+    given = {name: params.get(name, spec.default) for name, spec in table.items()}
+    recipe = (
+        auto_settings(shape.n_rows, has_numeric=shape.has_numeric)
+        if given["model"] == AUTO and given.get("init_from") is None
+        else {}
+    )
+    settings: dict[str, Any] = {}
+    chosen: dict[str, Any] = {}
+    for name, spec in table.items():
+        value = given[name]
+        if spec.auto and value == AUTO:
+            if name in recipe:
+                value = chosen[name] = recipe[name]
+            else:
+                value = spec.resolve_fallback(shape.n_rows)
+        elif name == "model_options" and name in recipe and isinstance(value, dict):
+            merged = {**recipe[name], **value}
+            if merged != value:
+                chosen[name] = merged
+            value = merged
+        settings[name] = value
+    return Resolved(settings, chosen)
+
+
 def auto_settings(n_rows: int, *, has_numeric: bool = True) -> dict[str, Any]:
-    """The :class:`~deepfit.Regressor` settings ``model="auto"`` uses for ``n_rows`` rows
-    (``has_numeric``: whether any feature is numeric, boolean or a date, which the
-    piecewise-linear embedding needs)."""
+    """The settings ``model="auto"`` uses for ``n_rows`` rows (``has_numeric``: see
+    :class:`DataShape`)."""
     small = n_rows < SMALL_DATA_ROWS
     return {
         "model": "ensemble",

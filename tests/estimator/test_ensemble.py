@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -14,10 +15,11 @@ import torch
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-import deepfit.estimator
+import deepfit.estimator.training
 from deepfit import Regressor, load
 from deepfit.cli import app
 from deepfit.errors import ConfigError
+from deepfit.estimator.training import time_share
 from deepfit.explain import explain
 from deepfit.export import export_onnx, onnx_feed
 from deepfit.models.ensemble import EnsembleNetwork
@@ -57,7 +59,7 @@ def member_predictions(model: Regressor, X: pd.DataFrame) -> np.ndarray:
     )
     network = model.network_
     assert isinstance(network, EnsembleNetwork)
-    return np.stack([network.to_target_units(predict(m, inputs)).numpy() for m in network.members])
+    return np.stack([network.head(predict(m, inputs)).numpy() for m in network.members])
 
 
 def test_prediction_is_the_mean_of_the_members(ensemble: tuple) -> None:
@@ -77,7 +79,7 @@ def test_members_differ_and_are_summarised(ensemble: tuple) -> None:
     assert len(summary["members"]) == 3
     assert set(summary["members"][0]) == {"epochs", "best_epoch", "best_validation_loss", "seconds"}
     assert len(model.history_) == summary["members"][0]["epochs"] == summary["epochs"]
-    assert model.network_params_["n_ensemble"] == 3
+    assert model.settings_["n_ensemble"] == 3
 
 
 def test_spread_is_zero_for_one_network_and_positive_for_three(
@@ -115,13 +117,13 @@ def test_intervals_are_calibrated_on_the_ensembles_residuals(ensemble: tuple) ->
 
 def test_bootstrap_changes_the_members_training_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[np.ndarray] = []
-    real_train = deepfit.estimator.train
+    real_train = deepfit.estimator.training.train
 
     def recording(network: Any, data: InMemorySource, *args: Any) -> TrainState:
         seen.append(data.tensors["target"].numpy().copy())
         return real_train(network, data, *args)
 
-    monkeypatch.setattr(deepfit.estimator, "train", recording)
+    monkeypatch.setattr(deepfit.estimator.training, "train", recording)
     X, y = noisy(120, seed=0)
     settings = {**SETTINGS, "max_epochs": 1, "n_ensemble": 3}
     Regressor(**settings).fit(X, y)
@@ -144,10 +146,12 @@ def test_bootstrap_changes_the_members_training_rows(monkeypatch: pytest.MonkeyP
 
 
 def test_time_limit_is_shared_by_the_members() -> None:
-    model = Regressor(n_ensemble=3, time_limit=9.0)
-    assert model._time_share([]) == pytest.approx(3.0)
-    assert model._time_share([TrainState(max_epochs=1, seconds=5.0)]) == pytest.approx(2.0)
-    assert Regressor(n_ensemble=3)._time_share([]) is None
+    run = SimpleNamespace(settings={"n_ensemble": 3, "time_limit": 9.0})
+    assert time_share(run, []) == pytest.approx(3.0)  # type: ignore[arg-type]
+    done = [TrainState(max_epochs=1, seconds=5.0)]
+    assert time_share(run, done) == pytest.approx(2.0)  # type: ignore[arg-type]
+    run.settings["time_limit"] = None
+    assert time_share(run, []) is None  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,5 @@
+"""``python -m deepfit``: the command line."""
+
+from deepfit.cli import main
+
+main()

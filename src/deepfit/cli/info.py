@@ -1,0 +1,56 @@
+"""``deepfit info``: what a saved model is, how it was trained and how it scored."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from deepfit.cli.common import Json, ModelPath
+from deepfit.cli.harness import say, user_errors
+
+
+@user_errors
+def info(model_path: ModelPath, as_json: Json = False) -> None:
+    """Task, schema, model, training summary and metrics of a saved model."""
+    from deepfit.estimator import load
+    from deepfit.report.console import metrics_table, schema_table, training_lines
+
+    model = load(model_path)
+    if as_json:
+        say(json.dumps(_document(model, str(model_path)), indent=1, default=str))
+        return
+    versions = model.metadata_
+    say(
+        f"{model_path}: predicts '{model.target_name_}' ({model.task_.name}); written by deepfit "
+        f"{versions.get('deepfit_version')} (format {versions.get('format_version')}) at "
+        f"{versions.get('created_at')}",
+        schema_table(model),
+        *training_lines(model),
+    )
+    summary = model.training_summary_
+    say(f"rows: {summary.get('train_rows')} train, {summary.get('validation_rows')} validation")
+    metrics = getattr(model, "metrics_", None)
+    for split in ("test", "validation", "train"):
+        if metrics and split in metrics.get("deepfit", {}):
+            title = f"{split} set at training time"
+            say(metrics_table(metrics, split=split, title=title, task=model.task_))
+
+
+def _document(model: Any, path: str) -> dict[str, Any]:
+    """``info --json``: everything the text shows, as one JSON object."""
+    prep = model.preprocessor_
+    return {
+        "model": path,
+        "task": model.task_.name,
+        "target": model.target_name_,
+        "target_encoding": model.task_.to_dict(),
+        "versions": model.metadata_,
+        "columns": [
+            {"name": column.name, "role": column.role, "reason": column.reason}
+            for column in prep.schema.columns
+        ],
+        "settings": model.settings_,
+        "parameters": sum(p.numel() for p in model.network_.parameters()),
+        "training": model.training_summary_,
+        "metrics": getattr(model, "metrics_", None),
+    }

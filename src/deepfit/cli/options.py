@@ -1,0 +1,141 @@
+"""Command-line options built from the estimators' parameter table, declared nowhere else.
+
+:func:`estimator_options` gives a command one option per parameter of
+:mod:`deepfit.estimator.params` (``--learning-rate``, ``--hidden-layers``, ...), with the
+table's help, allowed values and default. An option left out is not passed, so the estimator
+keeps its own default (``auto`` included); a value is parsed by the parameter's rule, and
+``auto`` or ``none`` are accepted where the parameter allows them. The command receives what
+was given as one ``params`` dict.
+
+Example:
+    >>> parse_option("hidden_layers", "256,128")
+    (256, 128)
+    >>> parse_option("time_limit", "none") is None
+    True
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from deepfit.errors import ConfigError
+from deepfit.estimator.params import AUTO, Param, all_params
+from deepfit.estimator.rules import Boolean, Options
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _on_the_command_line() -> dict[str, list[Param]]:
+    """Each parameter with an option, with its per-task variants (e.g. interval_method)."""
+    merged: dict[str, list[Param]] = {}
+    for spec in all_params():
+        if spec.option:
+            merged.setdefault(spec.name, []).append(spec)
+    return merged
+
+
+OPTIONS = _on_the_command_line()
+
+
+def default_text(spec: Param) -> str:
+    """How ``--help`` shows a parameter's default."""
+    if spec.default == AUTO and spec.name != "batch_size":
+        fallback = spec.fallback
+        if isinstance(fallback, tuple | list):
+            fallback = ",".join(str(item) for item in fallback)
+        shown = "none" if fallback is None else fallback
+        return f"auto (model auto decides; otherwise {shown})"
+    if spec.default is None:
+        return "none"
+    return str(spec.default).lower() if isinstance(spec.default, bool) else str(spec.default)
+
+
+def help_text(specs: list[Param]) -> str:
+    """The option's help: what it does, what it allows and its default, per task if they
+    differ."""
+    if len(specs) == 1:
+        spec = specs[0]
+        return f"{spec.help} Allowed: {spec.allowed}. [default: {default_text(spec)}]"
+    return " ".join(
+        f"{'/'.join(spec.tasks)}: {spec.help} [default: {default_text(spec)}]" for spec in specs
+    )
+
+
+def parse_option(name: str, text: str) -> Any:
+    """The value of the option of parameter ``name`` given as ``text``, or a ConfigError."""
+    specs = OPTIONS[name]
+    spec = specs[0]
+    if any(s.auto for s in specs) and text == AUTO:
+        return AUTO
+    if any(s.nullable for s in specs) and text.lower() == "none":
+        return None
+    for variant in specs:
+        try:
+            return variant.rule.parse(text)
+        except ValueError:
+            continue
+    allowed = " or ".join(dict.fromkeys(variant.allowed_in_shell for variant in specs))
+    raise ConfigError(f"{spec.option} must be {allowed}, however: {text!r}")
+
+
+def _parameter(name: str, specs: list[Param]) -> inspect.Parameter:
+    spec = specs[0]
+    names = (spec.option, *spec.aliases)
+    help_ = help_text(specs)
+    annotation: Any
+    if isinstance(spec.rule, Boolean):
+        flag = f"{spec.option}/--no-{spec.option.removeprefix('--')}"
+        annotation = Annotated[bool | None, typer.Option(flag, help=help_, show_default=False)]
+    elif isinstance(spec.rule, Options):
+        annotation = Annotated[
+            list[str] | None,
+            typer.Option(*names, help=help_, metavar="KEY=VALUE", show_default=False),
+        ]
+    else:
+        annotation = Annotated[
+            str | None, typer.Option(*names, help=help_, metavar="VALUE", show_default=False)
+        ]
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
+    )
+
+
+def given_params(values: dict[str, Any]) -> dict[str, Any]:
+    """The estimator parameters among a command's arguments, parsed; unset ones left out."""
+    params: dict[str, Any] = {}
+    for name in OPTIONS:
+        value = values.pop(name, None)
+        if value is None or value == []:
+            continue
+        if isinstance(value, bool):
+            params[name] = value
+        elif isinstance(value, list):
+            merged: dict[str, Any] = {}
+            for text in value:
+                merged |= parse_option(name, text)
+            params[name] = merged
+        else:
+            params[name] = parse_option(name, value)
+    return params
+
+
+def estimator_options(command: F) -> F:
+    """Give ``command`` an option per estimator parameter; it receives them as ``params``."""
+    original = inspect.signature(command, eval_str=True)
+    kept = [p for p in original.parameters.values() if p.name != "params"]
+    added = [_parameter(name, specs) for name, specs in OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        params = given_params(kwargs)
+        return command(*args, params=params, **kwargs)
+
+    parameters = [*kept, *added]
+    wrapper.__signature__ = original.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper  # type: ignore[return-value]

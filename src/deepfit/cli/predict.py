@@ -1,0 +1,165 @@
+"""``deepfit predict`` and ``deepfit evaluate``: use a saved model on new rows."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from deepfit.cli.common import Force, Json, LabelledData, ModelPath, ModelTarget, note_unseen
+from deepfit.cli.harness import say, tell, user_errors
+
+
+@user_errors
+def predict(
+    model_path: ModelPath,
+    data: Annotated[
+        Path, typer.Argument(help="CSV, TSV or Parquet file with the feature columns.")
+    ],
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="File to write (.csv, .tsv or .parquet); standard output if omitted.",
+        ),
+    ] = None,
+    with_input: Annotated[
+        bool, typer.Option(help="Write the input columns before the predictions.")
+    ] = False,
+    force: Force = False,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            help="A coverage level, e.g. 0.9: regression adds lower_TARGET and upper_TARGET "
+            "(a conformal interval), classification adds set_TARGET (a conformal set of "
+            "labels separated by |) holding the truth for this share of rows."
+        ),
+    ] = None,
+) -> None:
+    """Predict the target for every row of DATA (with --interval, bounds or label sets too)."""
+    from deepfit.data.io import read_table, write_table
+    from deepfit.estimator import load
+    from deepfit.evaluation.intervals import check_level
+    from deepfit.files import check_writable
+
+    if interval is not None:
+        check_level(interval)
+    if out_path is not None:
+        check_writable(out_path, overwrite=force)
+    model = load(model_path)
+    if interval is not None:
+        model.check_interval(interval)  # before reading DATA: can it give them?
+    frame = read_table(data)
+    predictions, unseen = model.prediction_frame(frame, interval=interval)
+    table = frame.copy() if with_input else predictions.set_axis(frame.index)
+    if with_input:
+        for column in predictions.columns:
+            table[column] = predictions[column].to_numpy()
+    note_unseen(unseen)
+    if out_path is None:
+        table.to_csv(sys.stdout, index=False)
+        return
+    write_table(table, out_path, overwrite=force)
+    tell(f"wrote {len(table)} predictions to {out_path}")
+
+
+@user_errors
+def evaluate(
+    model_path: ModelPath,
+    data: LabelledData,
+    target: ModelTarget = None,
+    cv: Annotated[
+        int | None,
+        typer.Option(
+            "--cv",
+            metavar="K",
+            help="Instead: retrain MODEL's settings on K folds of DATA (K >= 2) and show each "
+            "metric as mean ± std over the held-out folds.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="With --cv: seed for the folds and the training [0].")
+    ] = None,
+    baselines: Annotated[
+        bool, typer.Option(help="With --cv: also the task's baselines on the same folds.")
+    ] = True,
+    as_json: Json = False,
+) -> None:
+    """Metrics of MODEL on labelled DATA (in the target's units for regression).
+
+    With --cv K, MODEL is not scored itself: its training settings are retrained from scratch
+    on K-1 folds and scored on the remaining one, K times, beside the baselines.
+    """
+    from deepfit.cli.common import labelled_rows
+    from deepfit.errors import ConfigError
+    from deepfit.estimator import load
+    from deepfit.report.console import splits_table
+
+    if cv is None and (seed is not None or not baselines):
+        raise ConfigError("--seed and --no-baselines apply only with --cv")
+    model = load(model_path)
+    if cv is not None:
+        _cross_validate(
+            model, model_path, data, target, as_json, folds=cv, seed=seed or 0, baselines=baselines
+        )
+        return
+    X, y = labelled_rows(model, data, target, needs="evaluating needs")
+    features = model.prepare(X)
+    note_unseen(features.unseen_categories)
+    scores = model.task_.metrics(y, model.answers(features))
+    if as_json:
+        document = {"data": str(data), "rows": len(y), "task": model.task_.name, "metrics": scores}
+        say(json.dumps(document, indent=1))
+        return
+    say(splits_table({"test": scores}, title=f"{data.name}: {len(y)} rows", task=model.task_))
+
+
+def _cross_validate(
+    model: Any, model_path: Path, data: Path, target: str | None, as_json: bool, **options: Any
+) -> None:
+    """``evaluate --cv``: MODEL's settings retrained on the folds of DATA, with its columns."""
+    from deepfit.data.io import read_table
+    from deepfit.data.preprocess import check_columns
+    from deepfit.evaluation.crossval import Fold, cross_validate, retraining_params
+    from deepfit.report.console import crossval_table
+
+    target = target or model.target_name_
+    frame = read_table(data)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:  # the columns MODEL was trained on, and no others
+        features = [str(name) for name in names if str(name) != target]
+        check_columns(frame, features)
+        frame = frame[[*features, target]] if target in frame.columns else frame[features]
+    folds = options["folds"]
+    metric = model.task_.primary_metric
+    label = model.task_.shown_metrics[metric]
+
+    def progress(fold: Fold) -> None:
+        value = fold.scores["deepfit"].get(metric, float("nan"))
+        tell(f"fold {fold.number}/{folds}: deepfit {label} {value:.4g}")
+
+    result = cross_validate(
+        frame,
+        target=target,
+        progress=progress,
+        task=model.task_.name,
+        **options,
+        **retraining_params(model),
+    )
+    if as_json:
+        summary = {
+            name: {metric: {"mean": cell.mean, "std": cell.std} for metric, cell in scores.items()}
+            for name, scores in result.summary.items()
+        }
+        document = {"data": str(data), "folds": folds, "rows": result.n_rows, "summary": summary}
+        say(json.dumps(document, indent=1))
+        return
+    say(
+        f"{data.name}: {model_path.name}'s settings retrained on {folds} folds of "
+        f"{result.n_rows} rows, predicting '{target}'; scores on the held-out fold"
+    )
+    say(crossval_table(result))

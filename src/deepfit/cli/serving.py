@@ -1,0 +1,140 @@
+"""``deepfit serve`` and ``deepfit export``: a saved model over HTTP, or as an ONNX graph."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deepfit.cli.common import ModelPath
+from deepfit.cli.harness import say, tell, user_errors
+
+
+@user_errors
+def serve(
+    model_path: ModelPath,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (about one per core).")] = 1,
+    threads: Annotated[int, typer.Option(help="Compute threads per worker.")] = 1,
+    backend: Annotated[str, typer.Option(help="onnx (ONNX Runtime, fastest) or torch.")] = "onnx",
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(help="Require the API key held in this environment variable."),
+    ] = None,
+    max_body_mb: Annotated[float, typer.Option(help="Larger request bodies get 413.")] = 32.0,
+    max_rows: Annotated[int, typer.Option(help="More rows per request get 413.")] = 100_000,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Serve MODEL over HTTP: POST /predict, GET /health, /metadata, /metrics, /docs."""
+    from deepfit.errors import ConfigError
+    from deepfit.serve import ServerSettings
+    from deepfit.serve import serve as run_server
+
+    api_key = None
+    if api_key_env is not None:
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            raise ConfigError(
+                f"--api-key-env names {api_key_env}, but that environment variable is empty "
+                "or unset; export the key first"
+            )
+    if max_body_mb <= 0 or max_rows < 1:
+        raise ConfigError("--max-body-mb and --max-rows must be positive")
+    if backend not in ("onnx", "torch"):
+        raise ConfigError(f"--backend must be onnx or torch, however: {backend!r}")
+    settings = ServerSettings(
+        api_key=api_key,
+        max_body_bytes=int(max_body_mb * 2**20),
+        max_rows=max_rows,
+        backend="torch" if backend == "torch" else "onnx",
+        threads=threads,
+    )
+    run_server(
+        model_path,
+        host=host,
+        port=port,
+        workers=workers,
+        settings=settings,
+        api_key_env=api_key_env,
+        access_log=access_log,
+        announce=lambda line: tell(f"{model_path}: {line}"),
+    )
+
+
+@user_errors
+def export(
+    model_path: ModelPath,
+    onnx_path: Annotated[
+        Path, typer.Option("--onnx", help="The ONNX file to write: raw columns in, prediction out.")
+    ],
+    quantize: Annotated[
+        bool, typer.Option("--quantize", help="Write an int8 model (dynamic quantization).")
+    ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Held-out CSV or Parquet rows to check the export on."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", "-t", help="Target column in --data; the model's own by default."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the ONNX file if it exists.")
+    ] = False,
+) -> None:
+    """Export MODEL to ONNX for onnxruntime, and check its predictions against deepfit's."""
+    from deepfit.data.io import read_table
+    from deepfit.estimator import load
+    from deepfit.export import export_checked
+    from deepfit.files import check_writable
+    from deepfit.workflow import split_target
+
+    check_writable(onnx_path, overwrite=force)
+    model = load(model_path)
+    rows, truth = None, None
+    if data is not None:
+        rows = read_table(data)
+        column = target or model.target_name_
+        if target is not None or column in rows.columns:
+            rows, truth = split_target(rows, column)
+    report = export_checked(
+        model, onnx_path, rows=rows, target=truth, quantize=quantize, overwrite=force
+    )
+    kind = "int8" if report.quantized else "fp32"
+    say(f"wrote {report.path} ({kind}, {report.bytes / 1024:,.1f} KiB)")
+    source = (
+        f"{report.rows} synthetic rows drawn from the training statistics (no --data given)"
+        if report.synthetic
+        else f"{report.rows} rows of {data}"
+    )
+    say(f"checked on {source}")
+    say(
+        f"onnxruntime (fp32) vs deepfit: max abs difference {report.vs_deepfit.max_abs:.3g}, "
+        f"max relative difference {report.vs_deepfit.max_rel:.3g}"
+    )
+    quantized = report.quantized
+    if quantized is None:
+        return
+    say(
+        f"size: fp32 {quantized.fp32_bytes / 1024:,.1f} KiB, int8 "
+        f"{quantized.int8_bytes / 1024:,.1f} KiB "
+        f"({quantized.int8_bytes / quantized.fp32_bytes:.0%} of fp32)"
+    )
+    say(
+        f"speed (onnxruntime, {report.rows} rows, best of 5): fp32 "
+        f"{quantized.fp32_rows_per_second:,.0f} rows/s, int8 "
+        f"{quantized.int8_rows_per_second:,.0f} rows/s"
+    )
+    if quantized.fp32_rmse is not None and quantized.int8_rmse is not None:
+        say(
+            f"accuracy: RMSE fp32 {quantized.fp32_rmse:.4g}, int8 {quantized.int8_rmse:.4g} "
+            f"({quantized.int8_rmse - quantized.fp32_rmse:+.3g})"
+        )
+    else:
+        say(
+            f"accuracy: int8 differs from fp32 by {quantized.vs_fp32.mean_abs:.3g} on average, "
+            f"{quantized.vs_fp32.max_abs:.3g} at most (no target column to compute RMSE)"
+        )

@@ -1,0 +1,151 @@
+"""``deepfit train`` and ``deepfit demo``: fit a model on a table and save it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from deepfit.cli.common import Force, print_training
+from deepfit.cli.harness import INTERRUPTED, fail, say, split_names, tell, user_errors
+from deepfit.cli.options import estimator_options
+
+
+@user_errors
+@estimator_options
+def train(
+    data: Annotated[Path, typer.Argument(help="CSV, TSV or Parquet file: features and target.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Name of the column to predict.")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model.")] = Path(
+        "model.deepfit"
+    ),
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="regression or classification; inferred from the target when omitted "
+            "(text, booleans or two values: classification)."
+        ),
+    ] = None,
+    validation: Annotated[
+        Path | None,
+        typer.Option(help="A separate validation file; then DATA is split into train/test only."),
+    ] = None,
+    test_fraction: Annotated[float, typer.Option(help="Share of DATA held out to test.")] = 0.15,
+    seed: Annotated[int, typer.Option(help="Seed for the split and the training.")] = 0,
+    categorical: Annotated[
+        list[str] | None, typer.Option(help="Treat these columns as categorical.")
+    ] = None,
+    numeric: Annotated[
+        list[str] | None, typer.Option(help="Treat these columns as numeric.")
+    ] = None,
+    drop: Annotated[list[str] | None, typer.Option(help="Ignore these columns.")] = None,
+    baselines: Annotated[
+        bool, typer.Option(help="Fit the task's baselines (e.g. LightGBM) for comparison.")
+    ] = True,
+    force: Force = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue the run saved in --checkpoint-dir (if there is one)."
+        ),
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Also write an HTML report of the model on the test split here."),
+    ] = None,
+    params: dict[str, Any] | None = None,
+) -> None:
+    """Train a network on DATA to predict TARGET, print metrics beside baselines, save the model.
+
+    Ctrl-C stops training after the current batch, then scores and saves the best model so far
+    and exits with status 130; a second Ctrl-C aborts at once.
+    """
+    from deepfit.data.io import read_table
+    from deepfit.files import check_writable
+    from deepfit.training.state import INTERRUPTED as STOPPED
+    from deepfit.workflow import choose_task, train_table
+
+    check_writable(out_path, overwrite=force)
+    if report is not None:
+        check_writable(report, overwrite=force)
+    settings = dict(params or {})
+    roles = {name: "categorical" for name in split_names(categorical)}
+    roles |= {name: "numeric" for name in split_names(numeric)}
+    roles |= {name: "drop" for name in split_names(drop)}
+    frame = read_table(data)
+    choice = choose_task(frame, target, task)
+    say(choice.line)
+    if choice.warning:
+        tell(f"note: {choice.warning}")
+    try:
+        result = train_table(
+            frame,
+            target=target,
+            task=choice.task,
+            validation=validation,
+            validation_fraction=settings.pop("validation_fraction", 0.15),
+            test_fraction=test_fraction,
+            seed=seed,
+            baselines=baselines,
+            resume=resume,
+            column_roles=roles or None,
+            verbose=0 if quiet else 1,
+            **settings,
+        )
+        print_training(result)
+        resumed = result.model.training_summary_.get("resumed_from_epoch")
+        if resumed is not None:
+            say(f"resumed from the checkpoint of epoch {resumed}")
+        result.model.save(out_path, overwrite=force)
+        say(f"saved model to {out_path}")
+        if report is not None:
+            _write_report(result, report, overwrite=force)
+    except KeyboardInterrupt:  # Ctrl-C outside training, or a second one during it
+        fail("aborted (Ctrl-C); no model was saved", INTERRUPTED)
+    summary = result.model.training_summary_
+    if summary.get("stop_reason") == STOPPED:
+        skipped = ", without baselines" if baselines else ""
+        folder = settings.get("checkpoint_dir")
+        again = f"; --resume continues from the last checkpoint in {folder}" if folder else ""
+        tell(
+            f"interrupted (Ctrl-C) after {summary.get('epochs')} epoch(s): saved the best model "
+            f"so far to {out_path}{skipped}{again}"
+        )
+        raise typer.Exit(INTERRUPTED)
+
+
+def _write_report(result: Any, path: Path, *, overwrite: bool) -> None:
+    """``train --report``: the HTML report on the test split's rows."""
+    from deepfit.report.report import write_report
+
+    if result.test is None or len(result.test[1]) < 2:
+        tell("note: no report written: the test split has fewer than 2 rows")
+        return
+    X_test, y_test = result.test
+    write_report(result.model, X_test, y_test, path, overwrite=overwrite)
+    say(f"wrote the report on {len(y_test)} test rows to {path}")
+
+
+@user_errors
+def demo(
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the demo model.")
+    ] = Path("runs/diamonds.deepfit"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train on the bundled diamonds data (53,940 rows, target: price) and report."""
+    from deepfit.data.datasets import DIAMONDS_TARGET, load_diamonds
+    from deepfit.workflow import train_table
+
+    frame = load_diamonds()
+    say(
+        f"demo: ggplot2 diamonds (from plotnine), {len(frame):,} rows, "
+        f"predicting '{DIAMONDS_TARGET}' from {frame.shape[1] - 1} columns"
+    )
+    result = train_table(frame, target=DIAMONDS_TARGET, verbose=0 if quiet else 1)
+    say(result.task.line)
+    print_training(result)
+    result.model.save(out_path, overwrite=True)  # the demo's own output, replaced on each run
+    say(f"saved model to {out_path}; try: deepfit info {out_path}")

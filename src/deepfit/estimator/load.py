@@ -1,0 +1,42 @@
+"""``load``: a saved model back as the estimator that fitted it.
+
+Example:
+    >>> from deepfit import load
+    >>> load("price.deepfit").predict(new_rows)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deepfit.artifact import load_model
+from deepfit.errors import ArtifactError, ConfigError, brief
+from deepfit.estimator.base import Estimator
+from deepfit.estimator.regressor import Regressor
+
+FRONTS: dict[str, type[Estimator]] = {Regressor.task_name: Regressor}
+
+
+def estimator_for(task: str) -> type[Estimator]:
+    """The estimator class of a task, e.g. ``Regressor`` for ``"regression"``."""
+    if task not in FRONTS:
+        raise ConfigError(f"task must be one of {', '.join(FRONTS)}, however: {task!r}")
+    return FRONTS[task]
+
+
+def load(path: str | Path) -> Estimator:
+    """Load a model written by ``save``; its predictions are bit-identical to the saved one's.
+
+    The estimator's class follows the file's task: a ``Regressor`` or a ``Classifier``.
+    """
+    saved = load_model(path)
+    front = FRONTS.get(saved.task.name)
+    if front is None:
+        raise ArtifactError(f"{path} holds a {saved.task.name} model, which this deepfit lacks")
+    try:
+        return front.from_saved(saved)
+    except (TypeError, ValueError) as error:  # parameters this deepfit does not take
+        raise ArtifactError(
+            f"{path} has a malformed configuration ({brief(error)}); "
+            "the file was altered or written by an incompatible tool"
+        ) from error

@@ -1,0 +1,118 @@
+"""Regression: a number per row, a linear output, a standardised target, intervals.
+
+Example:
+    >>> task = RegressionTask()
+    >>> task.fit(np.array([10.0, 20.0, 30.0]))
+    >>> task.encode(np.array([20.0])).tolist(), task.n_outputs
+    ([0.0], 1)
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from deepfit.data.target import TargetScaler, check_target
+from deepfit.errors import DeepfitWarning
+from deepfit.evaluation.baselines import BASELINES, BaselineData, fit_baselines
+from deepfit.evaluation.intervals import (
+    ConformalCalibration,
+    QuantileCalibration,
+    calibration_from_dict,
+)
+from deepfit.evaluation.metrics import regression_metrics
+from deepfit.models.heads import TargetUnits
+from deepfit.tasks.base import Predictor, Task
+
+SHOWN = {
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "median_ae": "median AE",
+    "r2": "R²",
+    "explained_variance": "expl. variance",
+    "mape": "MAPE",
+    "rmsle": "RMSLE",
+    "mse": "MSE",
+    "msle": "MSLE",
+}
+
+
+class RegressionTask(Task):
+    """Predict a number: the loss reads the standardised target, the head gives its units."""
+
+    name: ClassVar[str] = "regression"
+    shown_metrics: ClassVar[dict[str, str]] = SHOWN
+    primary_metric: ClassVar[str] = "rmse"
+    higher_is_better: ClassVar[frozenset[str]] = frozenset({"r2", "explained_variance"})
+    baseline_names: ClassVar[tuple[str, ...]] = BASELINES
+
+    def __init__(self, scaler: TargetScaler | None = None) -> None:
+        self.scaler = scaler or TargetScaler()
+
+    def check_target(self, y: Any, name: str = "target") -> np.ndarray:
+        return check_target(y, name)
+
+    def fit(self, y: np.ndarray) -> None:
+        self.scaler = TargetScaler.fit(y)
+
+    @property
+    def n_outputs(self) -> int:
+        return 1
+
+    @property
+    def answer_scale(self) -> float:
+        return self.scaler.std
+
+    def encode(self, y: np.ndarray) -> torch.Tensor:
+        return torch.tensor(self.scaler.transform(y), dtype=torch.float32)
+
+    def head(self) -> nn.Module:
+        return TargetUnits(mean=self.scaler.mean, std=self.scaler.std)
+
+    def loss_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        return {"loss": settings["loss"], "huber_delta": float(settings["huber_delta"])}
+
+    def predictions(self, answers: np.ndarray) -> np.ndarray:
+        return np.asarray(answers, dtype=np.float64)
+
+    def metrics(self, y: np.ndarray, answers: np.ndarray) -> dict[str, float]:
+        return regression_metrics(y, answers)
+
+    def target_values(self, y: np.ndarray) -> np.ndarray:
+        return np.asarray(y, dtype=np.float64)
+
+    def baselines(
+        self, data: BaselineData, *, seed: int, names: tuple[str, ...] | None = None
+    ) -> dict[str, Predictor]:
+        return fit_baselines(data, seed=seed, names=names or BASELINES)
+
+    def calibrate(self, raw: np.ndarray, y: np.ndarray, method: str) -> ConformalCalibration | None:
+        """The split-conformal residuals of the held-out rows (``method="conformal"``)."""
+        predicted = self.head()(torch.as_tensor(raw)).numpy()
+        residuals = np.abs(np.asarray(y, dtype=np.float64) - predicted)
+        if not np.isfinite(residuals).all():
+            warnings.warn(
+                "some validation predictions are not finite, so the model has no prediction "
+                "intervals",
+                DeepfitWarning,
+                stacklevel=3,
+            )
+            return None
+        return ConformalCalibration.from_residuals(residuals)
+
+    def calibration_from_dict(self, document: Any) -> ConformalCalibration | QuantileCalibration:
+        return calibration_from_dict(document)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.name, "target_mean": self.scaler.mean, "target_std": self.scaler.std}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> RegressionTask:
+        mean, std = float(document["target_mean"]), float(document["target_std"])
+        if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+            raise ValueError("the target's mean and standard deviation must be finite, std > 0")
+        return cls(TargetScaler(mean, std))
