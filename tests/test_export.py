@@ -289,7 +289,7 @@ def test_quantized_model_is_smaller_and_close(tmp_path: Path) -> None:
         f"fp32 {quantized.fp32_bytes} B, int8 {quantized.int8_bytes} B; "
         f"fp32 {quantized.fp32_rows_per_second:,.0f} rows/s, "
         f"int8 {quantized.int8_rows_per_second:,.0f} rows/s; "
-        f"RMSE fp32 {quantized.fp32_rmse:.4g}, int8 {quantized.int8_rmse:.4g}; "
+        f"RMSE fp32 {quantized.fp32_score:.4g}, int8 {quantized.int8_score:.4g}; "
         f"int8 vs fp32 mean abs {quantized.vs_fp32.mean_abs:.3g}, "
         f"max abs {quantized.vs_fp32.max_abs:.3g} (target std {spread:.3g})"
     )
@@ -298,9 +298,10 @@ def test_quantized_model_is_smaller_and_close(tmp_path: Path) -> None:
     assert quantized.int8_bytes < 0.75 * quantized.fp32_bytes
     assert 0 < quantized.vs_fp32.mean_abs < 0.01 * spread
     assert quantized.vs_fp32.max_abs < 0.05 * spread
-    assert quantized.fp32_rmse is not None
-    assert quantized.int8_rmse is not None
-    assert abs(quantized.int8_rmse - quantized.fp32_rmse) < 0.01 * spread
+    assert quantized.metric == "rmse"
+    assert quantized.fp32_score is not None
+    assert quantized.int8_score is not None
+    assert abs(quantized.int8_score - quantized.fp32_score) < 0.01 * spread
     graph = onnx.load(str(report.path))
     assert "DynamicQuantizeLinear" in {node.op_type for node in graph.graph.node}
     props = {prop.key for prop in graph.metadata_props}

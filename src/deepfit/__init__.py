@@ -14,12 +14,13 @@ from deepfit.errors import (
     DeepfitWarning,
     NotFittedError,
 )
-from deepfit.estimator import Regressor, load
+from deepfit.estimator import Classifier, Regressor, load
 from deepfit.version import __version__
 from deepfit.workflow import train_table
 
 __all__ = [
     "ArtifactError",
+    "Classifier",
     "ConfigError",
     "DataError",
     "DeepfitError",

@@ -166,6 +166,7 @@ def load_model(path: str | Path) -> SavedModel:
             outputs=task.n_outputs,
             head=task.head(),
             members=int(settings.get("n_ensemble", 1)),
+            average=task.member_average,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ArtifactError(

@@ -69,11 +69,22 @@ def test_no_temperature_changes_the_argmax(temperature: float) -> None:
 def test_the_search_stays_within_its_bounds() -> None:
     logits = np.array([[6.0, 0.0]] * 50 + [[0.0, 6.0]] * 50)
     coin = np.tile([0, 1], 50)  # the logits carry no information: as soft as allowed
-    assert fit_temperature(logits, coin) == pytest.approx(MAX_TEMPERATURE, rel=1e-3)
+    assert fit_temperature(logits, coin, prior=None) == pytest.approx(MAX_TEMPERATURE, rel=1e-3)
     right = np.repeat([0, 1], 50)  # always right: sharp, until the NLL is 0 to float precision
-    sharp = fit_temperature(logits, right)
+    sharp = fit_temperature(logits, right, prior=None)
     assert MIN_TEMPERATURE <= sharp < 0.2
     assert scaled_probabilities(logits, sharp)[np.arange(100), right].min() > 1 - 1e-12
+
+
+def test_the_prior_keeps_a_perfectly_classified_small_set_from_sharpening() -> None:
+    logits = np.array([[6.0, 0.0]] * 20 + [[0.0, 6.0]] * 20)
+    right = np.repeat([0, 1], 20)
+    assert fit_temperature(logits, right) > 0.5  # not the 0.05 the NLL alone would pick
+    rng = np.random.default_rng(4)  # with enough rows, the prior changes next to nothing
+    honest = rng.normal(scale=1.5, size=(4000, 3))
+    codes = _sample(scaled_probabilities(honest, 1.0), rng)
+    with_prior = fit_temperature(3.0 * honest, codes)
+    assert with_prior == pytest.approx(fit_temperature(3.0 * honest, codes, prior=None), rel=0.01)
 
 
 def test_huge_logits_stay_finite() -> None:

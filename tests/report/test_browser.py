@@ -13,8 +13,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from deepfit import Regressor
+from deepfit import Classifier, Regressor
 from deepfit.report.report import write_report
+from tests.support.tables import FAST_CLASSIFIER, make_label_table
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -75,3 +76,28 @@ def test_report_renders_in_headless_chromium(
 
     assert bad["problems"]  # the remote image is refused by the page's content policy
     assert [width for _, _, width in bad["images"]].count(0) == 2
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no chromium on PATH; install Debian's package: apt-get install -y chromium",
+)
+def test_a_classifier_s_report_renders_with_its_sections(tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    frame = make_label_table(300, seed=0, classes=3)
+    X, y = frame.drop(columns="label"), frame["label"]
+    model = Classifier(**FAST_CLASSIFIER).fit(X, y)
+    path = write_report(model, X.head(120), y.head(120), tmp_path / "report.html")
+    with sync_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = render(browser, path)
+        finally:
+            browser.close()
+    assert page["problems"] == []
+    assert page["sections"] == [
+        "metrics", "confusion", "reliability", "classes", "learning", "importance", "sets",
+        "settings",
+    ]  # fmt: skip
+    assert all(complete and width > 0 for _, complete, width in page["images"]), page["images"]
+    assert len(page["images"]) == 4  # confusion, reliability, learning curves, importance

@@ -48,3 +48,27 @@ def make_table(n_rows: int = 400, seed: int = 0) -> pd.DataFrame:
             "y": 100.0 + 10.0 * y,
         }
     )
+
+
+def make_label_table(n_rows: int = 400, seed: int = 0, *, classes: int = 2) -> pd.DataFrame:
+    """``make_table``'s columns with a learnable text label ``label`` instead of ``y``.
+
+    Two classes are ``no`` and ``yes``; three are ``low``, ``mid`` and ``high`` (by a score
+    of the features, with some noise, so no model is perfect).
+    """
+    frame = make_table(n_rows, seed=seed)
+    score = (frame["y"] - frame["y"].mean()) / frame["y"].std()
+    noise = np.random.default_rng(seed + 100).normal(scale=0.5, size=n_rows)
+    names = ["no", "yes"] if classes == 2 else ["low", "mid", "high"]
+    cuts = np.quantile(score + noise, np.linspace(0, 1, classes + 1)[1:-1])
+    frame["label"] = np.asarray(names, dtype=object)[np.searchsorted(cuts, score + noise)]
+    return frame.drop(columns="y")
+
+
+FAST_CLASSIFIER: dict[str, Any] = {
+    "model": "mlp",
+    "hidden_layers": (32, 32),
+    "max_epochs": 60,
+    "batch_size": 32,
+    "learning_rate": 3e-3,
+}

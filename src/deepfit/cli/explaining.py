@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from deepfit.cli.common import LabelledData, ModelPath, ModelTarget
+from deepfit.cli.common import LabelledData, ModelPath, ModelTarget, labelled_rows
 from deepfit.cli.harness import say, user_errors
 
 
@@ -38,24 +38,16 @@ def explain(
     Prints permutation importance and mean |integrated gradients| per column, and writes
     importance.csv, attributions.csv, partial_dependence.csv and PNG charts into --out.
     """
-    from deepfit.data.io import read_table
-    from deepfit.errors import DataError
     from deepfit.estimator import load
     from deepfit.explain import explain as explain_model
     from deepfit.explain import explanation_notes, explanation_table
     from deepfit.explain.explanation import check_folder
-    from deepfit.workflow import split_target
 
     check_folder(out_dir, overwrite=force)
     model = load(model_path)
-    frame = read_table(data)
-    column = target or model.target_name_
-    if column not in frame.columns:
-        raise DataError(
-            f"{data} has no target column '{column}', which permutation importance needs to "
-            "measure the error; add the labels, or name the target column with --target"
-        )
-    X, y = split_target(frame, column)
+    X, y = labelled_rows(
+        model, data, target, needs="permutation importance needs to measure the error"
+    )
     result = explain_model(model, X, y, n_repeats=repeats, top=top, rows=rows, seed=seed)
     say(explanation_table(result))
     for line in explanation_notes(result):
@@ -78,25 +70,16 @@ def report(
 ) -> None:
     """Write one self-contained HTML page about MODEL on labelled DATA.
 
-    Metrics beside the baselines, predicted vs actual, residuals, learning curves, feature
-    importance and the settings, with every chart embedded; no scripts, nothing loaded.
+    Metrics beside the baselines, the task's plots (predicted vs actual and residuals; or the
+    confusion matrix, reliability and per-class metrics), learning curves, feature importance
+    and the settings, with every chart embedded; no scripts, nothing loaded.
     """
-    from deepfit.data.io import read_table
-    from deepfit.errors import DataError
     from deepfit.estimator import load
     from deepfit.files import check_writable
     from deepfit.report.report import write_report
-    from deepfit.workflow import split_target
 
     check_writable(out_path, overwrite=force)
     model = load(model_path)
-    frame = read_table(data)
-    column = target or model.target_name_
-    if column not in frame.columns:
-        raise DataError(
-            f"{data} has no target column '{column}', which the report needs to score the "
-            "model; add the labels, or name the target column with --target"
-        )
-    X, y = split_target(frame, column)
+    X, y = labelled_rows(model, data, target, needs="the report needs to score the model")
     write_report(model, X, y, out_path, overwrite=force)
     say(f"wrote the report on {len(y)} rows to {out_path}")

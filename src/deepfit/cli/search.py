@@ -20,7 +20,8 @@ def study(
             help="FACTOR=V1,V2,... to vary alone (repeatable): learning_rate, width, depth, "
             "hidden_layers (256x256,...), activation, max_epochs, regularization "
             "(none,l1,l2,elastic_net,dropout), model, train_size, features (x1+x2, "
-            "drop:colour), or any Regressor parameter."
+            "drop:colour), or any parameter of the task's estimator (loss for regression, "
+            "label_smoothing or class_weight for classification, ...)."
         ),
     ],
     seeds: Annotated[str, typer.Option(help="Seeds, separated by commas.")] = "0,1,2",
@@ -34,8 +35,15 @@ def study(
     force: Annotated[
         bool, typer.Option("--force", help="Write into --out even if it holds files.")
     ] = False,
+    task: Annotated[
+        str | None,
+        typer.Option(help="regression or classification; inferred from the target when omitted."),
+    ] = None,
 ) -> None:
     """Vary one factor at a time over values and seeds; tables and a plot per factor.
+
+    The metrics are the task's: RMSE, R², ... for regression; log-loss, accuracy, ... for
+    classification.
 
     Example: deepfit study data.csv --target y --vary learning_rate=0.01,0.1,1 --set max_epochs=30
     """
@@ -43,19 +51,10 @@ def study(
 
     from deepfit.errors import ConfigError
     from deepfit.study import run_study
+    from deepfit.study.factors import name_value_pairs as pairs
     from deepfit.study.factors import split_values
-    from deepfit.study.table import rich_table
-
-    def pairs(options: list[str], flag: str) -> list[tuple[str, str]]:
-        found = []
-        for option in options:
-            name, equals, value = option.partition("=")
-            if not equals or not name.strip() or not value.strip():
-                raise ConfigError(
-                    f"{flag} expects NAME=VALUE, e.g. learning_rate=0.01,0.1; got {option!r}"
-                )
-            found.append((name.strip(), value.strip()))
-        return found
+    from deepfit.study.table import headline, rich_table
+    from deepfit.tasks.inference import TaskChoice
 
     try:
         seed_list = [int(seed) for seed in split_values(seeds)]
@@ -66,15 +65,22 @@ def study(
     factors = {name: split_values(values) for name, values in pairs(vary, "--vary")}
     held = dict(pairs(settings or [], "--set"))
     line = ["deepfit", "study", str(data), "--target", target, "--seeds", seeds]
+    if task is not None:
+        line += ["--task", task]
     line += [part for option in vary for part in ("--vary", option)]
     line += [part for option in settings or [] for part in ("--set", option)]
     line += ["--out", str(out_dir), *(["--force"] if force else [])]
+    chosen: list[str] = []
+
+    def start(choice: TaskChoice) -> None:
+        chosen.append(choice.task)
+        say(choice.line)
 
     def progress(factor: str, done: int, total: int, row: dict[str, Any]) -> None:
         note = f"  {row['note']}" if row["note"] else ""
         tell(
             f"[{factor} {done}/{total}] {factor}={row['value']} seed={row['seed']}: "
-            f"RMSE {row['rmse']:.4g}, R² {row['r2']:.3f}, {row['seconds']:.1f}s{note}"
+            f"{headline(row, chosen[0])}, {row['seconds']:.1f}s{note}"
         )
 
     result = run_study(
@@ -83,11 +89,15 @@ def study(
         vary=factors,
         seeds=seed_list,
         settings=held,
+        task=task,
         out=out_dir,
         overwrite=force,
         command=shlex.join(line),
+        on_start=start,
         on_run=progress,
-        on_factor=lambda factor: say(rich_table(factor.name, factor.summary, seeds=len(seed_list))),
+        on_factor=lambda factor: say(
+            rich_table(factor.name, factor.summary, seeds=len(seed_list), task=factor.task)
+        ),
     )
     say(f"wrote {len(result.files)} files to {out_dir}")
 
@@ -123,17 +133,26 @@ def tune(
     force: Annotated[
         bool, typer.Option("--force", help="Replace the model and trials CSV if they exist.")
     ] = False,
+    task: Annotated[
+        str | None,
+        typer.Option(help="regression or classification; inferred from the target when omitted."),
+    ] = None,
 ) -> None:
     """Search the network's settings with Optuna (TPE, pruning) and save the best model.
+
+    The score is the task's: validation RMSE for regression, log-loss for classification.
 
     Trial 0 is the default settings; the study is stored (sqlite tune.db beside --out by
     default), so running the same command again continues it. Writes the best model to
     --out and every trial to OUT.trials.csv (same name, .trials.csv suffix).
     """
+    from deepfit.data.io import read_table
     from deepfit.files import check_writable
+    from deepfit.tasks import TASKS
     from deepfit.tuning import tune as run_tune
     from deepfit.tuning.history import write_trials_csv
     from deepfit.tuning.table import importance_table, summary_lines, top_trials_table
+    from deepfit.workflow import choose_task
 
     trials_csv = out_path.with_suffix(".trials.csv")
     check_writable(out_path, overwrite=force)
@@ -142,14 +161,20 @@ def tune(
         out_path.parent.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out_path.parent / 'tune.db').resolve()}"
     name = study_name or f"{data.stem}-{target}"
+    frame = read_table(data)
+    choice = choose_task(frame, target, task)
+    say(choice.line)
+    chosen = TASKS[choice.task]
+    label = chosen.shown_metrics[chosen.primary_metric]
 
     def show(trial: Any) -> None:
-        tell(_trial_line(trial))
+        tell(_trial_line(trial, label))
 
     try:
         result = run_tune(
-            data,
+            frame,
             target=target,
+            task=choice.task,
             trials=trials,
             time_limit=time_limit,
             storage=url,
@@ -166,7 +191,7 @@ def tune(
             INTERRUPTED,
         )
     summary = result.summary
-    say(top_trials_table(result.study, label=summary["scoring"]))
+    say(top_trials_table(result.study, label=summary["scoring"], metric=label))
     if summary["importances"]:
         say(importance_table(summary["importances"]))
     for line in summary_lines(summary):
@@ -177,12 +202,12 @@ def tune(
     say(f"study '{name}' is stored in {summary['storage']}")
 
 
-def _trial_line(trial: Any) -> str:
+def _trial_line(trial: Any, label: str = "RMSE") -> str:
     """One finished trial, as ``deepfit tune`` prints it while searching."""
     seconds = trial.duration.total_seconds() if trial.duration is not None else 0.0
-    if trial.state.name == "PRUNED":  # its value is a standardised loss, not an RMSE
+    if trial.state.name == "PRUNED":  # its value is a training loss, not the score
         steps = trial.intermediate_values
         value = f" after {max(steps)} epoch(s)" if steps else ""
     else:
-        value = "" if trial.value is None else f", RMSE {trial.value:.6g}"
+        value = "" if trial.value is None else f", {label} {trial.value:.6g}"
     return f"trial {trial.number}: {trial.state.name.lower()}{value} ({seconds:.1f} s)"

@@ -99,7 +99,7 @@ def export(
         rows = read_table(data)
         column = target or model.target_name_
         if target is not None or column in rows.columns:
-            rows, truth = split_target(rows, column)
+            rows, truth = split_target(rows, column, model.task_)
     report = export_checked(
         model, onnx_path, rows=rows, target=truth, quantize=quantize, overwrite=force
     )
@@ -128,13 +128,12 @@ def export(
         f"{quantized.fp32_rows_per_second:,.0f} rows/s, int8 "
         f"{quantized.int8_rows_per_second:,.0f} rows/s"
     )
-    if quantized.fp32_rmse is not None and quantized.int8_rmse is not None:
-        say(
-            f"accuracy: RMSE fp32 {quantized.fp32_rmse:.4g}, int8 {quantized.int8_rmse:.4g} "
-            f"({quantized.int8_rmse - quantized.fp32_rmse:+.3g})"
-        )
+    fp32, int8 = quantized.fp32_score, quantized.int8_score
+    if fp32 is not None and int8 is not None:
+        label = model.task_.shown_metrics[quantized.metric]
+        say(f"accuracy: {label} fp32 {fp32:.4g}, int8 {int8:.4g} ({int8 - fp32:+.3g})")
     else:
         say(
             f"accuracy: int8 differs from fp32 by {quantized.vs_fp32.mean_abs:.3g} on average, "
-            f"{quantized.vs_fp32.max_abs:.3g} at most (no target column to compute RMSE)"
+            f"{quantized.vs_fp32.max_abs:.3g} at most (no target column to score them)"
         )

@@ -137,6 +137,12 @@ class Estimator(BaseEstimator):
         """The columns ``deepfit predict`` writes for ``X``, and the unseen categories."""
         raise NotImplementedError
 
+    def answer_fields(
+        self, features: PreparedFeatures, answers: np.ndarray, level: float | None
+    ) -> dict[str, Any]:
+        """The task's fields of the server's answer for prepared rows and their answers."""
+        raise NotImplementedError
+
     # --------------------------------------------------------------------------- saving
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the fitted model to one ``.deepfit`` file (atomically; no pickle)."""

@@ -107,7 +107,9 @@ def fit_model(
             DeepfitWarning,
             stacklevel=3,
         )
-    network = members[0] if len(members) == 1 else EnsembleNetwork(members)
+    network = members[0]
+    if len(members) > 1:
+        network = EnsembleNetwork(members, average=task.member_average)
     fitted = Fitted(
         network=network.eval(),
         preprocessor=run.preprocessor,

@@ -12,9 +12,13 @@ from pathlib import Path
 from deepfit.artifact import load_model
 from deepfit.errors import ArtifactError, ConfigError, brief
 from deepfit.estimator.base import Estimator
+from deepfit.estimator.classifier import Classifier
 from deepfit.estimator.regressor import Regressor
 
-FRONTS: dict[str, type[Estimator]] = {Regressor.task_name: Regressor}
+FRONTS: dict[str, type[Estimator]] = {
+    Regressor.task_name: Regressor,
+    Classifier.task_name: Classifier,
+}
 
 
 def estimator_for(task: str) -> type[Estimator]:

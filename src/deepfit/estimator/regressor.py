@@ -205,6 +205,16 @@ class Regressor(RegressorMixin, Estimator):
             table[f"upper_{target}"] = result.upper
         return table, result.unseen_categories
 
+    def answer_fields(
+        self, features: PreparedFeatures, answers: np.ndarray, level: float | None
+    ) -> dict[str, Any]:
+        """``predictions`` (and with ``level``: ``interval``, ``lower`` and ``upper``)."""
+        fields: dict[str, Any] = {"predictions": answers.tolist()}
+        if level is not None:
+            lower, upper = self.interval_bounds(features, answers, level)
+            fields |= {"interval": level, "lower": lower.tolist(), "upper": upper.tolist()}
+        return fields
+
     # ------------------------------------------------------------------------ intervals
     def check_interval(self, level: float) -> None:
         self.interval_calibration(level)

@@ -101,7 +101,12 @@ def train_members(run: Run) -> tuple[list[TabularNetwork], list[TrainState]]:
         if run.base is not None:
             network = run.base.to(device)
         else:
-            network = build_member(run.settings, run.preprocessor, outputs=run.task.n_outputs)
+            network = build_member(
+                run.settings,
+                run.preprocessor,
+                outputs=run.task.n_outputs,
+                average=run.task.member_average,
+            )
             network = network.to(device)
             network.initialise_from_data(**inputs_of(run.train_data.tensors))
         if run.settings["train_last"] is not None:

@@ -64,20 +64,35 @@ def scaled_probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
     return np.exp(log_softmax(_as_logits(logits) / float(temperature)))
 
 
-def _mean_nll(log_temperature: float, logits: np.ndarray, codes: np.ndarray) -> float:
+def _penalised_nll(
+    log_temperature: float, logits: np.ndarray, codes: np.ndarray, prior: float | None
+) -> float:
     log_proba = log_softmax(logits / math.exp(log_temperature))
-    return float(-np.mean(log_proba[np.arange(len(codes)), codes]))
+    total = float(-np.sum(log_proba[np.arange(len(codes)), codes]))
+    if prior is not None:
+        total += log_temperature**2 / (2.0 * prior**2)
+    return total / len(codes)
 
 
-def fit_temperature(logits: np.ndarray, codes: np.ndarray) -> float:
-    """The temperature in [0.05, 20] that minimises the held-out rows' mean NLL.
+def fit_temperature(logits: np.ndarray, codes: np.ndarray, *, prior: float | None = 1.0) -> float:
+    """The temperature in [0.05, 20] that minimises the held-out rows' NLL, with a weak prior.
+
+    ``prior`` is the standard deviation of a normal prior on ``log T`` centred at 0 (no
+    change): the search minimises the summed NLL plus ``(log T)^2 / (2 prior^2)``, one pseudo
+    observation's worth. On a few hundred rows or more it changes nothing; on a small
+    validation set that the model classifies perfectly, where the NLL keeps falling as T
+    goes to 0, it stops a sharpening that no row supports (and that makes the next mistake
+    cost a log-loss of hundreds). None fits the NLL alone.
 
     Returns 1.0 (no change) when there are no rows or the logits are not all finite.
 
     Example:
         >>> logits = np.array([[4.0, 0.0], [4.0, 0.0]])  # sure of class 0, but 1 of 2 is
-        >>> round(fit_temperature(logits, np.array([0, 1])), 3)  # as soft as allowed
+        >>> round(fit_temperature(logits, np.array([0, 1]), prior=None), 3)  # as soft as allowed
         20.0
+        >>> separable = np.array([[9.0, 0.0], [0.0, 9.0]])  # both right: no reason to sharpen
+        >>> fit_temperature(separable, np.array([0, 1])) > 0.5
+        True
     """
     values = _as_logits(logits)
     labels = as_codes(codes, values.shape[1], len(values))
@@ -86,9 +101,9 @@ def fit_temperature(logits: np.ndarray, codes: np.ndarray) -> float:
     # The NLL is smooth and, for all but degenerate data, unimodal in log T; a bounded
     # Brent search on log T treats sharpening and softening symmetrically.
     result = minimize_scalar(
-        _mean_nll,
+        _penalised_nll,
         bounds=(math.log(MIN_TEMPERATURE), math.log(MAX_TEMPERATURE)),
-        args=(values, labels),
+        args=(values, labels, prior),
         method="bounded",
         options={"xatol": 1e-6},
     )

@@ -1,4 +1,7 @@
-"""Integrated gradients: each prediction, in the target's units, split over the raw columns.
+"""Integrated gradients: each prediction split over the raw columns.
+
+A regression's prediction is in the target's units; a classifier's is the probability of the
+class it predicts for the row (each row explains its own predicted class).
 
 One path from a single baseline row to each explained row is integrated over every input the
 backbone sees at once (Captum's :class:`~captum.attr.IntegratedGradients`):
@@ -35,7 +38,7 @@ from torch import nn
 from deepfit.explain.columns import feature_roles, numeric_owners
 
 if TYPE_CHECKING:
-    from deepfit.estimator import Regressor
+    from deepfit.estimator.base import Estimator
     from deepfit.models.network import TabularNetwork
 
 N_STEPS = 64
@@ -46,21 +49,22 @@ INTERNAL_BATCH = 65536
 
 @dataclass
 class Attributions:
-    """Per-row attributions in the target's units and what they add up to.
+    """Per-row attributions and what they add up to.
 
     ``values`` has one row per explained row (same index as the rows given) and one column per
     raw feature; ``values.sum(axis=1) + baseline_prediction`` equals ``predictions`` up to
-    ``delta``.
+    ``delta``. ``baseline_prediction`` is one number for a regression, and one per row for a
+    classifier (the baseline row's probability of that row's predicted class).
     """
 
     values: pd.DataFrame
     predictions: np.ndarray
-    baseline_prediction: float
+    baseline_prediction: float | np.ndarray
     delta: np.ndarray
 
 
 def integrated_gradients(
-    model: Regressor,
+    model: Estimator,
     X: pd.DataFrame,
     *,
     n_steps: int = N_STEPS,
@@ -89,11 +93,17 @@ def integrated_gradients(
         numeric_owners=numeric_owners(model),
         categorical_names=model.preprocessor_.categorical_names,
     )
-    scale = model.task_.answer_scale
+    task = model.task_
+    scale = task.answer_scale
     with torch.no_grad():
-        predictions = network.head(network(numeric, codes)).numpy()
+        answers = network.head(network(numeric, codes)).numpy()
+        targets = task.attribution_targets(answers)
+        predictions = task.explained(answers, targets)
         baselines = tuple(paths.baselines[name] for name in paths.names)
-        baseline = float(paths.forward(*baselines)[0])
+        at_baseline = paths.forward(*baselines).numpy()
+        base = task.explained(np.repeat(at_baseline, len(X), axis=0), targets)
+        baseline: float | np.ndarray = base if targets is not None else float(at_baseline[0])
+    base_of_row = np.broadcast_to(np.asarray(baseline, dtype=np.float64), predictions.shape)
 
     columns = list(roles)
     position = {name: j for j, name in enumerate(columns)}
@@ -108,6 +118,7 @@ def integrated_gradients(
         attributed = method.attribute(
             inputs,
             baselines=baselines,
+            target=None if targets is None else torch.as_tensor(targets[rows]),
             n_steps=steps,
             method="riemann_middle",
             internal_batch_size=INTERNAL_BATCH,
@@ -117,13 +128,13 @@ def integrated_gradients(
             block = np.zeros((len(rows), len(columns)))
             np.add.at(block.T, owners, attribution.detach().numpy().T)
             values[rows] += block
-        gap = values[rows].sum(axis=1) - (predictions[rows] - baseline)
+        gap = values[rows].sum(axis=1) - (predictions[rows] - base_of_row[rows])
         rows = rows[np.abs(gap) > tolerance * scale]
         steps *= 4
         if steps > MAX_STEPS:
             break
     frame = pd.DataFrame(values, index=X.index, columns=columns)
-    delta = values.sum(axis=1) - (predictions - baseline)
+    delta = values.sum(axis=1) - (predictions - base_of_row)
     return Attributions(
         values=frame, predictions=predictions, baseline_prediction=baseline, delta=delta
     )
@@ -138,9 +149,15 @@ def _summed_gradients(
     """Each row's gradient, as the gradient of the rows' sum (rows are independent in eval mode).
 
     Captum's default takes one gradient per output row, which dominates the time on CPU.
+    With a per-row ``target_ind`` (a classifier's predicted classes, expanded by Captum to
+    the integration steps), each row's output is that class's.
     """
     with torch.autograd.set_grad_enabled(True):
         outputs = forward_fn(*inputs)
+        if outputs.ndim == 2:
+            if not isinstance(target_ind, torch.Tensor):
+                raise ValueError("a multi-output network needs a target per row")
+            outputs = outputs.gather(1, target_ind.reshape(-1, 1).to(outputs.device))
         return torch.autograd.grad(outputs.sum(), inputs)
 
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from deepfit.estimator import Regressor
+    from deepfit.estimator.base import Estimator
 
 
-def feature_roles(model: Regressor) -> dict[str, str]:
+def feature_roles(model: Estimator) -> dict[str, str]:
     """Each raw feature column the model reads (dropped ones left out), in order, to its role.
 
     Example:
@@ -21,7 +21,7 @@ def feature_roles(model: Regressor) -> dict[str, str]:
     return {column.name: column.role for column in schema.columns if column.role != "drop"}
 
 
-def numeric_owners(model: Regressor) -> list[str]:
+def numeric_owners(model: Estimator) -> list[str]:
     """For each prepared numeric input (``preprocessor_.numeric_names``), its raw column.
 
     Numeric and boolean columns are one input each; a date column is one input per part

@@ -1,4 +1,7 @@
-"""Partial dependence: the average prediction as one raw column is set to each grid value."""
+"""Partial dependence: the average prediction as one raw column is set to each grid value.
+
+For a classifier the prediction is the probability of one class: the positive (second) one
+of a binary target, else the class most often predicted on the rows given."""
 
 from __future__ import annotations
 
@@ -10,14 +13,14 @@ import pandas as pd
 from deepfit.explain.columns import feature_roles
 
 if TYPE_CHECKING:
-    from deepfit.estimator import Regressor
+    from deepfit.estimator.base import Estimator
 
 GRID_SIZE = 20
 QUANTILES = (0.05, 0.95)
 
 
 def partial_dependence(
-    model: Regressor, X: pd.DataFrame, features: list[str], *, grid_size: int = GRID_SIZE
+    model: Estimator, X: pd.DataFrame, features: list[str], *, grid_size: int = GRID_SIZE
 ) -> pd.DataFrame:
     """For each of ``features``, the mean prediction over ``X`` with the column set to a grid.
 
@@ -33,6 +36,8 @@ def partial_dependence(
         0      x1  numeric -1.61...              55.1...
     """
     roles = feature_roles(model)
+    task = model.task_
+    focus = task.focus(model.answers(model.prepare(X))) if len(X) else None
     parts = []
     for feature in features:
         role = roles[feature]
@@ -40,7 +45,8 @@ def partial_dependence(
         if not grid or len(X) == 0:
             continue
         batch = pd.concat([X.assign(**{feature: value}) for value in grid], ignore_index=True)
-        predictions = model.predict(batch).reshape(len(grid), len(X))
+        answers = model.answers(model.prepare(batch))
+        predictions = task.explained(answers, focus).reshape(len(grid), len(X))
         parts.append(
             pd.DataFrame(
                 {
@@ -56,7 +62,7 @@ def partial_dependence(
     return pd.concat(parts, ignore_index=True)
 
 
-def _grid(model: Regressor, column: pd.Series, role: str, grid_size: int) -> list[Any]:
+def _grid(model: Estimator, column: pd.Series, role: str, grid_size: int) -> list[Any]:
     """The values a column is set to, in order."""
     if role == "boolean":
         return [False, True]

@@ -12,9 +12,7 @@ import pandas as pd
 
 from deepfit.data.io import read_table
 from deepfit.data.preprocess import check_columns
-from deepfit.data.target import check_target
 from deepfit.errors import ConfigError, DataError
-from deepfit.evaluation.metrics import rmse
 from deepfit.explain.attributions import integrated_gradients
 from deepfit.explain.columns import feature_roles, sample_rows
 from deepfit.explain.dependence import partial_dependence
@@ -28,7 +26,7 @@ from deepfit.explain.plots import (
 from deepfit.files import atomic_writer, check_output_folder
 
 if TYPE_CHECKING:
-    from deepfit.estimator import Regressor
+    from deepfit.estimator.base import Estimator
 
 
 @dataclass
@@ -37,30 +35,34 @@ class Explanation:
 
     Attributes:
         importance: one row per raw feature column, most important first: ``feature``,
-            ``role``, ``importance_mean`` and ``importance_std`` (increase in RMSE, target
-            units, when the column is shuffled) and ``mean_abs_attribution`` (mean |IG| over
-            the explained rows).
-        attributions: integrated-gradients attributions in target units, one row per
-            explained row and one column per raw feature; the index holds the rows'
-            positions in the data.
-        predictions: the model's prediction for each explained row.
-        baseline_prediction: the prediction for the baseline row (training medians, nothing
+            ``role``, ``importance_mean`` and ``importance_std`` (increase in the task's error,
+            RMSE in target units or log-loss, when the column is shuffled) and
+            ``mean_abs_attribution`` (mean |IG| over the explained rows).
+        attributions: integrated-gradients attributions, one row per explained row and one
+            column per raw feature; the index holds the rows' positions in the data. A
+            regression's are in target units, a classifier's in probability of the class
+            predicted for the row.
+        predictions: the explained quantity for each row (prediction, or probability of the
+            predicted class).
+        baseline_prediction: the same for the baseline row (training medians, nothing
             missing, unknown categories); each row's attributions add up to its prediction
-            minus this.
+            minus this (one value per row for a classifier).
         partial_dependence: ``feature``, ``role``, ``value``, ``average_prediction`` for the
             top features.
         rows: the explained rows' raw feature values (same index as ``attributions``).
-        target: the target's name; rmse: the model's RMSE on all the labelled rows given.
+        target: the target's name; metric and score: the task's primary metric (``rmse``,
+            ``log_loss``) and its value on all the labelled rows given.
     """
 
     importance: pd.DataFrame
     attributions: pd.DataFrame
     predictions: np.ndarray
-    baseline_prediction: float
+    baseline_prediction: float | np.ndarray
     partial_dependence: pd.DataFrame
     rows: pd.DataFrame
     target: str
-    rmse: float
+    metric: str
+    score: float
     labelled_rows: int
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> list[Path]:
@@ -107,7 +109,7 @@ class Explanation:
 
 
 def explain(
-    model: Regressor,
+    model: Estimator,
     X: Any,
     y: Any,
     *,
@@ -134,7 +136,8 @@ def explain(
         if not isinstance(value, int | np.integer) or value < least:
             raise ConfigError(f"{name} must be a whole number >= {least}, however: {value!r}")
     frame = read_table(X)
-    target = check_target(y, getattr(y, "name", None) or model.target_name_)
+    task = model.task_
+    target = task.check_target(y, getattr(y, "name", None) or model.target_name_)
     if len(target) != len(frame):
         raise DataError(f"X has {len(frame)} rows but y has {len(target)} values; they must match")
     if len(frame) == 0:
@@ -159,7 +162,8 @@ def explain(
         partial_dependence=dependence,
         rows=explained,
         target=model.target_name_,
-        rmse=rmse(target, model.predict(features)),
+        metric=task.primary_metric,
+        score=task.metrics(target, model.answers(model.prepare(features)))[task.primary_metric],
         labelled_rows=len(features),
     )
 

@@ -1,4 +1,6 @@
-"""Permutation importance on the raw columns: how much the RMSE grows when one is shuffled."""
+"""Permutation importance on the raw columns: how much the error grows when one is shuffled.
+
+The error is the task's: RMSE for regression, log-loss for classification."""
 
 from __future__ import annotations
 
@@ -11,18 +13,18 @@ from sklearn.inspection import permutation_importance
 from deepfit.explain.columns import feature_roles
 
 if TYPE_CHECKING:
-    from deepfit.estimator import Regressor
+    from deepfit.estimator.base import Estimator
 
 
 def permutation_importances(
-    model: Regressor, X: pd.DataFrame, y: np.ndarray, *, n_repeats: int = 5, seed: int = 0
+    model: Estimator, X: pd.DataFrame, y: np.ndarray, *, n_repeats: int = 5, seed: int = 0
 ) -> pd.DataFrame:
-    """Increase in RMSE (target units) when each raw feature column is shuffled, most first.
+    """Increase in the task's error when each raw feature column is shuffled, most first.
 
-    Uses :func:`sklearn.inspection.permutation_importance` with the
-    ``neg_root_mean_squared_error`` scorer, so a column's importance is the mean (and standard
-    deviation over ``n_repeats`` seeded shuffles) of ``RMSE(shuffled) - RMSE(as given)``. A
-    value near zero, or below it, means the model does not rely on the column.
+    Uses :func:`sklearn.inspection.permutation_importance` with the task's scorer (RMSE in
+    target units, or log-loss), so a column's importance is the mean (and standard deviation
+    over ``n_repeats`` seeded shuffles) of ``error(shuffled) - error(as given)``. A value near
+    zero, or below it, means the model does not rely on the column.
 
     Example:
         >>> permutation_importances(model, X, y, n_repeats=5).head(3)  # doctest: +SKIP
@@ -35,7 +37,7 @@ def permutation_importances(
         model,
         frame,
         y,
-        scoring="neg_root_mean_squared_error",
+        scoring=model.task_.importance_scorer,
         n_repeats=n_repeats,
         random_state=seed,
     )

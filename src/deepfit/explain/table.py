@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 from rich.table import Table
 
 from deepfit.report.console import format_value
@@ -19,16 +20,17 @@ def explanation_table(explanation: Explanation) -> Table:
         >>> from rich.console import Console
         >>> Console().print(explanation_table(explain(model, X, y)))  # doctest: +SKIP
     """
+    metric, label = explanation.metric, _label(explanation.metric)
     table = Table(
         title=(
-            f"What drives '{explanation.target}' (RMSE {format_value('rmse', explanation.rmse)} "
-            f"on {explanation.labelled_rows} rows)"
+            f"What drives '{explanation.target}' ({label} "
+            f"{format_value(metric, explanation.score)} on {explanation.labelled_rows} rows)"
         ),
         title_justify="left",
     )
     table.add_column("feature")
     table.add_column("role")
-    table.add_column("permutation ΔRMSE", justify="right")
+    table.add_column(f"permutation Δ{label}", justify="right")
     table.add_column("mean |IG|", justify="right")
     importance = explanation.importance
     for feature, role, mean, std, attribution in zip(
@@ -42,18 +44,32 @@ def explanation_table(explanation: Explanation) -> Table:
         table.add_row(
             feature,
             role,
-            f"{format_value('rmse', float(mean))} ± {format_value('rmse', float(std))}",
-            format_value("rmse", float(attribution)),
+            f"{format_value(metric, float(mean))} ± {format_value(metric, float(std))}",
+            format_value(metric, float(attribution)),
         )
     return table
 
 
 def explanation_notes(explanation: Explanation) -> list[str]:
     """The lines under the table that say what its numbers mean."""
+    label = _label(explanation.metric)
+    baseline = explanation.baseline_prediction
+    if np.ndim(baseline) == 0:
+        what = (
+            f"its prediction minus the baseline prediction {format_value('rmse', float(baseline))}"
+        )
+    else:
+        what = (
+            "the probability of its predicted class minus the baseline row's probability of "
+            "that class"
+        )
     return [
-        "permutation ΔRMSE: increase in RMSE when the column is shuffled (mean ± std over "
-        "repeats, all rows)",
+        f"permutation Δ{label}: increase in {label} when the column is shuffled (mean ± std "
+        "over repeats, all rows)",
         f"mean |IG|: mean absolute integrated-gradients attribution over "
-        f"{len(explanation.attributions)} rows; a row's attributions add up to its prediction "
-        f"minus the baseline prediction {format_value('rmse', explanation.baseline_prediction)}",
+        f"{len(explanation.attributions)} rows; a row's attributions add up to {what}",
     ]
+
+
+def _label(metric: str) -> str:
+    return {"rmse": "RMSE", "log_loss": "log-loss"}.get(metric, metric)

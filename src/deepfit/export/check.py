@@ -13,7 +13,7 @@ import pandas as pd
 
 from deepfit.data.io import read_table
 from deepfit.errors import ArtifactError, DataError, brief
-from deepfit.estimator import Regressor
+from deepfit.estimator.base import Estimator
 from deepfit.export.feed import onnx_feed
 from deepfit.export.graph import export_onnx
 from deepfit.export.quantize import quantize_onnx
@@ -22,7 +22,7 @@ from deepfit.files import check_writable
 SYNTHETIC_UNSEEN = "<not seen in training>"
 
 
-def synthetic_rows(model: Regressor, n_rows: int = 300, *, seed: int = 0) -> pd.DataFrame:
+def synthetic_rows(model: Estimator, n_rows: int = 300, *, seed: int = 0) -> pd.DataFrame:
     """Rows drawn from the training statistics: medians and scales, known and unseen
     categories, missing values where training had them. For checking an export, not for
     estimating accuracy.
@@ -120,8 +120,9 @@ class QuantizedReport:
     fp32_rows_per_second: float
     int8_rows_per_second: float
     vs_fp32: Difference  # int8 predictions against the fp32 graph's
-    fp32_rmse: float | None = None  # against the target, when the rows have it
-    int8_rmse: float | None = None
+    metric: str = "rmse"  # the task's primary metric, which the two scores are
+    fp32_score: float | None = None  # against the target, when the rows have it
+    int8_score: float | None = None
 
 
 @dataclass
@@ -132,12 +133,12 @@ class ExportReport:
     bytes: int
     rows: int
     synthetic: bool  # the check ran on rows drawn by :func:`synthetic_rows`
-    vs_deepfit: Difference  # the fp32 graph's predictions against ``model.predict``
+    vs_deepfit: Difference  # the fp32 graph's answers against deepfit's
     quantized: QuantizedReport | None = None
 
 
 def export_checked(
-    model: Regressor,
+    model: Estimator,
     path: str | Path,
     *,
     rows: pd.DataFrame | None = None,
@@ -150,7 +151,8 @@ def export_checked(
     """Export ``model`` (int8 with ``quantize``) and check it on ``rows`` with onnxruntime.
 
     Without ``rows``, the check uses 300 :func:`synthetic_rows`. ``target`` (the true values
-    of ``rows``) adds each model's RMSE to the quantization report.
+    of ``rows``) adds each graph's score on the task's primary metric (RMSE, log-loss) to the
+    quantization report.
 
     Example:
         >>> report = export_checked(model, "price.onnx", rows=X_test)  # doctest: +SKIP
@@ -163,7 +165,7 @@ def export_checked(
     frame = synthetic_rows(model) if rows is None else read_table(rows)
     if target is not None and len(target) != len(frame):
         raise DataError(f"{len(frame)} rows but {len(target)} target values; they must match")
-    expected = model.predict(frame)
+    expected = model.answers(model.prepare(frame))
     feed = onnx_feed(model, frame)
     with tempfile.TemporaryDirectory(prefix="deepfit-export-") as folder:
         fp32_path = Path(folder) / "model.onnx" if quantize else path
@@ -189,11 +191,17 @@ def export_checked(
             fp32_rows_per_second=rows_per_second(fp32, feed, repeats=repeats),
             int8_rows_per_second=rows_per_second(int8, feed, repeats=repeats),
             vs_fp32=difference(int8_values, fp32_values),
-            fp32_rmse=None if target is None else _rmse(fp32_values, target),
-            int8_rmse=None if target is None else _rmse(int8_values, target),
+            metric=model.task_.primary_metric,
+            fp32_score=None if target is None else _score(model, fp32_values, target),
+            int8_score=None if target is None else _score(model, int8_values, target),
         )
         return report
 
 
-def _rmse(values: np.ndarray, target: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((np.asarray(values) - np.asarray(target, np.float64)) ** 2)))
+def _score(model: Estimator, answers: np.ndarray, target: np.ndarray) -> float:
+    """The task's primary metric of a graph's answers; probabilities are renormalised, as
+    int8 weights leave their sums a little off 1."""
+    values = np.asarray(answers, dtype=np.float64)
+    if values.ndim == 2:
+        values = values / values.sum(axis=1, keepdims=True)
+    return model.task_.metrics(target, values)[model.task_.primary_metric]

@@ -21,7 +21,7 @@ from deepfit.data.preprocess import (
     check_columns,
 )
 from deepfit.errors import ArtifactError, DataFileNotFoundError, brief
-from deepfit.estimator import Regressor
+from deepfit.estimator.base import Estimator
 from deepfit.export.graph import input_specs
 
 
@@ -58,7 +58,7 @@ def onnx_feed(model_or_metadata: Any, frame: pd.DataFrame) -> dict[str, np.ndarr
 
 
 def _specs_of(source: Any) -> list[dict[str, Any]]:
-    if isinstance(source, Regressor):
+    if isinstance(source, Estimator):
         return input_specs(source)
     if hasattr(source, "get_modelmeta"):
         return _specs_from_metadata(source.get_modelmeta().custom_metadata_map)
@@ -75,7 +75,7 @@ def _specs_of(source: Any) -> list[dict[str, Any]]:
     if isinstance(source, Mapping):
         return _specs_from_metadata(source)
     raise TypeError(
-        "expected a Regressor, an onnxruntime session, an ONNX model or its path, or its "
+        "expected a fitted estimator, an onnxruntime session, an ONNX model or its path, or its "
         f"metadata; got {type(source).__name__}"
     )
 

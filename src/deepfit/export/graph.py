@@ -1,4 +1,8 @@
-"""The exported graph: raw feature columns in, the prediction in the target's units out."""
+"""The exported graph: raw feature columns in, the task's answer out.
+
+A regression's graph gives ``prediction`` (float64 ``[rows]``, the target's units); a
+classifier's gives ``probabilities`` (float64 ``[rows, classes]``, calibrated, in the order
+of the ``deepfit_classes`` metadata)."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from deepfit.data.preprocess import (
     MISSING_CATEGORY,
 )
 from deepfit.errors import ConfigError
-from deepfit.estimator import Regressor
+from deepfit.estimator.base import Estimator
 from deepfit.export.builder import INTERNAL_PREFIX, GraphBuilder
 from deepfit.export.dates import date_parts
 from deepfit.files import atomic_writer, check_writable
@@ -35,7 +39,7 @@ MAX_OPSET = 20  # the newest opset torch's TorchScript-based exporter writes
 ML_OPSET = 3
 
 
-OUTPUT_NAME = "prediction"
+OUTPUT_NAME = "prediction"  # the network's output inside the graph; the graph's is the task's
 
 
 DAYS_UNIT = "days since 1970-01-01 00:00 UTC (fractional)"
@@ -59,7 +63,7 @@ _ONNX_TYPES = {
 }
 
 
-def input_specs(model: Regressor) -> list[dict[str, Any]]:
+def input_specs(model: Estimator) -> list[dict[str, Any]]:
     """How the exported graph expects each feature column: name, role, dtype and details.
 
     Categorical columns list their known ``categories`` (in code order, code = position + 1)
@@ -89,7 +93,7 @@ def input_specs(model: Regressor) -> list[dict[str, Any]]:
 
 
 def export_onnx(
-    model: Regressor, path: str | Path, *, overwrite: bool = False, opset: int = 17
+    model: Estimator, path: str | Path, *, overwrite: bool = False, opset: int = 17
 ) -> Path:
     """Write ``model`` as an ONNX graph from raw feature columns to target-unit predictions.
 
@@ -111,7 +115,8 @@ def export_onnx(
     check_writable(path, overwrite=overwrite, flag="--force (overwrite=True)")
     specs = input_specs(model)
     input_names = {spec["name"] for spec in specs}
-    output_name = OUTPUT_NAME
+    task = model.task_
+    output_name = task.answer_name
     while output_name in input_names:
         output_name += "_"
     prep = model.preprocessor_
@@ -134,7 +139,7 @@ def export_onnx(
     )
     del merged.graph.output[:]
     merged.graph.output.append(
-        helper.make_tensor_value_info(output_name, TensorProto.DOUBLE, ["rows"])
+        helper.make_tensor_value_info(output_name, TensorProto.DOUBLE, task.answer_shape())
     )
     merged.graph.name = "deepfit"
     merged.graph.doc_string = (
@@ -150,6 +155,8 @@ def export_onnx(
             "deepfit_version": __version__,
             "deepfit_onnx_format": str(ONNX_FORMAT_VERSION),
             "deepfit_target": model.target_name_,
+            "deepfit_task": task.name,
+            "deepfit_target_encoding": json.dumps(task.to_dict()),
             "deepfit_output": output_name,
             "deepfit_inputs": json.dumps(specs),
         },
@@ -216,7 +223,7 @@ def network_graph(
 
 
 def _front_model(
-    model: Regressor, specs: list[dict[str, Any]], opset: int, *, ir_version: int
+    model: Estimator, specs: list[dict[str, Any]], opset: int, *, ir_version: int
 ) -> onnx.ModelProto:
     """Raw columns in; ``numeric`` float32 [rows, n] and ``codes`` int64 [rows, k] out."""
     prep = model.preprocessor_

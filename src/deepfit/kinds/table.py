@@ -49,15 +49,17 @@ def build_member(
     *,
     outputs: int,
     head: nn.Module | None = None,
+    average: str = "outputs",
 ) -> TabularNetwork:
-    """One freshly initialised network for data prepared by ``preprocessor``."""
+    """One freshly initialised network for data prepared by ``preprocessor``; ``average`` is
+    how a multi-member backbone (TabM) joins its members (the task's ``member_average``)."""
     return build_network(
         settings["model"],
         medians=preprocessor.medians,
         scales=preprocessor.scales,
         missing_indicators=preprocessor.missing_in_training,
         cardinalities=preprocessor.cardinalities,
-        options=network_options(settings) | {"outputs": outputs},
+        options=network_options(settings) | {"outputs": outputs, "member_average": average},
         head=head,
     )
 
@@ -69,12 +71,16 @@ def build_model_network(
     outputs: int,
     head: nn.Module,
     members: int = 1,
+    average: str = "outputs",
 ) -> TabularNetwork:
     """The model's network (an ensemble of ``members`` when more than one), to load into."""
     if members > 1:
-        parts = [build_member(settings, preprocessor, outputs=outputs) for _ in range(members)]
-        return EnsembleNetwork(parts, head=head)
-    return build_member(settings, preprocessor, outputs=outputs, head=head)
+        parts = [
+            build_member(settings, preprocessor, outputs=outputs, average=average)
+            for _ in range(members)
+        ]
+        return EnsembleNetwork(parts, head=head, average=average)
+    return build_member(settings, preprocessor, outputs=outputs, head=head, average=average)
 
 
 def inputs(features: PreparedFeatures, device: torch.device | None = None) -> InMemorySource:

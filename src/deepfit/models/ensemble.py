@@ -30,6 +30,7 @@ from torch import nn
 from deepfit.errors import ConfigError
 from deepfit.models.inputs import CategoricalEmbeddings
 from deepfit.models.network import TabularNetwork
+from deepfit.models.tabm import average_members
 
 
 class EnsembleNetwork(TabularNetwork):
@@ -53,7 +54,15 @@ class EnsembleNetwork(TabularNetwork):
 
     members: nn.ModuleList
 
-    def __init__(self, members: Sequence[TabularNetwork], head: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        members: Sequence[TabularNetwork],
+        head: nn.Module | None = None,
+        *,
+        average: str = "outputs",
+    ) -> None:
+        """``average``: ``"outputs"`` (the mean of raw outputs) or ``"probabilities"`` (of a
+        classifier's members: the log of their mean probability)."""
         # Not TabularNetwork.__init__: its parts here are views over the members (see above).
         nn.Module.__init__(self)
         if not members:
@@ -61,10 +70,11 @@ class EnsembleNetwork(TabularNetwork):
         _check_same_inputs(members)
         first = members[0]
         self.members = nn.ModuleList(members)
+        self.average = average
         self.head = head if head is not None else copy.deepcopy(first.head)
         object.__setattr__(self, "numeric_input", first.numeric_input)
         object.__setattr__(self, "embeddings", _SideBySideEmbeddings(members))
-        object.__setattr__(self, "backbone", _AveragedBackbones(members))
+        object.__setattr__(self, "backbone", _AveragedBackbones(members, average))
 
     @property
     def size(self) -> int:
@@ -76,7 +86,8 @@ class EnsembleNetwork(TabularNetwork):
         return torch.stack([member(numeric, categorical) for member in self.members])
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        return self.member_outputs(numeric, categorical).mean(dim=0)
+        outputs = self.member_outputs(numeric, categorical)
+        return average_members(outputs, dim=0, average=self.average)
 
 
 def _check_same_inputs(members: Sequence[TabularNetwork]) -> None:
@@ -139,8 +150,9 @@ class _AveragedBackbones(nn.Module):
     which is exactly the input it was trained on.
     """
 
-    def __init__(self, members: Sequence[TabularNetwork]) -> None:
+    def __init__(self, members: Sequence[TabularNetwork], average: str = "outputs") -> None:
         super().__init__()
+        self.average = average
         self.parts = nn.ModuleList(member.backbone for member in members)
         n_numeric = members[0].numeric_input.d_out
         widths = [table.embedding_dim for table in members[0].embeddings._embeddings()]
@@ -160,4 +172,4 @@ class _AveragedBackbones(nn.Module):
             cast(torch.Tensor, backbone(features[:, columns]))
             for backbone, columns in zip(self.parts, self.columns, strict=True)
         ]
-        return torch.stack(outputs).mean(dim=0)
+        return average_members(torch.stack(outputs), dim=0, average=self.average)

@@ -16,7 +16,10 @@ one, and every member's bias starts from the same values. Shared layers run on t
 ``[B * k, d]`` tensor and the heads as one batched matmul: there is no loop over members.
 
 In training mode the output is ``[B, k, outputs]`` so each member is trained on its own loss;
-in eval mode it is the members' mean, ``[B, outputs]``.
+in eval mode it is the members' mean, ``[B, outputs]``. For a classifier
+(``average="probabilities"``) the eval output is the logarithm of the members' mean
+probability, so the softmax of it averages probabilities as the paper does, not logits (a
+mean of logits keeps every member's over-confidence).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from deepfit.models.mlp import make_activation
 
 Variant = Literal["mini", "full"]
 VARIANTS = ("mini", "full")
+AVERAGES = ("outputs", "probabilities")
 AdapterInit = Literal["random-signs", "normal"]
 ADAPTER_INITS = ("random-signs", "normal")
 
@@ -180,9 +184,11 @@ class TabM(nn.Module):
         dropout: float = 0.1,
         adapter_init: AdapterInit = "random-signs",
         feature_widths: tuple[int, ...] | None = None,
+        average: str = "outputs",
     ) -> None:
         """``feature_widths``: the input's columns per feature, for the first adapter's
-        initialisation (one feature per column when not given)."""
+        initialisation (one feature per column when not given). ``average``: how eval mode
+        joins the members, ``"outputs"`` (their mean) or ``"probabilities"`` (see above)."""
         super().__init__()
         widths = tuple(int(width) for width in hidden_layers)
         _check(d_in=d_in, d_out=d_out, widths=widths, k=k, variant=variant, dropout=dropout)
@@ -196,8 +202,11 @@ class TabM(nn.Module):
             raise ConfigError(
                 f"feature_widths must add up to d_in, however: sum={sum(sections)}, d_in={d_in}"
             )
+        if average not in AVERAGES:
+            raise ConfigError(f"average must be one of {', '.join(AVERAGES)}: {average!r}")
         self.k = k
         self.variant = variant
+        self.average = average
         self.adapter = nn.Parameter(torch.empty(k, d_in))  # the first r_i of every member
         init_first_adapter_(self.adapter, adapter_init, sections)
         blocks: list[_Block] = []
@@ -226,7 +235,24 @@ class TabM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outputs = self.member_outputs(x)
-        return outputs if self.training else outputs.mean(dim=1)
+        if self.training:
+            return outputs
+        return average_members(outputs, dim=1, average=self.average)
+
+
+def average_members(outputs: torch.Tensor, *, dim: int, average: str) -> torch.Tensor:
+    """The members' mean output, or the log of their mean class probability (``outputs`` are
+    logits in the last dimension).
+
+    Example:
+        >>> logits = torch.tensor([[[10.0, 0.0], [0.0, 10.0]]])  # two members disagree
+        >>> average_members(logits, dim=1, average="probabilities").softmax(-1)
+        tensor([[0.5000, 0.5000]])
+    """
+    if average == "probabilities":
+        log_probabilities = torch.log_softmax(outputs, dim=-1)
+        return torch.logsumexp(log_probabilities, dim=dim) - math.log(outputs.shape[dim])
+    return outputs.mean(dim=dim)
 
 
 def _check(
@@ -249,7 +275,8 @@ def _check(
 def tabm_backbone(layout: InputLayout, options: dict[str, Any]) -> nn.Module:
     """A TabM backbone for ``layout``.
 
-    Reads ``outputs`` (1), ``k`` (32), ``tabm_variant`` ("mini" or "full"; "mini"),
+    Reads ``outputs`` (1), ``member_average`` ("outputs"), ``k`` (32), ``tabm_variant``
+    ("mini" or "full"; "mini"),
     ``hidden_layers`` ((512, 512, 512)), ``activation`` ("relu"), ``dropout`` (0.1) and
     ``tabm_adapter_init`` ("random-signs" or "normal"; "random-signs"). ``norm`` is not used:
     TabM has no normalisation layers. Each numeric column and each categorical block is one
@@ -271,4 +298,5 @@ def tabm_backbone(layout: InputLayout, options: dict[str, Any]) -> nn.Module:
         dropout=float(options.get("dropout", 0.1)),
         adapter_init=options.get("tabm_adapter_init", "random-signs"),
         feature_widths=(1,) * layout.n_numeric + tuple(layout.categorical_widths),
+        average=options.get("member_average", "outputs"),
     )

@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,21 +18,31 @@ from deepfit.errors import DataError
 from deepfit.explain.columns import feature_roles
 from deepfit.files import atomic_writer, check_writable
 from deepfit.report import sections
+from deepfit.report.classification import classification_sections
 from deepfit.report.html import Section, render_page
 
 if TYPE_CHECKING:
-    from deepfit.estimator import Regressor
+    from deepfit.estimator.base import Estimator
+
+# The sections each task adds: (model, X, y, answers) -> (how it fits, after the metrics;
+# how sure it is, after the importance)
+TASK_SECTIONS: dict[str, Callable[..., tuple[list[Section | None], list[Section | None]]]] = {
+    "regression": sections.regression_sections,
+    "classification": classification_sections,
+}
 
 
 def build_report(
-    model: Regressor, X: Any, y: Any, *, title: str | None = None, seed: int = 0
+    model: Estimator, X: Any, y: Any, *, title: str | None = None, seed: int = 0
 ) -> str:
     """The report's HTML page for a fitted ``model`` on labelled rows ``X, y``.
 
     Sections: metrics (on these rows, and per split beside the baselines when the model
-    stores them), predicted vs actual, residuals, learning curves, permutation importance and
-    the settings; prediction intervals, ensemble spread and the hyper-parameter search only
-    when the model has them. Every image is an embedded PNG; the page loads nothing else.
+    stores them), the task's own (regression: predicted vs actual, residuals, prediction
+    intervals, ensemble spread; classification: confusion matrix, reliability diagram,
+    per-class metrics, prediction sets), learning curves, permutation importance and the
+    settings; the hyper-parameter search when there was one. Every image is an embedded PNG;
+    the page loads nothing else.
 
     Example:
         >>> page = build_report(model, X, y, title="price model")  # doctest: +SKIP
@@ -48,14 +59,13 @@ def build_report(
         raise DataError("the report needs at least 2 labelled rows")
     check_columns(frame, list(feature_roles(model)))
     answers = model.answers(model.prepare(frame))
-    predicted = model.task_.predictions(answers)
+    fit, uncertainty = TASK_SECTIONS[model.task_.name](model, frame, values, answers)
     parts: list[Section | None] = [
         sections.metrics_section(model, values, answers),
-        sections.fit_section(values, predicted, target=target_name),
+        *fit,
         sections.learning_section(model),
         sections.importance_section(model, frame, values, seed=seed),
-        sections.intervals_section(model, frame, values),
-        sections.ensemble_section(model, frame, predicted),
+        *uncertainty,
         sections.tuning_section(model),
         sections.settings_section(model),
     ]
@@ -73,7 +83,7 @@ def build_report(
 
 
 def write_report(
-    model: Regressor,
+    model: Estimator,
     X: Any,
     y: Any,
     path: str | Path,

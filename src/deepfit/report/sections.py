@@ -30,8 +30,8 @@ IMPORTANCE_ROWS = 1_000  # permutation importance on at most this many rows, to 
 IMPORTANCE_REPEATS = 2
 LONG_VALUE = 300
 # the names a search's summary (``training_summary_["tuning"]``) may give these facts
-BEST_KEYS = ("best_validation_rmse", "best_rmse", "best_value", "best")
-DEFAULT_KEYS = ("default_validation_rmse", "default_rmse", "default_value", "default")
+BEST_KEYS = ("best_value", "best")
+DEFAULT_KEYS = ("default_value", "default")
 
 
 def metrics_section(model: Estimator, y: np.ndarray, answers: np.ndarray) -> Section:
@@ -68,6 +68,15 @@ def metrics_section(model: Estimator, y: np.ndarray, answers: np.ndarray) -> Sec
 
 def _shown(task: Task, *scores: dict[str, float]) -> list[tuple[str, str]]:
     return [(n, label) for n, label in task.shown_metrics.items() if any(n in s for s in scores)]
+
+
+def regression_sections(
+    model: Regressor, X: pd.DataFrame, y: np.ndarray, predicted: np.ndarray
+) -> tuple[list[Section | None], list[Section | None]]:
+    """The sections a regression adds to the report, on labelled rows and its predictions:
+    how it fits, and how sure it is."""
+    fit: list[Section | None] = [fit_section(y, predicted, target=model.target_name_)]
+    return fit, [intervals_section(model, X, y), ensemble_section(model, X, predicted)]
 
 
 def fit_section(y: np.ndarray, predicted: np.ndarray, *, target: str) -> Section:
@@ -116,8 +125,9 @@ def importance_section(model: Regressor, X: pd.DataFrame, y: np.ndarray, *, seed
         (row.feature, row.role, f"{row.importance_mean:.4g}", f"{row.importance_std:.2g}")
         for row in importance.itertuples()
     ]
+    label = model.task_.shown_metrics[model.task_.primary_metric]
     body = paragraph(
-        f"Increase in RMSE when a column is shuffled ({IMPORTANCE_REPEATS} shuffles, "
+        f"Increase in {label} when a column is shuffled ({IMPORTANCE_REPEATS} shuffles, "
         f"{len(positions)} rows)."
     )
     body += image(plots.data_uri(figure), "Permutation importance")
@@ -200,10 +210,15 @@ def tuning_section(model: Regressor) -> Section | None:
     if isinstance(trials, dict):  # trials per state, e.g. {"complete": 12, "pruned": 8}
         trials = sum(v for v in trials.values() if isinstance(v, int))
     count = len(trials) if isinstance(trials, list) else trials
+    metric = tuning.get("metric", "rmse")
+    label = tuning.get("metric_label", "RMSE")
     facts = [
         ("trials", count),
-        ("best validation RMSE", _first(tuning, *BEST_KEYS)),
-        ("default validation RMSE", _first(tuning, *DEFAULT_KEYS)),
+        (f"best validation {label}", _first(tuning, f"best_validation_{metric}", *BEST_KEYS)),
+        (
+            f"default validation {label}",
+            _first(tuning, f"default_validation_{metric}", *DEFAULT_KEYS),
+        ),
     ]
     body = table(["item", "value"], [(name, _text(value)) for name, value in facts])
     history = tuning.get("history")

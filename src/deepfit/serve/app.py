@@ -22,7 +22,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from deepfit.estimator import Regressor
+from deepfit.estimator import Estimator
 from deepfit.serve.batching import MicroBatcher
 from deepfit.serve.engine import Backend, InferenceEngine
 from deepfit.serve.features import FeatureSchema
@@ -49,7 +49,15 @@ class ServerSettings:
 class Prediction(BaseModel):
     """The answer of ``POST /predict``."""
 
-    predictions: list[float | None] = Field(description="One value per row, in the target's units.")
+    predictions: list[Any] = Field(
+        description="One per row: the value in the target's units, or the predicted label."
+    )
+    classes: list[Any] | None = Field(
+        default=None, description="Classification: the labels, in the probabilities' order."
+    )
+    probabilities: list[list[float]] | None = Field(
+        default=None, description="Classification: each row's calibrated class probabilities."
+    )
     target: str
     model_version: str = Field(description="The first 16 hex digits of the model file's SHA-256.")
     unseen_categories: int = Field(description="Values not seen in training (used 'unknown').")
@@ -58,10 +66,14 @@ class Prediction(BaseModel):
         default=None, description="The coverage level asked for (only with ?interval=)."
     )
     lower: list[float | None] | None = Field(
-        default=None, description="Lower bound per row (only with ?interval=)."
+        default=None, description="Regression: lower bound per row (only with ?interval=)."
     )
     upper: list[float | None] | None = Field(
-        default=None, description="Upper bound per row (only with ?interval=)."
+        default=None, description="Regression: upper bound per row (only with ?interval=)."
+    )
+    sets: list[list[Any]] | None = Field(
+        default=None,
+        description="Classification: each row's conformal set of labels (only with ?interval=).",
     )
 
 
@@ -82,12 +94,12 @@ def model_version(path: Path) -> str:
 
 
 def create_app(
-    model: str | Path | Regressor,
+    model: str | Path | Estimator,
     settings: ServerSettings | None = None,
     *,
     version: str | None = None,
 ) -> Gateway:
-    """An ASGI app serving ``model`` (a ``.deepfit`` path or a fitted Regressor), loaded once.
+    """An ASGI app serving ``model`` (a ``.deepfit`` path or a fitted estimator), loaded once.
 
     The :class:`Gateway` in front answers ``POST /predict`` and checks keys; the FastAPI app
     behind it (``.app``) serves the rest and the OpenAPI documentation.
@@ -96,25 +108,17 @@ def create_app(
     from deepfit.version import __version__
 
     settings = settings or ServerSettings()
-    if isinstance(model, Regressor):
-        regressor, version = model, version or "in-memory"
+    if isinstance(model, Estimator):
+        fitted, version = model, version or "in-memory"
     else:
-        regressor, version = load(model), version or model_version(Path(model))
-    regressor.check_fitted()
-    engine = InferenceEngine(regressor.network_, backend=settings.backend, threads=settings.threads)
-    schema = FeatureSchema(regressor.preprocessor_)
-    target = regressor.target_name_
+        fitted, version = load(model), version or model_version(Path(model))
+    fitted.check_fitted()
+    engine = InferenceEngine(fitted.network_, backend=settings.backend, threads=settings.threads)
+    schema = FeatureSchema(fitted.preprocessor_)
+    target = fitted.target_name_
     metrics = ServerMetrics(model_version=version, target=target, deepfit_version=__version__)
-    calibration = getattr(regressor, "calibration_", None)
     predictor = Predictor(
-        schema,
-        MicroBatcher(engine),
-        metrics,
-        target,
-        version,
-        settings.max_rows,
-        calibration,
-        regressor.interval_bounds,
+        schema, MicroBatcher(engine), metrics, target, version, settings.max_rows, fitted
     )
     started = time.time()
 
@@ -128,7 +132,7 @@ def create_app(
             "(one list per feature). Every feature must be present; null marks a missing value."
         ),
     )
-    metadata = _metadata(regressor, schema, version, __version__)
+    metadata = _metadata(fitted, schema, version, __version__)
 
     @app.post(
         "/predict",
@@ -149,10 +153,11 @@ def create_app(
                 gt=0,
                 lt=1,
                 description=(
-                    "A coverage level, e.g. 0.9: the answer adds 'lower' and 'upper', "
-                    "split-conformal bounds that hold the target of that share of new rows. "
-                    "422 if the model has no calibration (see /metadata) or the level is "
-                    "above its max_level."
+                    "A coverage level, e.g. 0.9: a regression's answer adds 'lower' and "
+                    "'upper', split-conformal bounds that hold the target of that share of new "
+                    "rows; a classifier's adds 'sets', conformal sets of labels that hold the "
+                    "true label of that share. 422 if the model has no calibration (see "
+                    "/metadata) or the level is above its max_level."
                 ),
             ),
         ] = None,
@@ -211,25 +216,27 @@ def create_app(
 
 
 def _metadata(
-    regressor: Regressor, schema: FeatureSchema, version: str, deepfit_version: str
+    model: Estimator, schema: FeatureSchema, version: str, deepfit_version: str
 ) -> dict[str, Any]:
-    stored = getattr(regressor, "metadata_", {})
+    stored = getattr(model, "metadata_", {})
     return {
-        "target": regressor.target_name_,
+        "task": model.task_.name,
+        "target": model.target_name_,
+        "target_encoding": model.task_.to_dict(),
         "features": [feature.describe() for feature in schema.features],
         "model_version": version,
         "deepfit_version": deepfit_version,
         "trained_with_deepfit": stored.get("deepfit_version"),
         "created_at": stored.get("created_at"),
-        "training": regressor.training_summary_,
-        "metrics": getattr(regressor, "metrics_", None),
-        "intervals": _intervals(regressor),
+        "training": model.training_summary_,
+        "metrics": getattr(model, "metrics_", None),
+        "intervals": _intervals(model),
     }
 
 
-def _intervals(regressor: Regressor) -> dict[str, Any] | None:
+def _intervals(model: Estimator) -> dict[str, Any] | None:
     """What ``?interval=`` can give: the calibration's method, rows and highest level."""
-    calibration = getattr(regressor, "calibration_", None)
+    calibration = getattr(model, "calibration_", None)
     if calibration is None:
         return None
     return {

@@ -6,21 +6,22 @@ tests can call it directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import numpy as np
 import orjson
 from pydantic import ValidationError
 
-from deepfit.data.preprocess import PreparedFeatures
 from deepfit.errors import ConfigError, DataError
-from deepfit.evaluation.intervals import ConformalCalibration, QuantileCalibration, check_level
+from deepfit.evaluation.intervals import check_level
 from deepfit.serve.batching import MicroBatcher
 from deepfit.serve.features import FeatureSchema
 from deepfit.serve.metrics import ServerMetrics
+
+if TYPE_CHECKING:
+    from deepfit.estimator.base import Estimator
 
 MAX_ERRORS_SHOWN = 20
 
@@ -39,17 +40,13 @@ class Predictor:
     target: str
     version: str
     max_rows: int
-    calibration: ConformalCalibration | QuantileCalibration | None = None
-    # Regressor.interval_bounds: the bounds at a level for prepared rows and predictions.
-    interval_bounds: (
-        Callable[[PreparedFeatures, np.ndarray, float], tuple[np.ndarray, np.ndarray]] | None
-    ) = None
+    model: Estimator  # answers its task's fields: values and bounds, or labels and sets
 
     async def answer(self, body: bytes, query: bytes = b"") -> tuple[int, bytes]:
         """The HTTP status and JSON body answering a ``POST /predict?query`` with ``body``.
 
-        The query string may hold ``interval=0.9``: then the answer has ``lower`` and
-        ``upper`` lists, conformal bounds at that level, and ``interval``.
+        The query string may hold ``interval=0.9``: then the answer has ``interval`` and the
+        task's conformal answer at that level (``lower`` and ``upper`` bounds, or ``sets``).
         """
         try:
             level = self._interval(query)
@@ -70,23 +67,19 @@ class Predictor:
         except DataError as error:
             return problem(422, str(error))
         features = batch.features
-        predicted = await self.batcher.predict(features.numeric, features.categorical)
-        values = predicted.tolist()
+        answers = await self.batcher.predict(features.numeric, features.categorical)
         self.metrics.rows.inc(n_rows)
         if features.unseen_categories:
             self.metrics.unseen.inc(features.unseen_categories)
         if batch.missing_values:
             self.metrics.missing.inc(batch.missing_values)
         answer: dict[str, Any] = {
-            "predictions": values,
+            **self.model.answer_fields(features, np.asarray(answers), level),
             "target": self.target,
             "model_version": self.version,
             "unseen_categories": features.unseen_categories,
             "missing_values": batch.missing_values,
         }
-        if level is not None and self.interval_bounds is not None:
-            lower, upper = self.interval_bounds(features, np.asarray(predicted), level)
-            answer |= {"interval": level, "lower": lower.tolist(), "upper": upper.tolist()}
         return 200, orjson.dumps(answer)
 
     def _interval(self, query: bytes) -> float | None:
@@ -105,12 +98,7 @@ class Predictor:
                 "the query parameter interval must be a coverage level strictly between 0 "
                 f"and 1, e.g. interval=0.9; got {texts[-1][:40]!r}"
             ) from None
-        if self.calibration is None or self.interval_bounds is None:
-            raise ConfigError(
-                "this model has no prediction intervals: it was trained without held-out "
-                "validation rows to calibrate them on (or by an older deepfit); drop interval="
-            )
-        self.calibration.quantile(level)  # too high for the calibration rows: ConfigError
+        self.model.check_interval(level)  # none calibrated, or too high a level: ConfigError
         return level
 
 

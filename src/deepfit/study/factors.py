@@ -1,8 +1,9 @@
-"""The factors a study can vary, and how each value becomes Regressor settings or a data change.
+"""The factors a study can vary, and how each value becomes estimator settings or a data change.
 
 A factor value becomes a :class:`Level`: a label for the tables, a value for the plot's x-axis,
-the Regressor settings it sets, and optionally a change to the data (the feature columns kept,
-or how many training rows are used). Named factors:
+the settings it gives the task's estimator (``Regressor`` or ``Classifier``), and optionally a
+change to the data (the feature columns kept, or how many training rows are used). Named
+factors:
 
 * ``learning_rate``, ``activation``, ``model`` (a name from ``deepfit.models.MODELS``);
 * ``width``: every hidden layer that wide, the held depth kept;
@@ -14,24 +15,25 @@ or how many training rows are used). Named factors:
 * ``train_size``: a fraction (``0.25``) or a row count (``100``) of the training split; the
   validation and test rows stay the same;
 * ``features``: columns joined by ``+`` (``x1+x2``), ``drop:colour`` (``drop:a+b``), or ``all``;
-* any other Regressor parameter by its own name (``batch_size``, ``norm``, ``loss``, ...),
-  its value read as an int, a float, ``none``/``true``/``false``, or else a string.
+* any other parameter of the task's estimator by its own name (``batch_size``, ``norm``;
+  ``loss`` for regression, ``label_smoothing`` or ``class_weight`` for classification), its
+  value read as an int, a float, ``none``/``true``/``false``, or else a string.
 
 Example:
-    >>> [level.settings for level in parse_levels("width", ["8", "16"], {"hidden_layers": (4, 4)})]
+    >>> held = {"hidden_layers": (4, 4)}
+    >>> [level.settings for level in parse_levels("width", ["8", "16"], held, task="regression")]
     [{'hidden_layers': (8, 8)}, {'hidden_layers': (16, 16)}]
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from deepfit.errors import ConfigError
-from deepfit.estimator import Regressor
-from deepfit.estimator.auto import AUTO
+from deepfit.estimator import estimator_for
+from deepfit.estimator.params import AUTO, PARAMS, params_for
 from deepfit.models.registry import MODELS
 
 # Strengths chosen for penalties summed over all weights (training/optim.py) next to a loss
@@ -58,13 +60,13 @@ FACTORS: dict[str, str] = {
     "features": "columns kept, e.g. x1+x2,drop:colour,all",
 }
 
-# Regressor parameters a study sets itself, or that make no sense to vary across runs.
+# Estimator parameters a study sets itself, or that make no sense to vary across runs.
 NOT_VARIED = ("random_state", "verbose", "checkpoint_dir", "checkpoint_every")
 
 
 @dataclass(frozen=True)
 class Level:
-    """One value of a factor: what it sets in the Regressor, and what it does to the data."""
+    """One value of a factor: what it sets in the estimator, and what it does to the data."""
 
     label: str
     value: Any
@@ -74,27 +76,32 @@ class Level:
     train_size: float | int | None = None  # fraction (float) or rows (int) of the train split
 
 
-def known_factors() -> list[str]:
-    """The named factors followed by every other Regressor parameter a study can vary."""
-    return [*FACTORS, *(name for name in regressor_params() if name not in FACTORS)]
+def known_factors(task: str) -> list[str]:
+    """The named factors followed by every other parameter of ``task``'s estimator a study
+    can vary."""
+    return [*FACTORS, *(name for name in estimator_params(task) if name not in FACTORS)]
 
 
-def regressor_params() -> dict[str, Any]:
-    """Regressor parameters a study may set, with their defaults."""
-    signature = inspect.signature(Regressor.__init__)
-    return {
-        name: parameter.default
-        for name, parameter in signature.parameters.items()
-        if name != "self" and name not in NOT_VARIED
-    }
+def estimator_params(task: str) -> dict[str, Any]:
+    """The parameters of ``task``'s estimator a study may set, with their defaults.
+
+    Example:
+        >>> "label_smoothing" in estimator_params("classification")
+        True
+        >>> "label_smoothing" in estimator_params("regression")
+        False
+    """
+    return {name: spec.default for name, spec in params_for(task).items() if name not in NOT_VARIED}
 
 
-def check_factor(name: str) -> None:
+def check_factor(name: str, task: str) -> None:
     """Raise a one-line ConfigError naming the known factors when ``name`` is not one."""
-    if name not in FACTORS and name not in regressor_params():
+    parameters = estimator_params(task)
+    if name not in FACTORS and name not in parameters:
+        others = ", ".join(n for n in parameters if n not in FACTORS)
         raise ConfigError(
             f"unknown factor {name!r}; the known factors are: {', '.join(FACTORS)}, or any "
-            f"Regressor parameter ({', '.join(n for n in regressor_params() if n not in FACTORS)})"
+            f"{estimator_for(task).__name__} parameter ({others})"
         )
 
 
@@ -106,13 +113,28 @@ def split_values(text: str) -> list[str]:
     return values
 
 
-def parse_levels(name: str, values: list[Any], held: dict[str, Any]) -> list[Level]:
+def name_value_pairs(options: list[str], flag: str) -> list[tuple[str, str]]:
+    """``["a=1,2", "b=x"]`` -> ``[("a", "1,2"), ("b", "x")]``; a one-line ConfigError naming
+    ``flag`` (``--vary``, ``--set``) for an option that is not NAME=VALUE."""
+    found = []
+    for option in options:
+        name, equals, value = option.partition("=")
+        if not equals or not name.strip() or not value.strip():
+            raise ConfigError(
+                f"{flag} expects NAME=VALUE, e.g. learning_rate=0.01,0.1; got {option!r}"
+            )
+        found.append((name.strip(), value.strip()))
+    return found
+
+
+def parse_levels(name: str, values: list[Any], held: dict[str, Any], *, task: str) -> list[Level]:
     """The :class:`Level` of each value of factor ``name``, given the ``held`` settings.
 
     ``values`` are strings (from the command line) or Python values. ``held`` matters for
-    ``width`` and ``depth``, which keep the other dimension of ``hidden_layers``.
+    ``width`` and ``depth``, which keep the other dimension of ``hidden_layers``. ``task``
+    (``"regression"`` or ``"classification"``) says which estimator's parameters are factors.
     """
-    check_factor(name)
+    check_factor(name, task)
     if not values:
         raise ConfigError(f"factor {name!r} needs at least one value")
     levels = [parse_level(name, value, held) for value in values]
@@ -130,12 +152,12 @@ def parse_level(name: str, value: Any, held: dict[str, Any]) -> Level:
     except (TypeError, ValueError) as error:
         if isinstance(error, ConfigError):
             raise
-        hint = FACTORS.get(name, "a value of that Regressor parameter")
+        hint = FACTORS.get(name, "a value of that parameter")
         raise ConfigError(f"bad value {label!r} for factor {name!r}; expected {hint}") from None
 
 
 def held_hidden_layers(held: dict[str, Any]) -> tuple[int, ...]:
-    layers = held.get("hidden_layers", regressor_params()["hidden_layers"])
+    layers = held.get("hidden_layers", PARAMS["hidden_layers"].default)
     return tuple(int(width) for width in layers)
 
 
@@ -253,7 +275,7 @@ def _parameter(name: str, value: Any, label: str, held: dict[str, Any]) -> Level
 
 
 def parameter_level(name: str, value: Any) -> Level:
-    """Regressor parameter ``name`` set to ``value`` (a string is read by :func:`parse_value`)."""
+    """Estimator parameter ``name`` set to ``value`` (a string is read by :func:`parse_value`)."""
     parsed = parse_value(value) if isinstance(value, str) else value
     return Level(_label(value), parsed, {name: parsed})
 

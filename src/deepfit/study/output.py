@@ -35,7 +35,9 @@ def write_factor(factor: FactorResult, folder: Path, *, target: str, overwrite: 
             handle.write(text)
         written.append(path)
     image = folder / f"{base}.png"
-    figure = factor_figure(factor.name, factor.values, factor.summary, target=target)
+    figure = factor_figure(
+        factor.name, factor.values, factor.summary, target=target, task=factor.task
+    )
     with atomic_writer(image, overwrite=overwrite) as handle:
         handle.write(png_bytes(figure))
     written.append(image)
@@ -49,7 +51,7 @@ def index_markdown(result: StudyResult) -> str:
         lines += ["```", result.command, "```", ""]
     held = ", ".join(f"`{name}={value}`" for name, value in result.held.items()) or "defaults"
     lines += [
-        f"Target `{result.target}`; test-split metrics, mean ± std over seeds "
+        f"Target `{result.target}` ({result.task}); test-split metrics, mean ± std over seeds "
         f"{', '.join(map(str, result.seeds))}; each factor varied alone, held settings: {held}.",
         "",
     ]

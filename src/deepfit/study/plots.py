@@ -1,4 +1,5 @@
-"""One PNG per factor: test RMSE and R² against the factor's values, ± one std over seeds.
+"""One PNG per factor: the task's two headline test metrics against the factor's values,
+± one std over seeds (regression: RMSE and R²; classification: log-loss and accuracy).
 
 Drawn with :class:`matplotlib.figure.Figure` on an Agg canvas, so pyplot's global state and
 the user's backend are left alone. Numeric values get a numeric x-axis (logarithmic when
@@ -14,7 +15,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-PLOTTED = {"rmse": "test RMSE", "r2": "test R²"}
+from deepfit.study.table import study_metrics
+
 COLOUR = "#4C72B0"
 
 
@@ -33,13 +35,18 @@ def uses_log_axis(x: np.ndarray) -> bool:
     return bool(len(x) > 1 and (x > 0).all() and x.max() / x.min() >= 100)
 
 
-def factor_figure(name: str, values: list[Any], summary: pd.DataFrame, *, target: str) -> Figure:
-    """RMSE and R² (mean ± std over seeds) against the values of factor ``name``."""
+def factor_figure(
+    name: str, values: list[Any], summary: pd.DataFrame, *, target: str, task: str
+) -> Figure:
+    """The ``task``'s two headline metrics (mean ± std over seeds) against the values of
+    factor ``name``."""
     figure = Figure(figsize=(10.0, 4.0))
     x = numeric_values(values)
     labels = summary["value"].astype(str).tolist()
-    for index, (metric, title) in enumerate(PLOTTED.items(), start=1):
-        axes = figure.add_subplot(1, len(PLOTTED), index)
+    metrics = study_metrics(task)
+    for index, metric in enumerate(metrics.headline, start=1):
+        title = f"test {metrics.test[metric]}"
+        axes = figure.add_subplot(1, len(metrics.headline), index)
         means = summary[f"{metric}_mean"].to_numpy(dtype=np.float64)
         stds = np.nan_to_num(summary[f"{metric}_std"].to_numpy(dtype=np.float64))
         if x is not None:
@@ -54,7 +61,8 @@ def factor_figure(name: str, values: list[Any], summary: pd.DataFrame, *, target
             axes.set_xticks(positions, labels, rotation=30 if len(labels) > 4 else 0)
         _mark_missing(axes, x if x is not None else np.arange(len(labels)), means)
         axes.set_xlabel(name)
-        axes.set_ylabel(title if metric == "r2" else f"{title} ({target} units)")
+        units = metric in metrics.in_target_units
+        axes.set_ylabel(f"{title} ({target} units)" if units else title)
         axes.set_title(f"{title} vs {name}")
         axes.grid(alpha=0.3)
     figure.tight_layout()

@@ -1,9 +1,11 @@
 """Run a one-factor-at-a-time study: every value of a factor, several seeds, the rest held.
 
-Each seed fixes one train/validation/test split (the one ``deepfit.workflow.train_table``
-makes with that seed), shared by every value of every factor, so values differ only by the
-factor. A run that diverges (non-finite loss or predictions) is recorded with NaN metrics
-and a note, and the study carries on.
+The task (regression or classification) is inferred from the target as ``deepfit train``
+does, or given; each run fits its estimator and is scored with its metrics. Each seed fixes
+one train/validation/test split (the one ``deepfit.workflow.train_table`` makes with that
+seed, stratified by label for classification), shared by every value of every factor, so
+values differ only by the factor. A run that diverges (non-finite loss or answers) is
+recorded with NaN metrics and a note, and the study carries on.
 
 Example:
     >>> from deepfit.study import run_study
@@ -18,6 +20,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +30,21 @@ import pandas as pd
 from deepfit.data.io import read_table
 from deepfit.data.split import Split, train_validation_test_split
 from deepfit.errors import ConfigError, DataError, DeepfitError, DeepfitWarning, brief
-from deepfit.estimator import Regressor
-from deepfit.evaluation.metrics import regression_metrics
+from deepfit.estimator import Estimator, estimator_for
 from deepfit.study.factors import (
     Level,
+    check_factor,
+    estimator_params,
     parameter_level,
     parse_level,
     parse_levels,
-    regressor_params,
 )
 from deepfit.study.result import FactorResult, StudyResult
-from deepfit.study.table import METRICS, summarize
+from deepfit.study.table import study_metrics, summarize
+from deepfit.tasks import make_task
+from deepfit.tasks.inference import TaskChoice
 from deepfit.training.state import DIVERGED
-from deepfit.workflow import split_target
+from deepfit.workflow import choose_task, split_target
 
 RunRow = dict[str, Any]
 Progress = Callable[[str, int, int, RunRow], None]  # factor, runs done, runs in all, the run
@@ -52,19 +57,26 @@ def run_study(
     vary: Mapping[str, Sequence[Any]],
     seeds: Iterable[int] = (0, 1, 2),
     settings: Mapping[str, Any] | None = None,
+    task: str | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
     command: str = "",
+    on_start: Callable[[TaskChoice], None] | None = None,
     on_run: Progress | None = None,
     on_factor: Callable[[FactorResult], None] | None = None,
 ) -> StudyResult:
     """Vary each factor of ``vary`` alone over its values, for every seed; summarise it.
 
-    ``settings`` are the held Regressor settings (``{"max_epochs": 30}``; a named factor such
-    as ``regularization`` or ``train_size`` works too). With ``out``, a new or empty folder
-    (``overwrite`` allows a non-empty one), each factor's ``<factor>.md``, ``<factor>.csv``,
-    ``<factor>_runs.csv`` and ``<factor>.png`` are written as it completes, then a
-    ``README.md`` index. ``on_run`` and ``on_factor`` report progress.
+    ``task`` is ``"regression"`` or ``"classification"``; None infers it from the target as
+    ``deepfit train`` does (a warning says when a numeric target looks like classes). Each
+    run fits the task's estimator and is scored with the task's metrics on the test split
+    (stratified by label for classification). ``settings`` are the held estimator settings
+    (``{"max_epochs": 30}``; a named factor such as ``regularization`` or ``train_size`` works
+    too). With ``out``, a new or empty folder (``overwrite`` allows a non-empty one), each
+    factor's ``<factor>.md``, ``<factor>.csv``, ``<factor>_runs.csv`` and ``<factor>.png``
+    are written as it completes, then a ``README.md`` index. ``on_start`` gets the task
+    chosen once everything is checked, before the first run; ``on_run`` and ``on_factor``
+    report progress.
     """
     from deepfit.study.output import check_folder, write_factor, write_index
 
@@ -75,33 +87,30 @@ def run_study(
         raise ConfigError(
             "nothing to vary; give a factor and its values, e.g. learning_rate=0.01,0.1"
         )
-    held = held_level(settings or {})
-    plan = {name: parse_levels(name, list(values), held.settings) for name, values in vary.items()}
+    frame = read_table(data)
+    choice = choose_task(frame, target, task)
+    held, plan = study_plan(vary, settings or {}, choice.task)
     folder = None if out is None else Path(out)
     if folder is not None:
         check_folder(folder, overwrite=overwrite)
-    X, y = split_target(read_table(data), target)
+    study = study_data(frame, target, choice.task, seeds)
     for levels in plan.values():
         for level in [held, *levels]:
-            feature_columns(X, combine(held, level))
-    splits = {seed: train_validation_test_split(len(X), seed=seed) for seed in seeds}
-    result = StudyResult(target=target, seeds=seeds, held=held.settings, command=command)
+            feature_columns(study.X, combine(held, level))
+    if on_start is not None:
+        on_start(choice)
+    if choice.warning:
+        warnings.warn(choice.warning, DeepfitWarning, stacklevel=2)
+    result = StudyResult(
+        target=target,
+        task=choice.task,
+        seeds=seeds,
+        held=held.settings,
+        command=command,
+        task_line=choice.line,
+    )
     for name, levels in plan.items():
-        rows: list[RunRow] = []
-        total = len(levels) * len(seeds)
-        for level in levels:
-            for seed in seeds:
-                row = run_once(X, y, splits[seed], combine(held, level), seed=seed, target=target)
-                rows.append({"factor": name, "value": level.label, "seed": seed, **row})
-                if on_run is not None:
-                    on_run(name, len(rows), total, rows[-1])
-        runs = pd.DataFrame(rows)
-        factor = FactorResult(
-            name=name,
-            values=[level.value for level in levels],
-            runs=runs,
-            summary=summarize(runs, [level.label for level in levels]),
-        )
+        factor = run_factor(study, name, held, levels, on_run=on_run)
         result.factors[name] = factor
         if folder is not None:
             result.files.extend(write_factor(factor, folder, target=target, overwrite=overwrite))
@@ -112,11 +121,67 @@ def run_study(
     return result
 
 
-def held_level(settings: Mapping[str, Any]) -> Level:
-    """The held settings as one :class:`Level`; Regressor parameters are taken as they are."""
+@dataclass(frozen=True)
+class Study:
+    """What every run of a study shares: the data, one split per seed, the target and task."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    splits: dict[int, Split]
+    target: str
+    task: str
+
+
+def study_data(frame: pd.DataFrame, target: str, task: str, seeds: list[int]) -> Study:
+    """The features and the checked target of ``frame``, and each seed's split (stratified
+    by label for classification)."""
+    checker = make_task(task)
+    X, y = split_target(frame, target, checker)
+    labels = checker.split_labels(y)
+    splits = {seed: train_validation_test_split(len(X), seed=seed, labels=labels) for seed in seeds}
+    return Study(X, y, splits, target=target, task=task)
+
+
+def study_plan(
+    vary: Mapping[str, Sequence[Any]], settings: Mapping[str, Any], task: str
+) -> tuple[Level, dict[str, list[Level]]]:
+    """The held settings and each factor's levels; a one-line ConfigError for a bad one."""
+    held = held_level(settings, task=task)
+    plan = {
+        name: parse_levels(name, list(values), held.settings, task=task)
+        for name, values in vary.items()
+    }
+    return held, plan
+
+
+def run_factor(
+    study: Study, name: str, held: Level, levels: list[Level], *, on_run: Progress | None = None
+) -> FactorResult:
+    """Every level of factor ``name`` on every seed, and their summary."""
+    rows: list[RunRow] = []
+    total = len(levels) * len(study.splits)
+    for level in levels:
+        for seed, split in study.splits.items():
+            row = run_once(study, split, combine(held, level), seed=seed)
+            rows.append({"factor": name, "value": level.label, "seed": seed, **row})
+            if on_run is not None:
+                on_run(name, len(rows), total, rows[-1])
+    runs = pd.DataFrame(rows)
+    return FactorResult(
+        name=name,
+        values=[level.value for level in levels],
+        runs=runs,
+        summary=summarize(runs, [level.label for level in levels], task=study.task),
+        task=study.task,
+    )
+
+
+def held_level(settings: Mapping[str, Any], *, task: str) -> Level:
+    """The held settings as one :class:`Level`; estimator parameters are taken as they are."""
     held = Level("held", "held")
-    parameters = regressor_params()
+    parameters = estimator_params(task)
     for name, value in settings.items():
+        check_factor(name, task)
         if name in parameters and name != "hidden_layers":
             change = parameter_level(name, value)  # --set max_epochs=30 keeps early stopping
         else:
@@ -171,26 +236,15 @@ def training_rows(split: Split, train_size: float | int | None, seed: int) -> np
     return np.sort(rows[order[:n_rows]])
 
 
-def run_once(
-    X: pd.DataFrame, y: np.ndarray, split: Split, level: Level, *, seed: int, target: str
-) -> RunRow:
+def run_once(study: Study, split: Split, level: Level, *, seed: int) -> RunRow:
     """Fit one model for ``level`` on ``split``; its test metrics, losses, epochs and seconds."""
-    columns = feature_columns(X, level)
+    metrics = study_metrics(study.task)
     train = training_rows(split, level.train_size, seed)
-    row: RunRow = {name: math.nan for name in METRICS}
+    row: RunRow = {name: math.nan for name in metrics.columns}
     row.update({"train_rows": len(train), "note": ""})
     start = time.perf_counter()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeepfitWarning)
-            model = Regressor(**{**level.settings, "random_state": seed, "verbose": 0})
-            model.fit(
-                X.iloc[train][columns],
-                pd.Series(y[train], name=target),
-                X_val=X.iloc[split.validation][columns],
-                y_val=y[split.validation],
-            )
-            predicted = model.predict(X.iloc[split.test][columns])
+        model, answers = fit_and_answer(study, split, level, train, seed=seed)
     except ConfigError:
         raise  # a bad setting: the user's to fix, not a result
     except (DeepfitError, ValueError, RuntimeError, FloatingPointError) as error:
@@ -204,26 +258,49 @@ def run_once(
         epochs=_number(model.training_summary_.get("epochs")),
         seconds=time.perf_counter() - start,
     )
-    note = divergence(model.training_summary_.get("stop_reason"), history, predicted)
+    note = divergence(model.training_summary_.get("stop_reason"), history, answers)
     if note:
         row["note"] = note
         if note.startswith("diverged"):
             return row
-    scores = regression_metrics(y[split.test], predicted)
-    row.update({name: scores.get(name, math.nan) for name in METRICS if name in TEST_METRICS})
+    try:
+        scores = model.task_.metrics(study.y[split.test], answers)
+    except (DeepfitError, ValueError) as error:  # e.g. a test label the run never trained on
+        row["note"] = f"failed: {brief(error)}"
+        return row
+    row.update({name: scores.get(name, math.nan) for name in metrics.test})
     return row
 
 
-TEST_METRICS = ("mse", "rmse", "mae", "r2", "explained_variance", "mape", "rmsle")
+def fit_and_answer(
+    study: Study, split: Split, level: Level, train: np.ndarray, *, seed: int
+) -> tuple[Estimator, np.ndarray]:
+    """The task's estimator fitted with ``level``'s settings on the ``train`` rows (early
+    stopping on the split's validation rows), and its answers for the test rows."""
+    X, y = study.X, study.y
+    columns = feature_columns(X, level)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeepfitWarning)
+        model = estimator_for(study.task)(**{**level.settings, "random_state": seed, "verbose": 0})
+        model.fit(
+            X.iloc[train][columns],
+            pd.Series(y[train], name=study.target),
+            X_val=X.iloc[split.validation][columns],
+            y_val=y[split.validation],
+        )
+        return model, model.answers(model.prepare(X.iloc[split.test][columns]))
+
+
 # A training loss above this (on the standardised target, where predicting the mean scores
-# about 1 with the mse loss) means the run blew up at some point; if early stopping then
-# kept finite weights from a better epoch, the run is scored but marked unstable.
+# about 1 with the mse loss; in cross-entropy, where a uniform guess scores log(classes))
+# means the run blew up at some point; if early stopping then kept finite weights from a
+# better epoch, the run is scored but marked unstable.
 UNSTABLE_LOSS = 1e3
 
 
-def divergence(stop_reason: Any, history: list[dict[str, Any]], predicted: np.ndarray) -> str:
+def divergence(stop_reason: Any, history: list[dict[str, Any]], answers: np.ndarray) -> str:
     """``"diverged: ..."`` (no usable model: NaN metrics), ``"unstable: ..."`` (the loss
-    exploded but the kept weights predict finite values, so the run is scored), or ``""``.
+    exploded but the kept weights give finite answers, so the run is scored), or ``""``.
 
     Example:
         >>> divergence("", [{"train_loss": 0.5}, {"train_loss": 4e3}], np.zeros(3))
@@ -232,7 +309,7 @@ def divergence(stop_reason: Any, history: list[dict[str, Any]], predicted: np.nd
     losses = [float(record["train_loss"]) for record in history]
     if stop_reason == DIVERGED or not all(math.isfinite(loss) for loss in losses):
         return f"diverged: loss not finite at epoch {len(losses)}"
-    if not np.isfinite(predicted).all():
+    if not np.isfinite(answers).all():
         return "diverged: predictions not finite"
     if losses and max(losses) > UNSTABLE_LOSS:
         epoch = int(np.argmax(losses)) + 1

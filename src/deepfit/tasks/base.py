@@ -39,6 +39,12 @@ class Task(ABC):
     primary_metric: ClassVar[str]
     higher_is_better: ClassVar[frozenset[str]] = frozenset()
     baseline_names: ClassVar[tuple[str, ...]]
+    #: scikit-learn's scorer for permutation importance (higher is better)
+    importance_scorer: ClassVar[str]
+    #: what an exported graph calls its answers
+    answer_name: ClassVar[str]
+    #: how an ensemble's members are joined: their mean raw output, or mean probability
+    member_average: ClassVar[str] = "outputs"
 
     @abstractmethod
     def check_target(self, y: Any, name: str = "target") -> np.ndarray:
@@ -101,11 +107,32 @@ class Task(ABC):
     def from_dict(cls, document: dict[str, Any]) -> Task:
         """The task saved by :meth:`to_dict`; ValueError when it is malformed."""
 
+    def answer_shape(self) -> list[str | int]:
+        """The shape of the answers for a batch of ``"rows"`` rows."""
+        return ["rows"] if self.n_outputs == 1 else ["rows", self.n_outputs]
+
     @property
     def answer_scale(self) -> float:
         """How large a typical difference between answers is (a target standard deviation;
         1 for probabilities), for tolerances."""
         return 1.0
+
+    def focus(self, answers: np.ndarray) -> int | None:
+        """Which column of the answers an explanation follows (None: the answer is a number)."""
+        return None
+
+    def explained(self, answers: np.ndarray, focus: int | np.ndarray | None) -> np.ndarray:
+        """One number per row to explain: the answer, or the probability of the ``focus``
+        class (one class for all rows, or one per row)."""
+        return np.asarray(answers, dtype=np.float64)
+
+    def explained_name(self, focus: int | None) -> str:
+        """What :meth:`explained` gives, in words."""
+        return "prediction"
+
+    def attribution_targets(self, answers: np.ndarray) -> np.ndarray | None:
+        """The answer column each row's attributions explain (None: the only one)."""
+        return None
 
     def split_labels(self, y: np.ndarray) -> np.ndarray | None:
         """Labels to stratify splits on, or None to split by row alone."""

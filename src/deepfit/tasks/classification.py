@@ -50,6 +50,9 @@ class ClassificationTask(Task):
         name for name, (_, higher) in CLASSIFICATION_METRICS.items() if higher
     )
     baseline_names: ClassVar[tuple[str, ...]] = CLASSIFICATION_BASELINES
+    importance_scorer: ClassVar[str] = "neg_log_loss"
+    answer_name: ClassVar[str] = "probabilities"
+    member_average: ClassVar[str] = "probabilities"
 
     def __init__(
         self,
@@ -124,6 +127,29 @@ class ClassificationTask(Task):
 
     def split_labels(self, y: np.ndarray) -> np.ndarray | None:
         return np.asarray(y)
+
+    def focus(self, answers: np.ndarray) -> int | None:
+        """The positive (second) class of a binary target; else the most often predicted."""
+        if self.n_outputs == 2:
+            return 1
+        predicted = np.argmax(np.asarray(answers), axis=1)
+        return int(np.bincount(predicted, minlength=self.n_outputs).argmax())
+
+    def explained(self, answers: np.ndarray, focus: int | np.ndarray | None) -> np.ndarray:
+        values = np.asarray(answers, dtype=np.float64)
+        if focus is None:
+            focus = np.argmax(values, axis=1)
+        if isinstance(focus, np.ndarray):
+            return values[np.arange(len(values)), focus]
+        return values[:, focus]
+
+    def explained_name(self, focus: int | None) -> str:
+        if focus is None:
+            return "probability of the predicted class"
+        return f"probability of {_shown(self.classes[focus])}"
+
+    def attribution_targets(self, answers: np.ndarray) -> np.ndarray | None:
+        return np.argmax(np.asarray(answers), axis=1)
 
     # ------------------------------------------------------------------- model and answers
     def head(self) -> nn.Module:

@@ -49,6 +49,8 @@ class RegressionTask(Task):
     primary_metric: ClassVar[str] = "rmse"
     higher_is_better: ClassVar[frozenset[str]] = frozenset({"r2", "explained_variance"})
     baseline_names: ClassVar[tuple[str, ...]] = BASELINES
+    importance_scorer: ClassVar[str] = "neg_root_mean_squared_error"
+    answer_name: ClassVar[str] = "prediction"
 
     def __init__(self, scaler: TargetScaler | None = None) -> None:
         self.scaler = scaler or TargetScaler()

@@ -1,11 +1,13 @@
-"""The function Optuna minimises: train one setting, return its validation RMSE (target units).
+"""The function Optuna minimises: train one setting, return its validation score.
 
-Two ways of scoring (``Scoring``):
+The score is the task's primary metric: RMSE (target units) for regression, log-loss for
+classification; lower is better for both. Two ways of scoring (``Scoring``):
 
 - **holdout** (default): fit on the training split, early-stop and score on the validation
   split of the seeded 70/15/15 split. Bad trials are pruned from their learning curve.
 - **k-fold** (``cv=K``): :func:`deepfit.evaluation.crossval.cross_validate` on train +
-  validation, the mean RMSE over folds; a trial may be pruned after each fold (by its running mean).
+  validation, the mean score over folds; a trial may be pruned after each fold (by its
+  running mean).
 
 The test split is never seen here.
 """
@@ -21,9 +23,9 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from deepfit.estimator import Regressor
+from deepfit.estimator import Estimator, estimator_for
 from deepfit.evaluation.crossval import Fold, cross_validate
-from deepfit.evaluation.metrics import rmse
+from deepfit.tasks import TASKS
 from deepfit.training.state import INTERRUPTED
 from deepfit.tuning.pruning import PruningCallback
 from deepfit.tuning.space import SearchSpace
@@ -42,10 +44,21 @@ class Scoring:
     y_val: np.ndarray
     target: str
     cv: int | None = None
+    task: str = "regression"
+
+    @property
+    def metric(self) -> str:
+        """The task's primary metric, which the search minimises."""
+        return TASKS[self.task].primary_metric
+
+    @property
+    def metric_label(self) -> str:
+        return TASKS[self.task].shown_metrics[self.metric]
 
     @property
     def label(self) -> str:
-        return "validation RMSE" if self.cv is None else f"{self.cv}-fold RMSE"
+        where = "validation" if self.cv is None else f"{self.cv}-fold"
+        return f"{where} {self.metric_label}"
 
 
 class Objective:
@@ -72,10 +85,10 @@ class Objective:
         self.deadline = deadline
         self.best_value = math.inf
         self.best_trial: int | None = None
-        self.best_model: Regressor | None = None
+        self.best_model: Estimator | None = None
 
     def settings(self, trial: optuna.Trial) -> dict[str, Any]:
-        """The Regressor settings of ``trial`` (the default trial: the base settings as given)."""
+        """The estimator's settings of ``trial`` (the default trial: the base settings as given)."""
         drawn = self.space.suggest(trial, self.base)
         if trial.user_attrs.get(DEFAULT_ATTR):
             return dict(self.base)
@@ -96,7 +109,7 @@ class Objective:
 
     def _holdout(self, trial: optuna.Trial, settings: dict[str, Any]) -> float:
         s = self.scoring
-        model = Regressor(**{**settings, "time_limit": self._time_limit()})
+        model = estimator_for(s.task)(**{**settings, "time_limit": self._time_limit()})
         pruning = PruningCallback(trial)
         model.fit(
             s.X_train,
@@ -109,7 +122,7 @@ class Objective:
             raise KeyboardInterrupt  # Ctrl-C ends the search, not only this trial
         if pruning.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
-        value = rmse(s.y_val, model.predict(s.X_val))
+        value = model.task_.metrics(s.y_val, model.answers(model.prepare(s.X_val)))[s.metric]
         trial.set_user_attr("epochs", model.training_summary_["epochs"])
         trial.set_user_attr("stop_reason", model.training_summary_["stop_reason"])
         if value < self.best_value:
@@ -124,7 +137,7 @@ class Objective:
         scores: list[float] = []
 
         def report(fold: Fold) -> None:
-            scores.append(fold.scores["deepfit"]["rmse"])
+            scores.append(fold.scores["deepfit"][s.metric])
             trial.report(float(np.mean(scores)), fold.number)
             if fold.number < (s.cv or 0) and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after fold {fold.number}")
@@ -137,6 +150,7 @@ class Objective:
             seed=self.seed,
             baselines=False,
             progress=report,
+            task=s.task,
             **params,
         )
-        return float(np.mean(result.fold_scores("deepfit", "rmse")))
+        return float(np.mean(result.fold_scores("deepfit", s.metric)))

@@ -25,8 +25,9 @@ from optuna.trial import FixedTrial, FrozenTrial
 from deepfit.data.io import read_table
 from deepfit.data.split import train_validation_test_split
 from deepfit.errors import ConfigError, DeepfitWarning
-from deepfit.estimator import Regressor
+from deepfit.estimator import Estimator, estimator_for
 from deepfit.evaluation.scoring import Parts, evaluate_model, prepare_parts
+from deepfit.tasks import make_task
 from deepfit.tuning.history import (
     FINISHED,
     best_trial,
@@ -39,7 +40,7 @@ from deepfit.tuning.history import (
 )
 from deepfit.tuning.objective import DEFAULT_ATTR, Objective, Scoring
 from deepfit.tuning.space import SearchSpace, base_settings, search_space
-from deepfit.workflow import split_target
+from deepfit.workflow import choose_task, split_target
 
 STUDY_ATTR = "deepfit"  # the study's user attribute that records what it tunes, to resume safely
 
@@ -51,7 +52,7 @@ class TuningResult:
     ``summary`` is also stored in the model as ``model.training_summary_["tuning"]``.
     """
 
-    model: Regressor
+    model: Estimator
     study: optuna.Study
     summary: dict[str, Any]
 
@@ -79,17 +80,20 @@ def tune(
     seed: int = 0,
     pruner: optuna.pruners.BasePruner | None = None,
     progress: Callable[[FrozenTrial], None] | None = None,
+    task: str | None = None,
     **params: Any,
 ) -> TuningResult:
-    """Search Regressor settings on ``data`` for the lowest validation RMSE of ``target``.
+    """Search the estimator's settings on ``data`` for the best validation score of ``target``.
 
-    - **Split:** seeded 70/15/15 (``seed``); the test split is used once, at the end, to
-      score the best model.
-    - **Scoring:** RMSE (target units) on the validation split, or with ``cv=K`` the mean
-      RMSE of K-fold cross-validation on train + validation.
+    - **Task:** ``"regression"`` or ``"classification"``; None infers it from the target.
+    - **Split:** seeded 70/15/15 (``seed``, stratified for classification); the test split is
+      used once, at the end, to score the best model.
+    - **Scoring:** the task's primary metric (RMSE in target units, log-loss) on the
+      validation split, or with ``cv=K`` its mean over K-fold cross-validation on train +
+      validation.
     - **Search:** Optuna's TPE (seeded) over :mod:`deepfit.tuning.space` for the model in
       ``params`` (``"mlp"`` by default); trial 0 is the base settings (``params`` over the
-      Regressor defaults), so the study itself says whether the search beat them. Bad trials
+      estimator defaults), so the study itself says whether the search beat them. Bad trials
       are pruned by a median pruner from their learning curves once 3 trials finished
       (``pruner`` replaces it).
     - **Budget:** ``trials`` is the study's total of finished (complete or pruned) trials;
@@ -108,8 +112,11 @@ def tune(
     """
     _check(trials, time_limit, cv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    X, y = split_target(read_table(data), target)
-    split = train_validation_test_split(len(X), seed=seed)
+    frame = read_table(data)
+    choice = choose_task(frame, target, task)
+    checker = make_task(choice.task)
+    X, y = split_target(frame, target, checker)
+    split = train_validation_test_split(len(X), seed=seed, labels=checker.split_labels(y))
     parts: Parts = {
         name: (X.iloc[rows], y[rows])
         for name, rows in (
@@ -118,9 +125,11 @@ def tune(
             ("test", split.test),
         )
     }
-    base = base_settings({**params, "random_state": seed, "verbose": 0})
+    base = base_settings({**params, "random_state": seed, "verbose": 0}, checker.name)
     space = search_space(base["model"])
-    scoring = Scoring(*parts["train"], *parts["validation"], target=target, cv=cv)
+    scoring = Scoring(
+        *parts["train"], *parts["validation"], target=target, cv=cv, task=checker.name
+    )
     study = optuna.create_study(
         study_name=study_name or f"deepfit-{target}",
         storage=_storage(storage),
@@ -159,9 +168,13 @@ def tune(
     metrics = evaluate_model(model, prepare_parts(model, parts))
     model.metrics_ = {"deepfit": metrics}
     default = default_trial(study)
+    metric = scoring.metric
     summary: dict[str, Any] = {
         "study_name": study.study_name,
         "storage": _shown(storage),
+        "task": checker.name,
+        "metric": metric,
+        "metric_label": scoring.metric_label,
         "scoring": scoring.label,
         "cv": cv,
         "seed": seed,
@@ -169,8 +182,8 @@ def tune(
         "trials_this_run": len(ran),
         "best_trial": best.number,
         "best_params": dict(best.params),
-        "best_validation_rmse": best.value,
-        "default_validation_rmse": None if default is None else default.value,
+        f"best_validation_{metric}": best.value,
+        f"default_validation_{metric}": None if default is None else default.value,
         **improvement(None if default is None else default.value, best.value),
         "importances": importances(study, seed=seed),
         "history": trial_records(study),
@@ -178,7 +191,7 @@ def tune(
         "time_limit": float(time_limit),
         "within_time_limit": seconds <= time_limit,
         "retrained": retrained,
-        "test_rmse": metrics["test"]["rmse"],
+        f"test_{metric}": metrics["test"][metric],
     }
     model.training_summary_["tuning"] = summary
     return TuningResult(model=model, study=study, summary=summary)
@@ -277,7 +290,7 @@ def _best_model(
     space: SearchSpace,
     base: dict[str, Any],
     scoring: Scoring,
-) -> tuple[Regressor, bool]:
+) -> tuple[Estimator, bool]:
     """The best trial's model from this session, or the best settings trained again."""
     if objective.best_model is not None and objective.best_trial == best.number:
         model = objective.best_model
@@ -286,7 +299,7 @@ def _best_model(
     settings = dict(base)
     if not best.user_attrs.get(DEFAULT_ATTR):
         settings.update(space.suggest(FixedTrial(best.params), base))
-    model = Regressor(**settings)
+    model = estimator_for(scoring.task)(**settings)
     model.fit(
         scoring.X_train,
         pd.Series(scoring.y_train, name=scoring.target),

@@ -49,12 +49,13 @@ class SearchSpace:
     default: Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def base_settings(params: dict[str, Any]) -> dict[str, Any]:
-    """Every Regressor parameter: the value in ``params``, or its default resolved for a model
-    other than auto; the model searched is ``mlp`` unless ``params`` names another (``auto``
-    is already a tuned recipe). ``batch_size="auto"`` stays a choice of its own."""
+def base_settings(params: dict[str, Any], task: str = "regression") -> dict[str, Any]:
+    """Every parameter of the ``task``'s estimator: the value in ``params``, or its default
+    resolved for a model other than auto; the model searched is ``mlp`` unless ``params``
+    names another (``auto`` is already a tuned recipe). ``batch_size="auto"`` stays a choice
+    of its own."""
     given = {"model": "mlp", **params}
-    settings = resolve(given, DataShape(n_rows=1), "regression").settings
+    settings = resolve(given, DataShape(n_rows=1), task).settings
     settings["batch_size"] = given.get("batch_size", AUTO)
     return settings
 

@@ -27,7 +27,9 @@ def _value(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
-def top_trials_table(study: optuna.Study, *, top: int = 10, label: str = "RMSE") -> Table:
+def top_trials_table(
+    study: optuna.Study, *, top: int = 10, label: str = "validation RMSE", metric: str = "RMSE"
+) -> Table:
     """The ``top`` completed trials, lowest value first, with their parameters."""
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     ranked = sorted(done, key=lambda trial: (trial.value, trial.number))[:top]
@@ -43,7 +45,7 @@ def top_trials_table(study: optuna.Study, *, top: int = 10, label: str = "RMSE")
         collapse_padding=True,
     )
     table.add_column("#", justify="right")
-    table.add_column("RMSE", justify="right")
+    table.add_column(metric, justify="right")
     table.add_column("s", justify="right")
     for name in names:
         table.add_column(SHORT.get(name, name), justify="right")
@@ -70,16 +72,17 @@ def importance_table(importances: dict[str, float]) -> Table:
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
-    """The search in a few lines: trials, time, default vs best, improvement, test RMSE."""
+    """The search in a few lines: trials, time, default vs best, improvement, test score."""
     label = summary["scoring"]
+    metric = summary.get("metric", "rmse")
     states = ", ".join(f"{n} {state}" for state, n in summary["trials"].items())
     within = "within" if summary["within_time_limit"] else "over"
     lines = [
         f"study '{summary['study_name']}': {states}; this run {summary['seconds']:.1f} s "
         f"({within} the {summary['time_limit']:g} s limit)",
     ]
-    default = summary["default_validation_rmse"]
-    best = summary["best_validation_rmse"]
+    default = summary[f"default_validation_{metric}"]
+    best = summary[f"best_validation_{metric}"]
     lines.append(
         "default settings: " + ("did not complete" if default is None else f"{label} {default:.6g}")
     )
@@ -93,5 +96,6 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     else:
         lines.append(NOT_IMPROVED)
     retrained = ", retrained with the best settings" if summary["retrained"] else ""
-    lines.append(f"best model{retrained}: test RMSE {summary['test_rmse']:.6g}")
+    test = summary[f"test_{metric}"]
+    lines.append(f"best model{retrained}: test {summary.get('metric_label', 'RMSE')} {test:.6g}")
     return lines
