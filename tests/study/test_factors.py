@@ -149,3 +149,10 @@ def test_held_settings_are_checked_against_the_task() -> None:
     assert held.settings == {"class_weight": "balanced"}
     with pytest.raises(ConfigError, match="unknown factor 'huber_delta'"):
         held_level({"huber_delta": "2"}, task="classification")
+
+
+def test_width_and_depth_vary_the_plain_default_when_no_architecture_is_held() -> None:
+    widths = parse_levels("width", ["8"], {}, task="regression")
+    depths = parse_levels("depth", ["2"], {}, task="regression")
+    assert widths[0].settings == {"hidden_layers": (8, 8, 8)}
+    assert depths[0].settings == {"hidden_layers": (256, 256)}

@@ -104,7 +104,6 @@ def export_onnx(
         >>> export_onnx(model, "price.onnx")  # doctest: +SKIP
         PosixPath('price.onnx')
     """
-    from deepfit.version import __version__
 
     model.check_fitted()
     if not MIN_OPSET <= opset <= MAX_OPSET:
@@ -141,6 +140,21 @@ def export_onnx(
     merged.graph.output.append(
         helper.make_tensor_value_info(output_name, TensorProto.DOUBLE, task.answer_shape())
     )
+    _describe(merged, model, specs, output_name)
+    onnx.checker.check_model(merged, full_check=True)
+    data = merged.SerializeToString()
+    with atomic_writer(path, overwrite=overwrite) as handle:
+        handle.write(data)
+    return path
+
+
+def _describe(
+    merged: onnx.ModelProto, model: Estimator, specs: list[dict[str, Any]], output_name: str
+) -> None:
+    """Name the graph and record what a consumer needs: the inputs, the task and its target."""
+    from deepfit.version import __version__
+
+    task = model.task_
     merged.graph.name = "deepfit"
     merged.graph.doc_string = (
         f"deepfit model predicting {model.target_name_!r} from raw feature columns; "
@@ -161,11 +175,6 @@ def export_onnx(
             "deepfit_inputs": json.dumps(specs),
         },
     )
-    onnx.checker.check_model(merged, full_check=True)
-    data = merged.SerializeToString()
-    with atomic_writer(path, overwrite=overwrite) as handle:
-        handle.write(data)
-    return path
 
 
 class _TargetUnits(nn.Module):

@@ -12,6 +12,7 @@ import gc
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -120,19 +121,37 @@ def create_app(
     predictor = Predictor(
         schema, MicroBatcher(engine), metrics, target, version, settings.max_rows, fitted
     )
-    started = time.time()
-
     app = FastAPI(
         telemetry={"tracing": False, "metrics": False, "logs": False},  # we export Prometheus
         title=f"deepfit: predict {target}",
         version=__version__,
         description=(
-            f"Predicts '{target}' from {len(schema.features)} features. Send a JSON list of "
-            "records (one object per row, one field per feature) or one object of columns "
-            "(one list per feature). Every feature must be present; null marks a missing value."
+            f"Predicts '{target}' ({fitted.task_.name}) from {len(schema.features)} features. "
+            "Send a JSON list of records (one object per row, one field per feature) or one "
+            "object of columns (one list per feature). Every feature must be present; null "
+            "marks a missing value."
         ),
     )
-    metadata = _metadata(fitted, schema, version, __version__)
+    _routes(app, predictor, engine, metrics, _metadata(fitted, schema, version, __version__))
+    app.openapi = _openapi(app, schema)  # type: ignore[method-assign]
+    return Gateway(
+        app,
+        metrics=metrics,
+        predictor=predictor,
+        api_key=settings.api_key,
+        max_body_bytes=settings.max_body_bytes,
+    )
+
+
+def _routes(
+    app: FastAPI,
+    predictor: Predictor,
+    engine: InferenceEngine,
+    metrics: ServerMetrics,
+    metadata: dict[str, Any],
+) -> None:
+    """``POST /predict`` (documented; the gateway answers it), health, metadata, metrics."""
+    started = time.time()
 
     @app.post(
         "/predict",
@@ -172,14 +191,14 @@ def create_app(
         """Liveness and readiness: the model is loaded and answering."""
         return {
             "status": "ok",
-            "model_version": version,
+            "model_version": predictor.version,
             "backend": engine.backend,
             "uptime_seconds": round(time.time() - started, 3),
         }
 
     @app.get("/metadata")
     async def get_metadata() -> dict[str, Any]:
-        """The feature schema, the target, training-time metrics and versions."""
+        """The task, the feature schema, the target, training-time metrics and versions."""
         return metadata
 
     @app.get("/metrics", response_class=Response)
@@ -187,6 +206,10 @@ def create_app(
         """Request counts, latencies, rows predicted, unseen categories, missing values."""
         content, content_type = metrics.exposition()
         return Response(content, media_type=content_type)
+
+
+def _openapi(app: FastAPI, schema: FeatureSchema) -> Callable[[], dict[str, Any]]:
+    """The app's OpenAPI document, with the request body's schema from the model's features."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -205,14 +228,7 @@ def create_app(
             app.openapi_schema = document
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
-    return Gateway(
-        app,
-        metrics=metrics,
-        predictor=predictor,
-        api_key=settings.api_key,
-        max_body_bytes=settings.max_body_bytes,
-    )
+    return openapi
 
 
 def _metadata(

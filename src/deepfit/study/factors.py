@@ -157,7 +157,11 @@ def parse_level(name: str, value: Any, held: dict[str, Any]) -> Level:
 
 
 def held_hidden_layers(held: dict[str, Any]) -> tuple[int, ...]:
-    layers = held.get("hidden_layers", PARAMS["hidden_layers"].default)
+    """The held architecture's widths; when none is held (``"auto"``), the plain default's,
+    which ``width`` and ``depth`` vary one dimension of."""
+    layers = held.get("hidden_layers", AUTO)
+    if layers == AUTO:
+        layers = PARAMS["hidden_layers"].fallback
     return tuple(int(width) for width in layers)
 
 

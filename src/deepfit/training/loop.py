@@ -66,80 +66,21 @@ def train(
     stops the run at the end of the current batch with ``stop_reason == "interrupted"``; a
     second Ctrl-C raises KeyboardInterrupt at once.
     """
-    loss_fn = make_loss(
-        config.loss,
-        huber_delta=config.huber_delta,
-        quantiles=config.quantiles,
-        label_smoothing=config.label_smoothing,
-        class_weights=config.class_weights,
-    )
-    optimizer = make_optimizer(
-        config.optimizer,
-        (parameter for parameter in network.parameters() if parameter.requires_grad),
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        momentum=config.momentum,
-    )
-    schedule = Schedule(
-        config.schedule,
-        optimizer,
-        max_epochs=config.max_epochs,
-        time_budget=config.time_budget,
-        stall_epochs=config.stall_epochs,
-    )
-    weights = [weight for weight in penalized_weights(network) if weight.requires_grad]
-    shuffler = torch.Generator(device="cpu").manual_seed(config.seed)
-    n_rows = len(train_data)
-    n_batches = train_data.n_batches(config.batch_size)
+    run = _Run(network, train_data, validation_data, config, callbacks)
     state = TrainState(max_epochs=config.max_epochs)
-    parts = LoopParts(network, optimizer, schedule, shuffler, callbacks)
     start = time.perf_counter()
     for callback in callbacks:
-        callback.on_setup(state, parts)  # a checkpoint resuming a run puts every part back here
+        callback.on_setup(state, run.parts)  # a checkpoint resuming a run puts them back here
     for callback in callbacks:
         callback.on_train_start(state, network)
     with stop_on_interrupt() as interrupted:
         while state.epoch < config.max_epochs and not state.stop:
             epoch_start = time.perf_counter()
-            network.train()
-            total = 0.0
-            for index, batch in enumerate(train_data.batches(config.batch_size, shuffler)):
-                if interrupted.is_set():
-                    break
-                schedule.step_batch(state.epoch + (index + 1) / n_batches)
-                inputs, target = inputs_and_target(batch)
-                loss = loss_fn(network(**inputs), target)
-                total += float(loss.detach()) * len(target)
-                penalty = weight_penalty(weights, l1=config.l1, l2=config.l2)
-                if penalty is not None:
-                    loss = loss + penalty
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+            total = run.epoch(state.epoch, interrupted)
             if interrupted.is_set():  # Ctrl-C: the unfinished epoch is not recorded
                 state.stop, state.stop_reason = True, INTERRUPTED
                 break
-            train_loss = total / n_rows
-            validation_loss = None
-            if validation_data is not None and len(validation_data):
-                validation_loss = evaluate_loss(network, validation_data, loss_fn)
-            learning_rate = float(optimizer.param_groups[0]["lr"])
-            state.epoch += 1
-            schedule.step(validation_loss, epoch=state.epoch, seconds=time.perf_counter() - start)
-            state.history.append(
-                EpochRecord(
-                    state.epoch,
-                    train_loss,
-                    validation_loss,
-                    learning_rate,
-                    time.perf_counter() - epoch_start,
-                )
-            )
-            _track_best(state, validation_loss)
-            if not math.isfinite(train_loss):
-                state.stop, state.stop_reason = True, DIVERGED
-            elif schedule.finished:
-                state.stop, state.stop_reason = True, ANNEALED
+            run.record(state, total, start=start, began=epoch_start)
             for callback in callbacks:
                 callback.on_epoch_end(state, network)
     if not state.stop_reason:
@@ -149,6 +90,92 @@ def train(
     state.seconds = time.perf_counter() - start
     network.eval()
     return state
+
+
+class _Run:
+    """One training run's parts (loss, optimiser, schedule, shuffler) and its two steps."""
+
+    def __init__(
+        self,
+        network: nn.Module,
+        train_data: BatchSource,
+        validation_data: BatchSource | None,
+        config: TrainConfig,
+        callbacks: Sequence[Callback],
+    ) -> None:
+        self.network, self.config = network, config
+        self.train_data, self.validation_data = train_data, validation_data
+        self.loss_fn = make_loss(
+            config.loss,
+            huber_delta=config.huber_delta,
+            quantiles=config.quantiles,
+            label_smoothing=config.label_smoothing,
+            class_weights=config.class_weights,
+        )
+        optimizer = make_optimizer(
+            config.optimizer,
+            (parameter for parameter in network.parameters() if parameter.requires_grad),
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            momentum=config.momentum,
+        )
+        schedule = Schedule(
+            config.schedule,
+            optimizer,
+            max_epochs=config.max_epochs,
+            time_budget=config.time_budget,
+            stall_epochs=config.stall_epochs,
+        )
+        self.weights = [weight for weight in penalized_weights(network) if weight.requires_grad]
+        shuffler = torch.Generator(device="cpu").manual_seed(config.seed)
+        self.parts = LoopParts(network, optimizer, schedule, shuffler, callbacks)
+        self.n_batches = train_data.n_batches(config.batch_size)
+
+    def epoch(self, done: int, interrupted: threading.Event) -> float:
+        """One pass over the shuffled training batches; the summed loss of the rows seen."""
+        config, parts, network = self.config, self.parts, self.network
+        network.train()
+        total = 0.0
+        for index, batch in enumerate(self.train_data.batches(config.batch_size, parts.shuffler)):
+            if interrupted.is_set():
+                break
+            parts.schedule.step_batch(done + (index + 1) / self.n_batches)
+            inputs, target = inputs_and_target(batch)
+            loss = self.loss_fn(network(**inputs), target)
+            total += float(loss.detach()) * len(target)
+            penalty = weight_penalty(self.weights, l1=config.l1, l2=config.l2)
+            if penalty is not None:
+                loss = loss + penalty
+            parts.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            parts.optimizer.step()
+        return total
+
+    def record(self, state: TrainState, total: float, *, start: float, began: float) -> None:
+        """Score the validation rows, step the schedule, and add the epoch to ``state``
+        (``start`` and ``began``: when the run and the epoch began, by ``perf_counter``)."""
+        train_loss = total / len(self.train_data)
+        validation_loss = None
+        if self.validation_data is not None and len(self.validation_data):
+            validation_loss = evaluate_loss(self.network, self.validation_data, self.loss_fn)
+        learning_rate = float(self.parts.optimizer.param_groups[0]["lr"])
+        state.epoch += 1
+        seconds = time.perf_counter() - start
+        self.parts.schedule.step(validation_loss, epoch=state.epoch, seconds=seconds)
+        state.history.append(
+            EpochRecord(
+                state.epoch,
+                train_loss,
+                validation_loss,
+                learning_rate,
+                time.perf_counter() - began,
+            )
+        )
+        _track_best(state, validation_loss)
+        if not math.isfinite(train_loss):
+            state.stop, state.stop_reason = True, DIVERGED
+        elif self.parts.schedule.finished:
+            state.stop, state.stop_reason = True, ANNEALED
 
 
 @contextlib.contextmanager

@@ -112,32 +112,12 @@ def tune(
     """
     _check(trials, time_limit, cv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    frame = read_table(data)
-    choice = choose_task(frame, target, task)
-    checker = make_task(choice.task)
-    X, y = split_target(frame, target, checker)
-    split = train_validation_test_split(len(X), seed=seed, labels=checker.split_labels(y))
-    parts: Parts = {
-        name: (X.iloc[rows], y[rows])
-        for name, rows in (
-            ("train", split.train),
-            ("validation", split.validation),
-            ("test", split.test),
-        )
-    }
-    base = base_settings({**params, "random_state": seed, "verbose": 0}, checker.name)
+    parts, task, X = _parts(data, target, task, seed)
+    base = base_settings({**params, "random_state": seed, "verbose": 0}, task)
     space = search_space(base["model"])
-    scoring = Scoring(
-        *parts["train"], *parts["validation"], target=target, cv=cv, task=checker.name
-    )
-    study = optuna.create_study(
-        study_name=study_name or f"deepfit-{target}",
-        storage=_storage(storage),
-        direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=pruner or _pruner(cv, int(base["max_epochs"])),
-        load_if_exists=True,
-    )
+    scoring = Scoring(*parts["train"], *parts["validation"], target=target, cv=cv, task=task)
+    pruner = pruner or _pruner(cv, int(base["max_epochs"]))
+    study = _open_study(study_name or f"deepfit-{target}", storage, seed, pruner)
     _claim(study, _fingerprint(X, target, cv, seed, base))
     if study.trials:  # a resumed study: new random draws, not the first session's again
         study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
@@ -167,34 +147,76 @@ def tune(
     model, retrained = _best_model(objective, best, space, base, scoring)
     metrics = evaluate_model(model, prepare_parts(model, parts))
     model.metrics_ = {"deepfit": metrics}
-    default = default_trial(study)
-    metric = scoring.metric
-    summary: dict[str, Any] = {
+    summary = {
         "study_name": study.study_name,
         "storage": _shown(storage),
-        "task": checker.name,
-        "metric": metric,
-        "metric_label": scoring.metric_label,
-        "scoring": scoring.label,
+        "task": task,
+        **_scores(study, best, scoring, metrics["test"]),
         "cv": cv,
         "seed": seed,
         "trials": counts(study),
         "trials_this_run": len(ran),
-        "best_trial": best.number,
-        "best_params": dict(best.params),
-        f"best_validation_{metric}": best.value,
-        f"default_validation_{metric}": None if default is None else default.value,
-        **improvement(None if default is None else default.value, best.value),
         "importances": importances(study, seed=seed),
         "history": trial_records(study),
         "seconds": round(seconds, 3),
         "time_limit": float(time_limit),
         "within_time_limit": seconds <= time_limit,
         "retrained": retrained,
-        f"test_{metric}": metrics["test"][metric],
     }
     model.training_summary_["tuning"] = summary
     return TuningResult(model=model, study=study, summary=summary)
+
+
+def _parts(data: Any, target: str, task: str | None, seed: int) -> tuple[Parts, str, pd.DataFrame]:
+    """The seeded 70/15/15 split of the data (stratified for classification), the task and the
+    features."""
+    frame = read_table(data)
+    checker = make_task(choose_task(frame, target, task).task)
+    X, y = split_target(frame, target, checker)
+    split = train_validation_test_split(len(X), seed=seed, labels=checker.split_labels(y))
+    parts: Parts = {
+        name: (X.iloc[rows], y[rows])
+        for name, rows in (
+            ("train", split.train),
+            ("validation", split.validation),
+            ("test", split.test),
+        )
+    }
+    return parts, checker.name, X
+
+
+def _open_study(
+    name: str, storage: str | None, seed: int, pruner: optuna.pruners.BasePruner
+) -> optuna.Study:
+    """The study ``name`` in ``storage`` (created, or loaded to continue), minimising."""
+    return optuna.create_study(
+        study_name=name,
+        storage=_storage(storage),
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=pruner,
+        load_if_exists=True,
+    )
+
+
+def _scores(
+    study: optuna.Study, best: FrozenTrial, scoring: Scoring, test: dict[str, float]
+) -> dict[str, Any]:
+    """The summary's scores: the metric, default vs best on validation, the test score."""
+    metric = scoring.metric
+    default = default_trial(study)
+    default_value = None if default is None else default.value
+    return {
+        "metric": metric,
+        "metric_label": scoring.metric_label,
+        "scoring": scoring.label,
+        "best_trial": best.number,
+        "best_params": dict(best.params),
+        f"best_validation_{metric}": best.value,
+        f"default_validation_{metric}": default_value,
+        **improvement(default_value, best.value),
+        f"test_{metric}": test[metric],
+    }
 
 
 def _check(trials: int, time_limit: float, cv: int | None) -> None:
