@@ -8,13 +8,23 @@ Usage (in the benchmark's own environment, made by ``bash benchmarks/setup_peers
     smoke test: ... --max-rows 300 --seeds 0 --time-limit 3 --threads 1 --results-dir /tmp/x
 
 For every (dataset, model, seed) it appends one JSON line to benchmarks/results/accuracy.jsonl
-(test RMSE, MAE and R², training and prediction seconds, rows, the exact settings, what deepfit
-chose, the library versions, a timestamp); a failed fit is recorded with its one-line reason and
-the run goes on. Combinations already in the file (same dataset, model, seed, --max-rows and
---time-limit) are skipped, so an interrupted run continues where it stopped; ``--fresh`` runs
-them again and ``--retry-failed`` reruns the failed ones (new lines supersede old ones). After
-each dataset it rebuilds benchmarks/results/accuracy.md from the whole file (one table per
-dataset and setting) and at the end prints it.
+(its ``task``; test RMSE, MAE and R², or for classification accuracy, log-loss, balanced
+accuracy and ROC AUC; training and prediction seconds, rows, the exact settings, what deepfit
+chose, the library versions, a timestamp; records without ``task`` are regression); a failed
+fit is recorded with its one-line reason and the run goes on. Combinations already in the file
+(same dataset, model, seed, --max-rows and --time-limit) are skipped, so an interrupted run
+continues where it stopped; ``--fresh`` runs them again and ``--retry-failed`` reruns the
+failed ones (new lines supersede old ones). After each dataset it rebuilds
+benchmarks/results/accuracy.md from the whole file (one table per dataset and setting, the
+classification tables after the regression ones) and at the end prints it.
+
+Classification (benchmarks/accuracy_tasks.py): wa_churn, lending_club, hpc, penguins and
+breast_cancer (``--list`` shows each task). A classification table runs only the
+classification entries, by default deepfit-auto (``deepfit.Classifier``), lightgbm, xgboost,
+catboost and logistic; a regression table only the regression ones; ``--models`` picks among
+each task's entries. Its split is stratified by the target; every model returns probabilities
+in the sorted order of the training labels. Run that part alone with
+``--datasets wa_churn lending_club hpc penguins breast_cancer``.
 
 Split (benchmarks/accuracy_data.py): test 20%, validation 20% of the rest (16% of all), training
 64%, one seeded shuffle per seed, the same rows for every model. Models get the raw DataFrames
@@ -29,6 +39,8 @@ one-line message. Every peer in benchmarks/requirements-peers.txt installs besid
 n_jobs); by default each uses all cores. Runtime of the full run: up to 7 deepfit fits x 300 s
 per dataset and seed, TabM up to 300 s, RealMLP ~500 s on diamonds, sklearn's MLP minutes on
 flights, CatBoost minutes on the larger sets: plan on hours; use --datasets / --models to split it.
+The classification part adds up to 300 s of deepfit-auto and four quick peers per dataset and
+seed (15 fits of auto over its five tables and three seeds).
 """
 
 from __future__ import annotations
@@ -52,17 +64,32 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import accuracy_tasks
 import numpy as np
 import pandas as pd
 from accuracy_data import (
+    CLASSIFICATION,
     DATASETS,
+    REGRESSION,
     SPLIT_TEXT,
+    STRATIFIED_SPLIT_TEXT,
     DatasetUnavailableError,
     Split,
+    class_order,
     split_rows,
     subsample,
 )
-from accuracy_peers import GBDTS, PEERS, Fitted, Run, missing_modules, warm_up
+from accuracy_peers import (
+    CLASSIFIERS,
+    GBDTS,
+    PEERS,
+    PEERS_BY_TASK,
+    Fitted,
+    Run,
+    missing_modules,
+    warm_up,
+)
+from accuracy_tasks import DEEPFIT_CLASSIFIERS, classifier_refusal, one_line
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -83,7 +110,12 @@ DEEPFIT: dict[str, dict[str, Any]] = {
     "deepfit-auto-constant": {"model": "auto", "schedule": "constant"},
     "deepfit-auto-clip100": {"model": "auto", "clip": 100.0},
 }
-MODELS = (*DEEPFIT, *PEERS)
+# Each task's entries, and its default list: a dataset runs only its task's entries.
+TASK_MODELS: dict[str, tuple[str, ...]] = {
+    REGRESSION: (*DEEPFIT, *PEERS),
+    CLASSIFICATION: (*DEEPFIT_CLASSIFIERS, *CLASSIFIERS),
+}
+MODELS = tuple(dict.fromkeys(name for names in TASK_MODELS.values() for name in names))
 VERSIONED = (
     "deepfit", "torch", "numpy", "pandas", "scikit-learn", "lightgbm", "xgboost-cpu", "xgboost",
     "catboost", "pytabkit", "tabm", "rtdl_num_embeddings",
@@ -114,12 +146,16 @@ def deepfit_refusal(name: str) -> str | None:
             warnings.simplefilter("ignore")
             Regressor(**kwargs, max_epochs=1, time_limit=10, random_state=0).fit(X, X["a"] * 2)
     except (ConfigError, TypeError) as error:
-        return f"this deepfit refuses {kwargs}: {_one_line(error)}"
+        return f"this deepfit refuses {kwargs}: {one_line(error)}"
     return None
 
 
-def refusal(name: str) -> str | None:
-    """Why model ``name`` cannot run here, or None."""
+def refusal(name: str, task: str = REGRESSION) -> str | None:
+    """Why model ``name`` cannot run on a ``task`` dataset here, or None."""
+    if name not in TASK_MODELS[task]:
+        return f"not a {task} model"
+    if task == CLASSIFICATION and name in DEEPFIT_CLASSIFIERS:
+        return classifier_refusal(name)
     if name in DEEPFIT:
         return deepfit_refusal(name)
     missing = missing_modules(name)
@@ -150,31 +186,33 @@ def fit_deepfit(name: str, split: Split, run: Run) -> Fitted:
         warnings.simplefilter("always")
         model.fit(split.X_train, split.y_train, X_val=split.X_val, y_val=split.y_val)
     summary = {k: v for k, v in model.training_summary_.items() if k != "members"}
-    params = dict(getattr(model, "network_params_", {}))
+    params = dict(getattr(model, "settings_", {}))  # every setting as resolved (auto's too)
     embedding = params.get("numeric_embedding")
     details = {
         "architecture": f"{params.get('model')}" + (f" + {embedding}" if embedding else ""),
         "network_params": params,
         "training_summary": summary,
-        "warnings": sorted({_one_line(w.message) for w in caught})[:5],
+        "warnings": sorted({one_line(w.message) for w in caught})[:5],
     }
     return Fitted(lambda X: np.asarray(model.predict(X)), model.get_params(), details)
 
 
-def fit_model(name: str, split: Split, run: Run) -> Fitted:
-    """Train model ``name`` with at most ``run.threads`` threads (torch, BLAS, OpenMP) where
-    set; a peer's warnings (deprecations, convergence) are silenced."""
+def fit_model(name: str, split: Split, run: Run, task: str = REGRESSION) -> Fitted:
+    """Train model ``name`` for ``task`` with at most ``run.threads`` threads (torch, BLAS,
+    OpenMP) where set; a peer's warnings (deprecations, convergence) are silenced."""
     with contextlib.ExitStack() as stack:
         if run.threads is not None:
             from threadpoolctl import threadpool_limits
 
             stack.enter_context(threadpool_limits(limits=run.threads))
             torch_threads(run.threads)
+        if task == CLASSIFICATION and name in DEEPFIT_CLASSIFIERS:
+            return accuracy_tasks.fit_deepfit_classifier(name, split, run)
         if name in DEEPFIT:
             return fit_deepfit(name, split, run)
         stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore")
-        return PEERS[name].fit(split, run)
+        return PEERS_BY_TASK[task][name].fit(split, run)
 
 
 def torch_threads(threads: int) -> None:
@@ -199,10 +237,11 @@ def run_one(
     dataset: str, frame: pd.DataFrame, name: str, seed: int, args: argparse.Namespace
 ) -> dict[str, Any]:
     """Fit model ``name`` on one seeded split and return its JSON record."""
-    target = DATASETS[dataset].target
-    split = split_rows(frame, target, seed)
+    target, task = DATASETS[dataset].target, DATASETS[dataset].task
+    split = split_rows(frame, target, seed, task)
     record: dict[str, Any] = {
         **key_fields(dataset, name, seed, args),
+        "task": task,
         "target": target,
         "rows_total": len(frame),
         "n_features": frame.shape[1] - 1,
@@ -213,20 +252,26 @@ def run_one(
         },
         "split": SPLIT_TEXT,
     }
+    if task == CLASSIFICATION:
+        record.update(accuracy_tasks.class_fields(frame[target]))
     start = time.perf_counter()
     try:
-        fitted = fit_model(name, split, Run(seed, args.time_limit, args.threads))
+        fitted = fit_model(name, split, Run(seed, args.time_limit, args.threads), task)
         train_seconds = time.perf_counter() - start
         begin = time.perf_counter()
         predictions = fitted.predict(split.X_test)
         record["predict_seconds"] = round(time.perf_counter() - begin, 3)
-        record.update(scores(split.y_test.to_numpy(), predictions))
-        if not np.isfinite(record["rmse"]):
-            raise ValueError("the predictions are not finite")
+        if task == CLASSIFICATION:
+            classes = class_order(split.y_train)
+            record.update(accuracy_tasks.classification_scores(split.y_test, predictions, classes))
+        else:
+            record.update(scores(split.y_test.to_numpy(), predictions))
+            if not np.isfinite(record["rmse"]):
+                raise ValueError("the predictions are not finite")
         record.update(status="ok", train_seconds=round(train_seconds, 3))
         record.update(settings=fitted.settings, details=fitted.details)
     except Exception as error:  # one failed fit is recorded and the benchmark goes on
-        record.update(status="failed", error=_one_line(error))
+        record.update(status="failed", error=one_line(error))
         record["train_seconds"] = round(time.perf_counter() - start, 3)
     record.update(
         timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -234,11 +279,6 @@ def run_one(
         cpu_count=os.cpu_count(),
     )
     return record
-
-
-def _one_line(error: BaseException | Warning | str) -> str:
-    text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
-    return " ".join(text.split())[:300]
 
 
 # ------------------------------------------------------------------------------ records
@@ -425,12 +465,15 @@ def summary_table(groups: dict[tuple[Any, ...], list[dict[str, Any]]], keys: lis
 
 
 def report(records: list[dict[str, Any]]) -> str:
-    """The whole markdown file: a header, a summary, then one table per dataset and setting."""
+    """The whole markdown file: a header, a summary, then one table per dataset and setting;
+    the classification summary and tables after the regression ones."""
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for record in latest_records(records).values():
         groups[(record["dataset"], record.get("max_rows"), record.get("time_limit"))].append(record)
     order = list(DATASETS)
-    keys = sorted(groups, key=lambda k: (order.index(k[0]) if k[0] in order else 99, str(k[1:])))
+    every = sorted(groups, key=lambda k: (order.index(k[0]) if k[0] in order else 99, str(k[1:])))
+    keys = [k for k in every if groups[k][0].get("task", REGRESSION) == REGRESSION]
+    classification = [k for k in every if k not in keys]
     header = (
         "# deepfit vs gradient boosting and deep-learning peers\n\n"
         "Written by `python benchmarks/accuracy.py` from `benchmarks/results/accuracy.jsonl` "
@@ -441,8 +484,13 @@ def report(records: list[dict[str, Any]]) -> str:
         "defaults with 10,000 rounds and early stopping after 100 on the validation split; "
         "the other peers are described in `benchmarks/accuracy_peers.py`.\n\n"
     )
-    tables = "\n".join(dataset_table(groups[key]) for key in keys)
-    return header + summary_table(groups, keys) + "\n## Per dataset\n\n" + tables
+    text = header
+    if keys or not classification:
+        tables = "\n".join(dataset_table(groups[key]) for key in keys)
+        text += summary_table(groups, keys) + "\n## Per dataset\n\n" + tables
+    if classification:
+        text += ("\n" if keys else "") + accuracy_tasks.report(groups, classification)
+    return text
 
 
 # --------------------------------------------------------------------------------- main
@@ -453,16 +501,28 @@ def load_dataset(name: str, max_rows: int | None) -> pd.DataFrame | None:
     except (DatasetUnavailableError, ImportError, OSError) as error:
         print(f"skipping dataset {name}: {error}", file=sys.stderr)
         return None
-    return subsample(frame, max_rows)
+    frame, dataset = subsample(frame, max_rows), DATASETS[name]
+    if dataset.task == CLASSIFICATION:  # too few rows of a class for a stratified split
+        try:
+            split_rows(frame, dataset.target, 0, dataset.task)
+        except ValueError as error:
+            print(f"skipping dataset {name}: {one_line(error)}", file=sys.stderr)
+            return None
+    return frame
 
 
-def runnable_models(names: list[str]) -> list[str]:
-    """The models that can run here; the others are named with the reason, one line each."""
+def runnable_models(names: list[str] | None, task: str = REGRESSION) -> list[str]:
+    """The chosen models of ``task`` (None: all of them) that can run here; the others are
+    named with the reason, one line each."""
+    chosen = [m for m in names if m in TASK_MODELS[task]] if names else list(TASK_MODELS[task])
+    if names and not chosen:
+        print(f"no chosen model is a {task} model: skipping the {task} datasets", file=sys.stderr)
     ready = []
-    for name in names:
-        reason = refusal(name)
+    for name in chosen:
+        reason = refusal(name, task)
         if reason:
-            print(f"skipping model {name}: {reason}", file=sys.stderr)
+            kind = "" if task == REGRESSION else f" ({task})"
+            print(f"skipping model {name}{kind}: {reason}", file=sys.stderr)
             continue
         ready.append(name)
     return ready
@@ -481,11 +541,12 @@ def run_dataset(
                 return
             record = run_isolated(name, frame, model, seed, args)
             append_record(path, record)
-            outcome = (
-                f"RMSE {record['rmse']:,.4g}, R² {record['r2']:.4f}"
-                if record["status"] == "ok"
-                else record["error"]
-            )
+            if record["status"] != "ok":
+                outcome = record["error"]
+            elif record.get("task") == CLASSIFICATION:
+                outcome = accuracy_tasks.outcome(record)
+            else:
+                outcome = f"RMSE {record['rmse']:,.4g}, R² {record['r2']:.4f}"
             print(
                 f"{name} seed {seed} {model}: {outcome} ({record['train_seconds']:.1f} s)",
                 file=sys.stderr,
@@ -509,25 +570,28 @@ def run_isolated(
 def _run_in_child(
     name: str, frame: pd.DataFrame, model: str, seed: int, args: argparse.Namespace
 ) -> dict[str, Any]:
-    if model in PEERS:
+    if model in PEERS or model in CLASSIFIERS:
         warm_up(model)
     return run_one(name, frame, model, seed, args)
 
 
 def show_list() -> None:
-    print("datasets (name: target, source):")
+    print("datasets (name: target, task, source):")
     for name, dataset in DATASETS.items():
-        print(f"  {name}: {dataset.target}, {dataset.source}")
-    print("models:")
-    for name in MODELS:
-        reason = refusal(name)
-        print(f"  {name}: {'ready' if reason is None else 'skipped, ' + reason}")
+        print(f"  {name}: {dataset.target}, {dataset.task}, {dataset.source}")
+    for task, names in TASK_MODELS.items():
+        print(f"{task} models (the default list of a {task} dataset):")
+        for name in names:
+            reason = refusal(name, task)
+            print(f"  {name}: {'ready' if reason is None else 'skipped, ' + reason}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
-    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument(
+        "--models", nargs="+", choices=list(MODELS), help="default: each dataset's task's models"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
         "--time-limit", type=float, default=DEFAULT_TIME_LIMIT, help="seconds per deepfit/TabM fit"
@@ -550,10 +614,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     path = args.results_dir / "accuracy.jsonl"
     done = set() if args.fresh else done_keys(read_records(path), retry_failed=args.retry_failed)
-    models = runnable_models(args.models)
+    tasks = dict.fromkeys(DATASETS[name].task for name in args.datasets)
+    models = {task: runnable_models(args.models, task) for task in tasks}
     print(f"writing {path}; {SPLIT_TEXT}", file=sys.stderr)
+    if CLASSIFICATION in tasks:
+        print(f"classification: {STRATIFIED_SPLIT_TEXT}", file=sys.stderr)
     for name in args.datasets:
-        run_dataset(name, models, args, path, done)
+        run_dataset(name, models[DATASETS[name].task], args, path, done)
         write_report(path)  # after every dataset, so a long run shows its progress
     print(write_report(path))
 

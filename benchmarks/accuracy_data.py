@@ -263,7 +263,5 @@ def _stratified_rows(
 
     rows, labels = np.arange(len(y)), y.astype(str).to_numpy()
     rest, test = train_test_split(rows, test_size=n_test, stratify=labels, random_state=seed)
-    train, val = train_test_split(
-        rest, test_size=n_val, stratify=labels[rest], random_state=seed
-    )
+    train, val = train_test_split(rest, test_size=n_val, stratify=labels[rest], random_state=seed)
     return np.sort(test), np.sort(val), np.sort(train)
