@@ -16,7 +16,7 @@ from deepfit.evaluation.metrics import rmse
 from deepfit.tuning import TuningResult, tune
 from deepfit.tuning.space import SPACES, base_settings
 from deepfit.tuning.table import NOT_IMPROVED, summary_lines
-from tests.support.tables import make_table
+from tests.support.tables import make_label_table, make_table
 
 TINY: dict[str, Any] = {"hidden_layers": (8,), "max_epochs": 3, "batch_size": 32}
 ROWS = 150
@@ -162,3 +162,17 @@ def test_cross_validated_scoring() -> None:
 def test_bad_options_are_config_errors(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         tune(make_table(ROWS), target="y", **{**TINY, **options})
+
+
+def test_a_label_target_is_searched_on_validation_log_loss() -> None:
+    frame = make_label_table(ROWS, seed=0)
+    result = tune(frame, target="label", trials=2, time_limit=120, seed=0, **TINY)
+    summary = result.summary
+    assert (summary["task"], summary["metric"]) == ("classification", "log_loss")
+    assert summary["scoring"] == "validation log-loss"
+    assert summary["best_validation_log_loss"] == min(
+        t.value for t in result.study.trials if t.value is not None
+    )
+    assert 0 < summary["test_log_loss"] < 2
+    assert result.model.classes_.tolist() == ["no", "yes"]
+    assert any("validation log-loss" in line for line in summary_lines(summary))

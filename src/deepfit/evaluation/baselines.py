@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -93,12 +94,26 @@ def _lightgbm(data: BaselineData, seed: int) -> Callable[[np.ndarray], np.ndarra
     # OpenMP threads only pay off on larger data; on small data they mostly wait on each other.
     threads = 1 if len(data.train[1]) < LIGHTGBM_THREADED_ROWS else None
     model = lightgbm.LGBMRegressor(n_estimators=1000, random_state=seed, verbose=-1, n_jobs=threads)
-    X_val, y_val = data.validation
+    fit_lightgbm(model, data.train, data.validation, categorical)
+    return lambda X: np.asarray(model.predict(X), dtype=np.float64)
+
+
+def fit_lightgbm(
+    model: Any,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    categorical: list[int],
+) -> None:
+    """Fit a LightGBM model, stopped after 50 rounds without progress on ``validation``; with
+    no validation rows, 100 rounds."""
+    import lightgbm
+
+    X_val, y_val = validation
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if len(y_val):
             model.fit(
-                *data.train,
+                *train,
                 eval_X=(X_val,),
                 eval_y=(y_val,),
                 categorical_feature=categorical or "auto",
@@ -106,5 +121,4 @@ def _lightgbm(data: BaselineData, seed: int) -> Callable[[np.ndarray], np.ndarra
             )
         else:
             model.set_params(n_estimators=100)
-            model.fit(*data.train, categorical_feature=categorical or "auto")
-    return lambda X: np.asarray(model.predict(X), dtype=np.float64)
+            model.fit(*train, categorical_feature=categorical or "auto")

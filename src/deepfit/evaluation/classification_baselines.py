@@ -24,7 +24,12 @@ from typing import Any
 import numpy as np
 
 from deepfit.errors import ConfigError, DataError
-from deepfit.evaluation.baselines import LIGHTGBM_THREADED_ROWS, TREE_LEAF_SIZES, BaselineData
+from deepfit.evaluation.baselines import (
+    LIGHTGBM_THREADED_ROWS,
+    TREE_LEAF_SIZES,
+    BaselineData,
+    fit_lightgbm,
+)
 from deepfit.evaluation.classification_metrics import as_codes, log_loss
 
 CLASSIFICATION_BASELINES = ("majority", "logistic", "tree", "lightgbm")
@@ -182,20 +187,7 @@ def _lightgbm(data: BaselineData, n_classes: int, seed: int) -> Predict:
     X_val, y_val = data.validation
     # LightGBM cannot score a class it never trained on: early stopping uses the other rows.
     known = np.isin(y_val, np.unique(data.train[1]))
-    X_val, y_val = X_val[known], y_val[known]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if len(y_val):
-            model.fit(
-                *data.train,
-                eval_X=(X_val,),
-                eval_y=(y_val,),
-                categorical_feature=categorical or "auto",
-                callbacks=[lightgbm.early_stopping(50, verbose=False)],
-            )
-        else:
-            model.set_params(n_estimators=100)
-            model.fit(*data.train, categorical_feature=categorical or "auto")
+    fit_lightgbm(model, data.train, (X_val[known], y_val[known]), categorical)
 
     def predict(X: np.ndarray) -> np.ndarray:
         with warnings.catch_warnings():

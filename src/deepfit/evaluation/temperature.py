@@ -20,9 +20,7 @@ import math
 from typing import Any
 
 import numpy as np
-
-# scipy ships no type information and pyproject's mypy overrides do not list it (yet).
-from scipy.optimize import minimize_scalar  # type: ignore[import-untyped]
+from scipy.optimize import minimize_scalar
 
 from deepfit.errors import DataError
 from deepfit.evaluation.classification_metrics import as_codes
