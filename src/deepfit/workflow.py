@@ -103,6 +103,7 @@ def train_table(
         warnings.warn(choice.warning, DeepfitWarning, stacklevel=2)
     checker = make_task(choice.task)
     X, y = split_target(frame, target, checker)
+    checker.check_learnable(y)
     split = train_validation_test_split(
         len(X),
         validation_fraction=0.0 if validation is not None else validation_fraction,

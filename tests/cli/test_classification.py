@@ -161,3 +161,19 @@ def test_a_numeric_label_column_can_be_classified_on_request(tmp_path: Path) -> 
     )  # fmt: skip
     assert asked.exit_code == 0, asked.output
     assert load(out).classes_.tolist() == [1, 2, 3]
+
+
+def test_a_label_seen_once_or_a_single_class_is_a_one_line_error(tmp_path: Path) -> None:
+    frame = make_label_table(60, seed=2)
+    frame.loc[7, "label"] = "maybe"
+    data = tmp_path / "once.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "m.deepfit"
+    result = invoke("train", data, "--target", "label", "--out", out, *OPTIONS)
+    assert_one_line_error(result, "class 'maybe' appears in only one row")
+    frame["label"] = "yes"
+    frame["flag"] = ["yes", "no"] * 30  # so the target is not inferred as a constant number
+    frame.to_csv(data, index=False)
+    single = invoke("train", data, "--target", "label", "--task", "classification", "--out", out)
+    assert_one_line_error(single, "only one class ('yes')", "a classifier needs at least two")
+    assert not out.exists()

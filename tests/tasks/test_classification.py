@@ -12,7 +12,9 @@ from deepfit.tasks import ClassificationTask, task_from_dict
 
 def fitted(labels: list) -> ClassificationTask:
     task = ClassificationTask()
-    task.fit(task.check_target(labels, "y"))
+    target = task.check_target(labels, "y")
+    task.check_learnable(target)
+    task.fit(target)
     return task
 
 
@@ -39,8 +41,16 @@ def test_classes_are_sorted_in_their_own_type_and_survive_json(labels: list, kin
 def test_a_single_class_and_a_label_seen_once_are_one_line_errors_naming_them() -> None:
     with pytest.raises(DataError, match=r"only one class \('yes'\)"):
         fitted(["yes"] * 5)
-    with pytest.raises(DataError, match=r"class 'rare' appears in only one training row"):
+    with pytest.raises(DataError, match=r"class 'rare' appears in only one row"):
         fitted(["a", "a", "b", "b", "rare"])
+
+
+def test_classes_the_split_kept_out_of_training_still_get_an_output() -> None:
+    task = ClassificationTask()
+    task.fit(np.array(["a", "a", "b"]), every=np.array(["a", "b", "c", "c"]))
+    assert task.classes.tolist() == ["a", "b", "c"]
+    assert task.counts == [2, 1, 0]  # training rows per class
+    assert task.class_weights("balanced")[2] == pytest.approx(3 / 3)  # as if seen once
 
 
 def test_missing_and_continuous_targets_are_refused() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -52,7 +52,6 @@ class Fitted:
     summary: dict[str, Any]
     calibration: Any = None
     quantile_network: TabularNetwork | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,6 +84,7 @@ def fit_model(
     name = target_name(y)
     target = task.check_target(y, name)
     check_lengths(frame, target)
+    task.check_learnable(target)
     base = _load_base(params, task_name)
     resolved = resolve(params, DataShape(len(frame), _has_numeric(frame, params)), task.name)
     settings = resolved.settings
@@ -137,7 +137,8 @@ def _run(
     """Preprocessing fitted on the training rows (or the base model's), and the sources."""
     if base is None:
         preprocessor = _fit_preprocessor(parts.train, settings)
-        task.fit(parts.train_target)
+        every = [t for t in (parts.train_target, parts.validation_target) if t is not None]
+        task.fit(parts.train_target, every=np.concatenate(every))
     else:
         preprocessor = base.preprocessor
         roles = settings["column_roles"]

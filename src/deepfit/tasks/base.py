@@ -50,9 +50,13 @@ class Task(ABC):
     def check_target(self, y: Any, name: str = "target") -> np.ndarray:
         """The target as a 1-D array this task can learn, or a DataError saying why not."""
 
+    def check_learnable(self, y: np.ndarray) -> None:  # noqa: B027 (optional, no-op by default)
+        """Refuse, with a DataError, a whole target (before any split) this task cannot learn."""
+
     @abstractmethod
-    def fit(self, y: np.ndarray) -> None:
-        """Learn the target's encoding (scale, classes) from the training rows."""
+    def fit(self, y: np.ndarray, *, every: np.ndarray | None = None) -> None:
+        """Learn the target's encoding from the training rows ``y``; ``every`` holds the
+        labels of all rows given to the fit (classes that the split kept out of training)."""
 
     @property
     @abstractmethod

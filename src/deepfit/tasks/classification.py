@@ -85,7 +85,9 @@ class ClassificationTask(Task):
             )
         return values
 
-    def fit(self, y: np.ndarray) -> None:
+    def check_learnable(self, y: np.ndarray) -> None:
+        """Refuse a single class, or a label that only one row has (it cannot be both learned
+        and checked, nor stratified)."""
         classes, counts = np.unique(y, return_counts=True)
         if len(classes) < 2:
             raise DataError(
@@ -95,10 +97,21 @@ class ClassificationTask(Task):
         single = [label for label, count in zip(classes, counts, strict=True) if count < 2]
         if single:
             raise DataError(
-                f"class {_shown(single[0])} appears in only one training row; a classifier needs "
-                "at least two rows of each class: drop or relabel that row, or add examples"
+                f"class {_shown(single[0])} appears in only one row; a classifier needs at "
+                "least two rows of each class: drop or relabel that row, or add examples"
             )
-        self.classes, self.counts = classes, [int(count) for count in counts]
+
+    def fit(self, y: np.ndarray, *, every: np.ndarray | None = None) -> None:
+        """The classes are every label of ``every`` (all the rows the fit was given) and of
+        ``y`` (its training rows, whose counts weigh ``class_weight="balanced"``)."""
+        labels = y if every is None else np.concatenate([np.asarray(every), np.asarray(y)])
+        classes = np.unique(labels)
+        if len(classes) < 2:
+            self.check_learnable(labels)
+        present, counts = np.unique(y, return_counts=True)
+        found = dict(zip(present.tolist(), counts.tolist(), strict=True))
+        self.classes = classes
+        self.counts = [int(found.get(label, 0)) for label in classes.tolist()]
 
     @property
     def n_outputs(self) -> int:
@@ -168,7 +181,7 @@ class ClassificationTask(Task):
             return ()
         if class_weight == "balanced":
             total = sum(self.counts)
-            return tuple(total / (len(self.counts) * count) for count in self.counts)
+            return tuple(total / (len(self.counts) * max(count, 1)) for count in self.counts)
         return tuple(float(class_weight.get(_plain(label), 1.0)) for label in self.classes)
 
     def predictions(self, answers: np.ndarray) -> np.ndarray:
@@ -225,6 +238,8 @@ class ClassificationTask(Task):
         labels = [LABEL_TYPES[kind](label) for label in document["classes"]]
         classes = np.asarray(labels, dtype=object if kind == "str" else None)
         counts = [int(count) for count in document["counts"]]
+        if any(count < 0 for count in counts):
+            raise ValueError("class counts must not be negative")
         temperature = float(document["temperature"])
         if len(classes) < 2 or len(counts) != len(classes) or not temperature > 0:
             raise ValueError("classes, counts and temperature do not fit together")

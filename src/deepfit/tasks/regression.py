@@ -58,8 +58,8 @@ class RegressionTask(Task):
     def check_target(self, y: Any, name: str = "target") -> np.ndarray:
         return check_target(y, name)
 
-    def fit(self, y: np.ndarray) -> None:
-        self.scaler = TargetScaler.fit(y)
+    def fit(self, y: np.ndarray, *, every: np.ndarray | None = None) -> None:
+        self.scaler = TargetScaler.fit(y)  # the scale of the training rows only
 
     @property
     def n_outputs(self) -> int:
