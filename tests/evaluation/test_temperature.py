@@ -79,12 +79,13 @@ def test_the_search_stays_within_its_bounds() -> None:
 def test_the_prior_keeps_a_perfectly_classified_small_set_from_sharpening() -> None:
     logits = np.array([[6.0, 0.0]] * 20 + [[0.0, 6.0]] * 20)
     right = np.repeat([0, 1], 20)
-    assert fit_temperature(logits, right) > 0.5  # not the 0.05 the NLL alone would pick
-    rng = np.random.default_rng(4)  # with enough rows, the prior changes next to nothing
+    assert fit_temperature(logits, right) > 0.8  # not the 0.05 the NLL alone would pick
+    assert fit_temperature(logits, right, lowest=1.0) == pytest.approx(1.0)
+    rng = np.random.default_rng(4)  # with enough rows, the prior changes little
     honest = rng.normal(scale=1.5, size=(4000, 3))
     codes = _sample(scaled_probabilities(honest, 1.0), rng)
     with_prior = fit_temperature(3.0 * honest, codes)
-    assert with_prior == pytest.approx(fit_temperature(3.0 * honest, codes, prior=None), rel=0.01)
+    assert with_prior == pytest.approx(fit_temperature(3.0 * honest, codes, prior=None), rel=0.02)
 
 
 def test_huge_logits_stay_finite() -> None:

@@ -83,7 +83,7 @@ def test_calibration_softens_over_confident_logits_and_keeps_the_argmax() -> Non
         [rng.choice(3, p=row) for row in probabilities]
     ]
     task = fitted(["a", "a", "b", "b", "c", "c"])
-    calibration = task.calibrate(4.0 * logits, labels, "lac")  # four times too confident
+    calibration = task.calibrate(4.0 * logits, labels, {"interval_method": "lac"})  # 4x sure
     assert 3.0 < task.temperature < 5.0
     answers = task.head()(torch.as_tensor(4.0 * logits)).numpy()
     np.testing.assert_allclose(answers.sum(axis=1), 1.0, atol=1e-12)

@@ -259,7 +259,7 @@ def _calibrate(fitted: Fitted, parts: Parts) -> None:
     calibration = fitted.task.calibrate(
         raw_outputs(fitted.network, features),
         parts.validation_target,
-        fitted.settings.get("interval_method", ""),
+        fitted.settings,
     )
     fitted.network.head = fitted.task.head()
     if fitted.quantile_network is not None:

@@ -17,7 +17,7 @@ Vocabulary:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -94,9 +94,10 @@ class Task(ABC):
         """Reference models fitted on ``data``'s training rows; each predicts answers."""
 
     @abstractmethod
-    def calibrate(self, raw: np.ndarray, y: np.ndarray, method: str) -> Any:
+    def calibrate(self, raw: np.ndarray, y: np.ndarray, settings: Mapping[str, Any]) -> Any:
         """After training, on held-out rows: adjust the head if the task does (a
-        temperature), and return the conformal calibration of intervals or sets (or None)."""
+        temperature), and return the conformal calibration of intervals or sets (or None);
+        ``settings`` are the fit's (its ``interval_method``, its loss's)."""
 
     @abstractmethod
     def calibration_from_dict(self, document: Any) -> Any:

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,7 +32,7 @@ from deepfit.evaluation.classification_baselines import (
 )
 from deepfit.evaluation.classification_metrics import CLASSIFICATION_METRICS, classification_metrics
 from deepfit.evaluation.prediction_sets import SetCalibration
-from deepfit.evaluation.temperature import fit_temperature
+from deepfit.evaluation.temperature import MIN_TEMPERATURE, fit_temperature
 from deepfit.models.heads import Probabilities
 from deepfit.tasks.base import Predictor, Task
 
@@ -200,8 +201,16 @@ class ClassificationTask(Task):
             data, n_classes=self.n_outputs, seed=seed, names=names or CLASSIFICATION_BASELINES
         )
 
-    def calibrate(self, raw: np.ndarray, y: np.ndarray, method: str) -> SetCalibration | None:
-        """Temperature scaling on the held-out rows, then their conformal set scores."""
+    def calibrate(
+        self, raw: np.ndarray, y: np.ndarray, settings: Mapping[str, Any]
+    ) -> SetCalibration | None:
+        """Temperature scaling on the held-out rows, then their conformal set scores.
+
+        The temperature only softens (T >= 1) unless the network was trained with label
+        smoothing, which makes it under-confident on purpose: the held-out rows also chose the
+        best epoch, so they flatter it, and a sharpening fitted on them does not carry to new
+        rows (measured on penguins, breast_cancer, and 1,500-row samples of hpc and wa_churn,
+        3 seeds each: never sharpening gave the lowest test log-loss on all four)."""
         logits = np.asarray(raw, dtype=np.float64)
         if not np.isfinite(logits).all():
             warnings.warn(
@@ -212,9 +221,11 @@ class ClassificationTask(Task):
             )
             return None
         codes = self.codes(y)
-        self.temperature = fit_temperature(logits, codes)
+        smoothed = float(settings.get("label_smoothing") or 0.0) > 0
+        lowest = MIN_TEMPERATURE if smoothed else 1.0
+        self.temperature = fit_temperature(logits, codes, lowest=lowest)
         answers = self.head()(torch.as_tensor(logits)).numpy()
-        return SetCalibration.from_probabilities(answers, codes, method)
+        return SetCalibration.from_probabilities(answers, codes, settings["interval_method"])
 
     def calibration_from_dict(self, document: Any) -> SetCalibration:
         return SetCalibration.from_dict(document)

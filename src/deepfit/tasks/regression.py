@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -92,8 +93,11 @@ class RegressionTask(Task):
     ) -> dict[str, Predictor]:
         return fit_baselines(data, seed=seed, names=names or BASELINES)
 
-    def calibrate(self, raw: np.ndarray, y: np.ndarray, method: str) -> ConformalCalibration | None:
-        """The split-conformal residuals of the held-out rows (``method="conformal"``)."""
+    def calibrate(
+        self, raw: np.ndarray, y: np.ndarray, settings: Mapping[str, Any]
+    ) -> ConformalCalibration | None:
+        """The split-conformal residuals of the held-out rows (the quantile method's scores
+        are the estimator's, which owns the interval network)."""
         predicted = self.head()(torch.as_tensor(raw)).numpy()
         residuals = np.abs(np.asarray(y, dtype=np.float64) - predicted)
         if not np.isfinite(residuals).all():
