@@ -44,7 +44,7 @@ OPTIONS = _on_the_command_line()
 
 def default_text(spec: Param) -> str:
     """How ``--help`` shows a parameter's default."""
-    if spec.default == AUTO and spec.name != "batch_size":
+    if spec.default == AUTO and spec.name not in ("model", "batch_size"):
         fallback = spec.fallback
         if isinstance(fallback, tuple | list):
             fallback = ",".join(str(item) for item in fallback)
@@ -60,9 +60,9 @@ def help_text(specs: list[Param]) -> str:
     differ."""
     if len(specs) == 1:
         spec = specs[0]
-        return f"{spec.help} Allowed: {spec.allowed}. [default: {default_text(spec)}]"
+        return f"{spec.help} Allowed: {spec.allowed_in_shell}. Default: {default_text(spec)}."
     return " ".join(
-        f"{'/'.join(spec.tasks)}: {spec.help} [default: {default_text(spec)}]" for spec in specs
+        f"{'/'.join(spec.tasks)}: {spec.help} Default: {default_text(spec)}." for spec in specs
     )
 
 

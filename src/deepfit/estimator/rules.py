@@ -193,6 +193,7 @@ class Weights(Rule):
     """Class weights: ``"balanced"`` or a dict of label to a positive weight."""
 
     text = "'balanced' or a dict of label to weight"
+    shell_text = "balanced"
 
     def allows(self, value: Any) -> bool:
         if value == "balanced":
