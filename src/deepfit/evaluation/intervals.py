@@ -61,6 +61,33 @@ QUANTILE_LEVELS = tuple(round(QUANTILE_STEP * i, 3) for i in range(1, 40))
 QUANTILE_INTERVAL_LEVELS = tuple(round(1 - 2 * q, 3) for q in reversed(QUANTILE_LEVELS[:19]))
 
 
+def conformal_quantile(kept: np.ndarray, n_rows: int, level: float, *, what: str) -> float:
+    """The ``ceil((n_rows + 1) * level)``-th smallest of ``n_rows`` sorted scores, of which
+    ``kept`` holds evenly spaced order statistics; a ConfigError when the rank is past
+    ``n_rows`` (``level > n_rows / (n_rows + 1)``: the quantile would be infinite).
+
+    Example:
+        >>> conformal_quantile(np.arange(1.0, 100.0), 99, 0.9, what="interval")
+        90.0
+    """
+    level = check_level(level)
+    rank = math.ceil((n_rows + 1) * level - 1e-9)  # 1-based; tolerance for 0.9 * 10
+    if rank > n_rows:
+        highest = math.floor(n_rows / (n_rows + 1) * 10_000) / 10_000
+        raise ConfigError(
+            f"a {level:g} {what} needs at least {math.ceil(level / (1 - level) - 1e-9)} "
+            f"calibration rows, but this model was calibrated on {n_rows}; choose a level of "
+            f"at most {highest:g}, or train with more validation rows"
+        )
+    stored = len(kept)
+    if stored == n_rows:
+        return float(kept[rank - 1])
+    # kept[j] is the score of rank round(j * (n - 1) / (m - 1)) + 1; take the first kept
+    # value whose rank is at least ``rank``.
+    position = math.ceil((rank - 1) * (stored - 1) / (n_rows - 1) - 1e-9)
+    return float(kept[min(position, stored - 1)])
+
+
 def check_level(level: Any) -> float:
     """``level`` as a float strictly between 0 and 1, or a :class:`ConfigError`.
 
@@ -121,22 +148,7 @@ class ConformalCalibration:
 
     def quantile(self, level: float) -> float:
         """Half the width of the interval at ``level``: the conformal quantile of residuals."""
-        level = check_level(level)
-        rank = math.ceil((self.n_rows + 1) * level - 1e-9)  # 1-based; tolerance for 0.9 * 10
-        if rank > self.n_rows:
-            raise ConfigError(
-                f"a {level:g} interval needs at least {math.ceil(level / (1 - level) - 1e-9)} "
-                f"calibration rows, but this model was calibrated on {self.n_rows}; choose a "
-                f"level of at most {math.floor(self.max_level * 10_000) / 10_000:g}, or train with "
-                "more validation rows"
-            )
-        stored = len(self.residuals)
-        if stored == self.n_rows:
-            return float(self.residuals[rank - 1])
-        # stored[j] is the residual of rank round(j * (n - 1) / (m - 1)) + 1; take the first
-        # stored value whose rank is at least ``rank``.
-        position = math.ceil((rank - 1) * (stored - 1) / (self.n_rows - 1) - 1e-9)
-        return float(self.residuals[min(position, stored - 1)])
+        return conformal_quantile(self.residuals, self.n_rows, level, what="interval")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form, stored in a saved model's ``metadata.json``."""

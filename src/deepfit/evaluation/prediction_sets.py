@@ -42,7 +42,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +49,7 @@ import numpy as np
 
 from deepfit.errors import ConfigError, DataError
 from deepfit.evaluation.classification_metrics import as_codes, as_probabilities
-from deepfit.evaluation.intervals import check_level
+from deepfit.evaluation.intervals import conformal_quantile
 
 SET_METHODS = ("aps", "lac")
 MAX_SCORES = 10_000
@@ -137,23 +136,7 @@ class SetCalibration:
     def threshold(self, level: float) -> float:
         """The conformal quantile ``q`` of the scores at ``level``: classes scoring at most
         ``q`` are in a row's set."""
-        level = check_level(level)
-        rank = math.ceil((self.n_rows + 1) * level - 1e-9)  # 1-based; tolerance for 0.9 * 10
-        if rank > self.n_rows:
-            raise ConfigError(
-                f"a {level:g} prediction set needs at least "
-                f"{math.ceil(level / (1 - level) - 1e-9)} calibration rows, but this model was "
-                f"calibrated on {self.n_rows}; choose a level of at most "
-                f"{math.floor(self.max_level * 10_000) / 10_000:g}, or train with more "
-                "validation rows"
-            )
-        stored = len(self.scores)
-        if stored == self.n_rows:
-            return float(self.scores[rank - 1])
-        # stored[j] is the score of rank round(j * (n - 1) / (m - 1)) + 1; take the first
-        # stored value whose rank is at least ``rank``.
-        position = math.ceil((rank - 1) * (stored - 1) / (self.n_rows - 1) - 1e-9)
-        return float(self.scores[min(position, stored - 1)])
+        return conformal_quantile(self.scores, self.n_rows, level, what="prediction set")
 
     def sets(self, proba: np.ndarray, level: float) -> np.ndarray:
         """Boolean ``[rows, C]``: which classes are in each row's set at ``level``."""
