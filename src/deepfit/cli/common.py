@@ -21,6 +21,14 @@ ModelTarget = Annotated[
 ]
 Force = Annotated[bool, typer.Option("--force", help="Replace the output if it exists.")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document, for scripts.")]
+TaskOption = Annotated[
+    str | None,
+    typer.Option(
+        "--task",
+        help="regression or classification; inferred from the target when omitted (text, "
+        "booleans or two values: classification).",
+    ),
+]
 
 
 def labelled_rows(model: Any, data: Path, target: str | None, *, needs: str) -> Any:

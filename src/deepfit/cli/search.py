@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from deepfit.cli.common import TaskOption
 from deepfit.cli.harness import INTERRUPTED, fail, say, tell, user_errors
 
 
@@ -35,10 +36,7 @@ def study(
     force: Annotated[
         bool, typer.Option("--force", help="Write into --out even if it holds files.")
     ] = False,
-    task: Annotated[
-        str | None,
-        typer.Option(help="regression or classification; inferred from the target when omitted."),
-    ] = None,
+    task: TaskOption = None,
 ) -> None:
     """Vary one factor at a time over values and seeds; tables and a plot per factor.
 
@@ -133,10 +131,7 @@ def tune(
     force: Annotated[
         bool, typer.Option("--force", help="Replace the model and trials CSV if they exist.")
     ] = False,
-    task: Annotated[
-        str | None,
-        typer.Option(help="regression or classification; inferred from the target when omitted."),
-    ] = None,
+    task: TaskOption = None,
 ) -> None:
     """Search the network's settings with Optuna (TPE, pruning) and save the best model.
 

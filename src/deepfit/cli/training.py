@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from deepfit.cli.common import Force, print_training
+from deepfit.cli.common import Force, TaskOption, print_training
 from deepfit.cli.harness import INTERRUPTED, fail, say, split_names, tell, user_errors
 from deepfit.cli.options import estimator_options
 
@@ -20,13 +20,7 @@ def train(
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model.")] = Path(
         "model.deepfit"
     ),
-    task: Annotated[
-        str | None,
-        typer.Option(
-            help="regression or classification; inferred from the target when omitted "
-            "(text, booleans or two values: classification)."
-        ),
-    ] = None,
+    task: TaskOption = None,
     validation: Annotated[
         Path | None,
         typer.Option(help="A separate validation file; then DATA is split into train/test only."),

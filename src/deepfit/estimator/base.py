@@ -121,6 +121,10 @@ class Estimator(BaseEstimator):
         self.check_fitted()
         return self.preprocessor_.transform(as_frame(self, X, reset=False))
 
+    def predict_answers(self, X: Any) -> np.ndarray:
+        """The network's answers for raw rows ``X``: :meth:`answers` of :meth:`prepare`."""
+        return self.answers(self.prepare(X))
+
     def answers(self, features: PreparedFeatures) -> np.ndarray:
         """The network's answers for prepared rows: numbers in the target's units, or class
         probabilities ``[rows, classes]``."""

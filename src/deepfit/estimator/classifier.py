@@ -111,7 +111,7 @@ class Classifier(ClassifierMixin, Estimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Calibrated class probabilities ``[rows, classes]`` (columns in ``classes_`` order);
         each row sums to 1."""
-        return self.answers(self.prepare(X))
+        return self.predict_answers(X)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """The logarithm of :meth:`predict_proba`."""

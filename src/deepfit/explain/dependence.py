@@ -37,7 +37,7 @@ def partial_dependence(
     """
     roles = feature_roles(model)
     task = model.task_
-    focus = task.focus(model.answers(model.prepare(X))) if len(X) else None
+    focus = task.focus(model.predict_answers(X)) if len(X) else None
     parts = []
     for feature in features:
         role = roles[feature]
@@ -45,7 +45,7 @@ def partial_dependence(
         if not grid or len(X) == 0:
             continue
         batch = pd.concat([X.assign(**{feature: value}) for value in grid], ignore_index=True)
-        answers = model.answers(model.prepare(batch))
+        answers = model.predict_answers(batch)
         predictions = task.explained(answers, focus).reshape(len(grid), len(X))
         parts.append(
             pd.DataFrame(

@@ -163,7 +163,7 @@ def explain(
         rows=explained,
         target=model.target_name_,
         metric=task.primary_metric,
-        score=task.metrics(target, model.answers(model.prepare(features)))[task.primary_metric],
+        score=task.metrics(target, model.predict_answers(features))[task.primary_metric],
         labelled_rows=len(features),
     )
 

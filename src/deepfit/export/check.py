@@ -165,7 +165,7 @@ def export_checked(
     frame = synthetic_rows(model) if rows is None else read_table(rows)
     if target is not None and len(target) != len(frame):
         raise DataError(f"{len(frame)} rows but {len(target)} target values; they must match")
-    expected = model.answers(model.prepare(frame))
+    expected = model.predict_answers(frame)
     feed = onnx_feed(model, frame)
     with tempfile.TemporaryDirectory(prefix="deepfit-export-") as folder:
         fp32_path = Path(folder) / "model.onnx" if quantize else path

@@ -58,7 +58,7 @@ def build_report(
     if len(frame) < 2:
         raise DataError("the report needs at least 2 labelled rows")
     check_columns(frame, list(feature_roles(model)))
-    answers = model.answers(model.prepare(frame))
+    answers = model.predict_answers(frame)
     fit, uncertainty = TASK_SECTIONS[model.task_.name](model, frame, values, answers)
     parts: list[Section | None] = [
         sections.metrics_section(model, values, answers),

@@ -288,7 +288,7 @@ def fit_and_answer(
             X_val=X.iloc[split.validation][columns],
             y_val=y[split.validation],
         )
-        return model, model.answers(model.prepare(X.iloc[split.test][columns]))
+        return model, model.predict_answers(X.iloc[split.test][columns])
 
 
 # A training loss above this (on the standardised target, where predicting the mean scores

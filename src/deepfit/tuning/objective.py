@@ -122,7 +122,7 @@ class Objective:
             raise KeyboardInterrupt  # Ctrl-C ends the search, not only this trial
         if pruning.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
-        value = model.task_.metrics(s.y_val, model.answers(model.prepare(s.X_val)))[s.metric]
+        value = model.task_.metrics(s.y_val, model.predict_answers(s.X_val))[s.metric]
         trial.set_user_attr("epochs", model.training_summary_["epochs"])
         trial.set_user_attr("stop_reason", model.training_summary_["stop_reason"])
         if value < self.best_value:
