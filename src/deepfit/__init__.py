@@ -1,4 +1,4 @@
-"""deepfit: deep learning for tables, regression and classification, strong by default.
+"""deepfit: deep learning for tables and series: regression, classification, forecasting.
 
 Example:
     >>> from deepfit import Regressor, load  # doctest: +SKIP
@@ -14,7 +14,7 @@ from deepfit.errors import (
     DeepfitWarning,
     NotFittedError,
 )
-from deepfit.estimator import Classifier, Regressor, load
+from deepfit.estimator import Classifier, Forecaster, Regressor, backtest, load
 from deepfit.version import __version__
 from deepfit.workflow import train_table
 
@@ -25,9 +25,11 @@ __all__ = [
     "DataError",
     "DeepfitError",
     "DeepfitWarning",
+    "Forecaster",
     "NotFittedError",
     "Regressor",
     "__version__",
+    "backtest",
     "load",
     "train_table",
 ]

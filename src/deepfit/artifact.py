@@ -83,19 +83,10 @@ def save_model(saved: SavedModel, path: str | Path, *, overwrite: bool = False) 
     Example:
         >>> save_model(model.describe(), "price.deepfit")  # doctest: +SKIP
     """
-    from deepfit.version import __version__
-
     path = Path(path)
     check_writable(path, overwrite=overwrite, flag="--force (overwrite=True)")
     metadata = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "deepfit_version": __version__,
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "task": saved.task.name,
-        "kind": saved.kind,
+        **base_metadata(saved.task.name, saved.kind),
         "target": saved.target_name,
         "target_encoding": saved.task.to_dict(),
         "n_features_in": int(saved.n_features_in),
@@ -107,12 +98,44 @@ def save_model(saved: SavedModel, path: str | Path, *, overwrite: bool = False) 
     }
     documents = {
         "metadata.json": metadata,
-        "config.json": {"params": _encode(saved.params), "settings": _encode(saved.settings)},
+        "config.json": {
+            "params": encode_params(saved.params),
+            "settings": encode_params(saved.settings),
+        },
         "preprocessing.json": saved.preprocessor.to_dict(),
     }
-    weights = _tensors(saved.network)
+    weights = network_tensors(saved.network)
     if saved.quantile_network is not None:
-        weights |= {QUANTILE_PREFIX + k: v for k, v in _tensors(saved.quantile_network).items()}
+        quantile = network_tensors(saved.quantile_network)
+        weights |= {QUANTILE_PREFIX + k: v for k, v in quantile.items()}
+    write_archive(path, documents, weights, overwrite=overwrite)
+    return path
+
+
+def base_metadata(task: str, kind: str) -> dict[str, Any]:
+    """The metadata every model file starts with: format, versions, task and kind."""
+    from deepfit.version import __version__
+
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "deepfit_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "task": task,
+        "kind": kind,
+    }
+
+
+def write_archive(
+    path: Path,
+    documents: dict[str, dict[str, Any]],
+    weights: dict[str, torch.Tensor],
+    *,
+    overwrite: bool,
+) -> None:
+    """Write the JSON ``documents`` and ``weights`` as one zip, atomically."""
     with (
         atomic_writer(path, overwrite=overwrite) as handle,
         zipfile.ZipFile(handle, "w") as archive,
@@ -120,10 +143,9 @@ def save_model(saved: SavedModel, path: str | Path, *, overwrite: bool = False) 
         for name, document in documents.items():
             info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, json.dumps(_finite(document), indent=1, allow_nan=False))
+            archive.writestr(info, json.dumps(finite_json(document), indent=1, allow_nan=False))
         info = zipfile.ZipInfo("weights.safetensors", date_time=ZIP_DATE)
         archive.writestr(info, save_tensors(weights, metadata={"format": FORMAT}))
-    return path
 
 
 def load_model(path: str | Path) -> SavedModel:
@@ -134,32 +156,26 @@ def load_model(path: str | Path) -> SavedModel:
         'regression'
     """
     path = Path(path)
-    members = _read_members(path)
-    metadata = _json(members, "metadata.json", path)
-    if metadata.get("format") != FORMAT:
-        raise ArtifactError(f"{path} is not a deepfit model (its metadata names no deepfit format)")
-    version = metadata.get("format_version")
-    if (
-        not isinstance(version, int)
-        or isinstance(version, bool)
-        or not 1 <= version <= FORMAT_VERSION
-    ):
+    members = read_members(path)
+    metadata = read_metadata(members, path)
+    if metadata.get("kind", table.NAME) != table.NAME:
         raise ArtifactError(
-            f"{path} has model format version {version!r}, but this deepfit reads up to "
-            f"{FORMAT_VERSION}; upgrade deepfit to load it"
+            f"{path} holds a {metadata.get('task')} model of {metadata.get('kind')}; load it "
+            "with deepfit.load(path)"
         )
-    config = _json(members, "config.json", path)
-    weights = _weights(members, path)
+    version = metadata["format_version"]
+    config = read_json(members, "config.json", path)
+    weights = read_weights(members, path)
     try:
         if version == 1:
             task, settings = _version_one(config, metadata, weights)
         else:
             task = task_from_dict(metadata["target_encoding"])
-            settings = _decode(config["settings"])
-        params = _decode(config["params"])
+            settings = decode_params(config["settings"])
+        params = decode_params(config["params"])
         if not isinstance(params, dict) or not isinstance(settings, dict):
             raise ValueError("params and settings must be objects")
-        preprocessor = TabularPreprocessor.from_dict(_json(members, "preprocessing.json", path))
+        preprocessor = TabularPreprocessor.from_dict(read_json(members, "preprocessing.json", path))
         network = table.build_model_network(
             settings,
             preprocessor,
@@ -194,11 +210,35 @@ def load_model(path: str | Path) -> SavedModel:
     return saved
 
 
-def _tensors(network: nn.Module) -> dict[str, torch.Tensor]:
+def read_metadata(members: dict[str, bytes], path: Path) -> dict[str, Any]:
+    """The metadata of a model file, checked to be deepfit's, of a format this deepfit reads."""
+    metadata = read_json(members, "metadata.json", path)
+    if metadata.get("format") != FORMAT:
+        raise ArtifactError(f"{path} is not a deepfit model (its metadata names no deepfit format)")
+    version = metadata.get("format_version")
+    if (
+        not isinstance(version, int)
+        or isinstance(version, bool)
+        or not 1 <= version <= FORMAT_VERSION
+    ):
+        raise ArtifactError(
+            f"{path} has model format version {version!r}, but this deepfit reads up to "
+            f"{FORMAT_VERSION}; upgrade deepfit to load it"
+        )
+    return metadata
+
+
+def model_kind(path: str | Path) -> str:
+    """The kind of data a model file's model reads (``table``, ``series``)."""
+    path = Path(path)
+    return str(read_metadata(read_members(path), path).get("kind") or table.NAME)
+
+
+def network_tensors(network: nn.Module) -> dict[str, torch.Tensor]:
     return {name: t.detach().cpu().contiguous() for name, t in network.state_dict().items()}
 
 
-def _weights(members: dict[str, bytes], path: Path) -> dict[str, torch.Tensor]:
+def read_weights(members: dict[str, bytes], path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_tensors(members["weights.safetensors"])
     except (SafetensorError, RuntimeError, ValueError) as error:
@@ -219,7 +259,7 @@ def _version_one(
     task = RegressionTask(TargetScaler(float(weights["target_mean"]), float(weights["target_std"])))
     for name in [name for name in weights if name.endswith(("target_mean", "target_std"))]:
         del weights[name]
-    settings = _decode(dict(config["params"]))
+    settings = decode_params(dict(config["params"]))
     if settings.get("batch_size") == "auto":
         settings["batch_size"] = int((metadata.get("training") or {}).get("batch_size") or 64)
     return task, settings
@@ -286,14 +326,14 @@ def _restore_metadata(saved: SavedModel, metadata: dict[str, Any]) -> None:
     saved.versions = {key: metadata[key] for key in VERSION_KEYS if key in metadata}
 
 
-def _encode(value: Any) -> Any:
+def encode_params(value: Any) -> Any:
     """Parameters as JSON: tuples as lists, paths as text, dicts with other keys as pairs."""
     if isinstance(value, dict):
         if all(isinstance(key, str) for key in value):
-            return {key: _encode(item) for key, item in value.items()}
-        return {"$pairs": [[_encode(k), _encode(v)] for k, v in value.items()]}
+            return {key: encode_params(item) for key, item in value.items()}
+        return {"$pairs": [[encode_params(k), encode_params(v)] for k, v in value.items()]}
     if isinstance(value, list | tuple):
-        return [_encode(item) for item in value]
+        return [encode_params(item) for item in value]
     if isinstance(value, os.PathLike):
         return str(value)
     if isinstance(value, np.generic):
@@ -301,21 +341,23 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def _decode(value: Any) -> Any:
-    """:func:`_encode` reversed; lists of numbers named ``hidden_layers`` become tuples."""
+def decode_params(value: Any) -> Any:
+    """:func:`encode_params` reversed; lists of numbers named ``hidden_layers`` become tuples."""
     if isinstance(value, dict):
         if set(value) == {"$pairs"}:
-            return {_decode(k): _decode(v) for k, v in value["$pairs"]}
+            return {decode_params(k): decode_params(v) for k, v in value["$pairs"]}
         return {
-            key: tuple(item) if key == "hidden_layers" and isinstance(item, list) else _decode(item)
+            key: tuple(item)
+            if key == "hidden_layers" and isinstance(item, list)
+            else decode_params(item)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [_decode(item) for item in value]
+        return [decode_params(item) for item in value]
     return value
 
 
-def _read_members(path: Path) -> dict[str, bytes]:
+def read_members(path: Path) -> dict[str, bytes]:
     if not path.exists():
         raise DataFileNotFoundError(f"model file not found: {path}; check the path")
     if path.is_dir() or not zipfile.is_zipfile(path):
@@ -352,7 +394,7 @@ def _read_members(path: Path) -> dict[str, bytes]:
         ) from error
 
 
-def _json(members: dict[str, bytes], name: str, path: Path) -> dict[str, Any]:
+def read_json(members: dict[str, bytes], name: str, path: Path) -> dict[str, Any]:
     try:
         document = json.loads(members[name].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -364,16 +406,16 @@ def _json(members: dict[str, bytes], name: str, path: Path) -> dict[str, Any]:
     return document
 
 
-def _finite(value: Any) -> Any:
+def finite_json(value: Any) -> Any:
     """The same document with NaN and infinities as null, so it is strict JSON."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
+        return {str(k): finite_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     if isinstance(value, np.generic):
-        return _finite(value.item())
+        return finite_json(value.item())
     return value
 
 

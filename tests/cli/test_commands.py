@@ -307,7 +307,9 @@ def test_unknown_model_name(tmp_path: Path, trained: Trained) -> None:
     out = tmp_path / "m.deepfit"
     assert_error(
         invoke(*train_args(trained.data, out, "--model", "nope")),
-        "--model must be 'auto' or one of mlp, resnet, ft_transformer, ensemble, however: 'nope'",
+        "--model must be 'auto' or one of mlp, resnet, ft_transformer, ensemble "
+        "(regression/classification) or 'auto' or one of mlp, lstm, gru, tcn (forecasting), "
+        "however: 'nope'",
     )
     assert not out.exists()
 

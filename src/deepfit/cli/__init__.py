@@ -2,6 +2,7 @@
 
 * :mod:`~deepfit.cli.training`: ``train``, ``demo``;
 * :mod:`~deepfit.cli.predict`: ``predict``, ``evaluate``; :mod:`~deepfit.cli.info`: ``info``;
+* :mod:`~deepfit.cli.forecasting`: ``backtest``, and ``train --time`` and the rest for series;
 * :mod:`~deepfit.cli.explaining`: ``explain``, ``report``;
 * :mod:`~deepfit.cli.search`: ``tune``, ``study``;
 * :mod:`~deepfit.cli.serving`: ``serve``, ``export``;
@@ -15,11 +16,11 @@ from typing import Annotated
 
 import typer
 
-from deepfit.cli import explaining, info, predict, search, serving, training
+from deepfit.cli import explaining, forecasting, info, predict, search, serving, training
 from deepfit.cli.harness import say
 
 app = typer.Typer(
-    help="Deep learning for tables: train, evaluate, predict, explain, serve.",
+    help="Deep learning for tables and series: train, evaluate, predict, forecast, explain, serve.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -28,6 +29,7 @@ for command in (
     training.train,
     predict.predict,
     predict.evaluate,
+    forecasting.backtest,
     info.info,
     explaining.report,
     explaining.explain,

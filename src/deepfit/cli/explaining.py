@@ -38,13 +38,13 @@ def explain(
     Prints permutation importance and mean |integrated gradients| per column, and writes
     importance.csv, attributions.csv, partial_dependence.csv and PNG charts into --out.
     """
-    from deepfit.estimator import load
+    from deepfit.estimator import load_estimator
     from deepfit.explain import explain as explain_model
     from deepfit.explain import explanation_notes, explanation_table
     from deepfit.explain.explanation import check_folder
 
     check_folder(out_dir, overwrite=force)
-    model = load(model_path)
+    model = load_estimator(model_path, "explain")
     X, y = labelled_rows(
         model, data, target, needs="permutation importance needs to measure the error"
     )
@@ -74,12 +74,12 @@ def report(
     confusion matrix, reliability and per-class metrics), learning curves, feature importance
     and the settings, with every chart embedded; no scripts, nothing loaded.
     """
-    from deepfit.estimator import load
+    from deepfit.estimator import load_estimator
     from deepfit.files import check_writable
     from deepfit.report.report import write_report
 
     check_writable(out_path, overwrite=force)
-    model = load(model_path)
+    model = load_estimator(model_path, "report")
     X, y = labelled_rows(model, data, target, needs="the report needs to score the model")
     write_report(model, X, y, out_path, overwrite=force)
     say(f"wrote the report on {len(y)} rows to {out_path}")

@@ -12,10 +12,13 @@ from deepfit.cli.harness import say, user_errors
 @user_errors
 def info(model_path: ModelPath, as_json: Json = False) -> None:
     """Task, schema, model, training summary and metrics of a saved model."""
-    from deepfit.estimator import load
+    from deepfit.estimator import Forecaster, load
     from deepfit.report.console import metrics_table, schema_table, training_lines
 
     model = load(model_path)
+    if isinstance(model, Forecaster):
+        _forecaster_info(model, str(model_path), as_json=as_json)
+        return
     if as_json:
         say(json.dumps(_document(model, str(model_path)), indent=1, default=str))
         return
@@ -54,3 +57,22 @@ def _document(model: Any, path: str) -> dict[str, Any]:
         "training": model.training_summary_,
         "metrics": getattr(model, "metrics_", None),
     }
+
+
+def _forecaster_info(model: Any, path: str, *, as_json: bool) -> None:
+    from deepfit.cli.forecasting import describe_forecaster
+
+    fit = model.check_fitted()
+    if as_json:
+        document = {
+            "model": path,
+            "task": "forecasting",
+            "series": fit.preparer.to_dict() | {"loc": None, "scale": None},
+            "settings": fit.settings,
+            "parameters": sum(p.numel() for p in fit.network.parameters()),
+            "training": fit.summary,
+        }
+        say(json.dumps(document, indent=1, default=str))
+        return
+    say(f"{path}: forecasts '{fit.preparer.columns.target}' (forecasting)")
+    say(*describe_forecaster(model))

@@ -79,8 +79,10 @@ def parse_option(name: str, text: str) -> Any:
             return variant.rule.parse(text)
         except ValueError:
             continue
-    allowed = " or ".join(dict.fromkeys(variant.allowed_in_shell for variant in specs))
-    raise ConfigError(f"{spec.option} must be {allowed}, however: {text!r}")
+    allowed = dict.fromkeys(variant.allowed_in_shell for variant in specs)
+    if len(allowed) > 1:  # e.g. --model: table networks, or forecasting networks
+        allowed = dict.fromkeys(f"{v.allowed_in_shell} ({'/'.join(v.tasks)})" for v in specs)
+    raise ConfigError(f"{spec.option} must be {' or '.join(allowed)}, however: {text!r}")
 
 
 def _parameter(name: str, specs: list[Param]) -> inspect.Parameter:

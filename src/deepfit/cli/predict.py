@@ -39,10 +39,20 @@ def predict(
             "labels separated by |) holding the truth for this share of rows."
         ),
     ] = None,
+    future: Annotated[
+        Path | None,
+        typer.Option(help="Forecasting: rows of the known covariates for the steps to forecast."),
+    ] = None,
 ) -> None:
-    """Predict the target for every row of DATA (with --interval, bounds or label sets too)."""
+    """Predict the target for every row of DATA (with --interval, bounds or label sets too).
+
+    For a forecasting model, DATA is the history: the forecast is the horizon after the end of
+    each series in it, one row per series and step.
+    """
+    from deepfit.cli.forecasting import predict_forecast
     from deepfit.data.io import read_table, write_table
-    from deepfit.estimator import load
+    from deepfit.errors import ConfigError
+    from deepfit.estimator import Forecaster, load
     from deepfit.evaluation.intervals import check_level
     from deepfit.files import check_writable
 
@@ -51,6 +61,15 @@ def predict(
     if out_path is not None:
         check_writable(out_path, overwrite=force)
     model = load(model_path)
+    if isinstance(model, Forecaster):
+        if with_input:
+            raise ConfigError("--with-input does not apply to a forecast (its rows are new steps)")
+        predict_forecast(
+            model, data, future=future, interval=interval, out_path=out_path, force=force
+        )
+        return
+    if future is not None:
+        raise ConfigError("--future applies to forecasting models only")
     if interval is not None:
         model.check_interval(interval)  # before reading DATA: can it give them?
     frame = read_table(data)
@@ -87,21 +106,37 @@ def evaluate(
     baselines: Annotated[
         bool, typer.Option(help="With --cv: also the task's baselines on the same folds.")
     ] = True,
+    windows: Annotated[
+        int, typer.Option(help="Forecasting: origins counted back from the end of DATA.")
+    ] = 1,
+    step: Annotated[
+        int | None, typer.Option(help="Forecasting: steps between origins [the horizon].")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Metrics of MODEL on labelled DATA (in the target's units for regression).
+
+    A forecaster forecasts from --windows origins at the end of DATA, beside the baselines.
 
     With --cv K, MODEL is not scored itself: its training settings are retrained from scratch
     on K-1 folds and scored on the remaining one, K times, beside the baselines.
     """
     from deepfit.cli.common import labelled_rows
+    from deepfit.cli.forecasting import evaluate_forecast
     from deepfit.errors import ConfigError
-    from deepfit.estimator import load
+    from deepfit.estimator import Forecaster, load
     from deepfit.report.console import splits_table
 
     if cv is None and (seed is not None or not baselines):
         raise ConfigError("--seed and --no-baselines apply only with --cv")
     model = load(model_path)
+    if isinstance(model, Forecaster):
+        if cv is not None:
+            raise ConfigError("--cv does not apply to a forecaster; use 'deepfit backtest'")
+        evaluate_forecast(model, data, windows=windows, step=step, as_json=as_json)
+        return
+    if windows != 1 or step is not None:
+        raise ConfigError("--windows and --step apply to forecasting models only")
     if cv is not None:
         _cross_validate(
             model, model_path, data, target, as_json, folds=cv, seed=seed or 0, baselines=baselines

@@ -87,13 +87,13 @@ def export(
 ) -> None:
     """Export MODEL to ONNX for onnxruntime, and check its predictions against deepfit's."""
     from deepfit.data.io import read_table
-    from deepfit.estimator import load
+    from deepfit.estimator import load_estimator
     from deepfit.export import export_checked
     from deepfit.files import check_writable
     from deepfit.workflow import split_target
 
     check_writable(onnx_path, overwrite=force)
-    model = load(model_path)
+    model = load_estimator(model_path, "export")
     rows, truth = None, None
     if data is not None:
         rows = read_table(data)

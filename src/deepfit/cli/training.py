@@ -8,6 +8,14 @@ from typing import Annotated, Any
 import typer
 
 from deepfit.cli.common import Force, TaskOption, print_training
+from deepfit.cli.forecasting import (
+    KnownColumns,
+    SeriesColumn,
+    TimeColumn,
+    forecaster_params,
+    refuse_forecast_options,
+    train_forecast,
+)
 from deepfit.cli.harness import INTERRUPTED, fail, say, split_names, tell, user_errors
 from deepfit.cli.options import estimator_options
 
@@ -21,6 +29,9 @@ def train(
         "model.deepfit"
     ),
     task: TaskOption = None,
+    time: TimeColumn = None,
+    series: SeriesColumn = None,
+    known: KnownColumns = None,
     validation: Annotated[
         Path | None,
         typer.Option(help="A separate validation file; then DATA is split into train/test only."),
@@ -53,15 +64,46 @@ def train(
 ) -> None:
     """Train a network on DATA to predict TARGET, print metrics beside baselines, save the model.
 
+    With --time, forecast TARGET --horizon steps ahead from each series' history instead.
     Ctrl-C stops training after the current batch, then scores and saves the best model so far
     and exits with status 130; a second Ctrl-C aborts at once.
     """
     from deepfit.data.io import read_table
+    from deepfit.errors import ConfigError
     from deepfit.files import check_writable
     from deepfit.training.state import INTERRUPTED as STOPPED
     from deepfit.workflow import choose_task, train_table
 
     check_writable(out_path, overwrite=force)
+    if time is not None:
+        extra = [
+            name
+            for name, value in (
+                ("--task", task),
+                ("--validation", validation),
+                ("--report", report),
+            )
+            if value is not None
+        ]
+        if extra or resume:
+            raise ConfigError(
+                f"{(extra or ['--resume'])[0]} does not apply to forecasting (--time)"
+            )
+        train_forecast(
+            data,
+            target=target,
+            time=time,
+            series=series,
+            known=known,
+            params=forecaster_params(dict(params or {}), seed),
+            out_path=out_path,
+            force=force,
+            quiet=quiet,
+        )
+        return
+    if series is not None or known:
+        raise ConfigError("--series and --known need --time TIME_COLUMN (a forecasting run)")
+    refuse_forecast_options(dict(params or {}))
     if report is not None:
         check_writable(report, overwrite=force)
     settings = dict(params or {})

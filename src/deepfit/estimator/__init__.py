@@ -1,4 +1,4 @@
-"""The estimators: ``Regressor`` and ``Classifier``, their parameters and auto.
+"""The estimators: ``Regressor``, ``Classifier`` and ``Forecaster``, their parameters and auto.
 
 * :mod:`~deepfit.estimator.params`: every parameter, declared once; checked at ``fit``;
 * :mod:`~deepfit.estimator.auto`: ``"auto"`` resolved, a pure function of the data's shape;
@@ -6,12 +6,27 @@
   :mod:`~deepfit.estimator.resume`, :mod:`~deepfit.estimator.finetune`: ``fit``;
 * :mod:`~deepfit.estimator.base` and the thin fronts :mod:`~deepfit.estimator.regressor` and
   :mod:`~deepfit.estimator.classifier`;
+* :mod:`~deepfit.estimator.forecaster` (the front), :mod:`~deepfit.estimator.forecasting`
+  (fit and forecast) and :mod:`~deepfit.estimator.backtest` (rolling origins, baselines);
 * :mod:`~deepfit.estimator.load`: a model file back as its estimator.
 """
 
+from deepfit.estimator.backtest import Backtest, backtest
 from deepfit.estimator.base import Estimator
 from deepfit.estimator.classifier import Classifier
-from deepfit.estimator.load import estimator_for, load
+from deepfit.estimator.forecaster import Forecaster
+from deepfit.estimator.load import estimator_for, load, load_estimator
 from deepfit.estimator.regressor import PredictionResult, Regressor
 
-__all__ = ["Classifier", "Estimator", "PredictionResult", "Regressor", "estimator_for", "load"]
+__all__ = [
+    "Backtest",
+    "Classifier",
+    "Estimator",
+    "Forecaster",
+    "PredictionResult",
+    "Regressor",
+    "backtest",
+    "estimator_for",
+    "load",
+    "load_estimator",
+]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deepfit.artifact import load_model
+from deepfit.artifact import load_model, model_kind
 from deepfit.errors import ArtifactError, ConfigError, brief
 from deepfit.estimator.base import Estimator
 from deepfit.estimator.classifier import Classifier
+from deepfit.estimator.forecaster import Forecaster
 from deepfit.estimator.regressor import Regressor
 
 FRONTS: dict[str, type[Estimator]] = {
@@ -28,11 +29,14 @@ def estimator_for(task: str) -> type[Estimator]:
     return FRONTS[task]
 
 
-def load(path: str | Path) -> Estimator:
+def load(path: str | Path) -> Estimator | Forecaster:
     """Load a model written by ``save``; its predictions are bit-identical to the saved one's.
 
-    The estimator's class follows the file's task: a ``Regressor`` or a ``Classifier``.
+    The estimator's class follows the file's task: a ``Regressor``, a ``Classifier`` or a
+    ``Forecaster``.
     """
+    if model_kind(path) == "series":
+        return Forecaster.load(path)
     saved = load_model(path)
     front = FRONTS.get(saved.task.name)
     if front is None:
@@ -44,3 +48,15 @@ def load(path: str | Path) -> Estimator:
             f"{path} has a malformed configuration ({brief(error)}); "
             "the file was altered or written by an incompatible tool"
         ) from error
+
+
+def load_estimator(path: str | Path, use: str) -> Estimator:
+    """Load a table model (``Regressor`` or ``Classifier``) for ``use`` (e.g. "explain"),
+    which does not take a forecaster yet: a one-line error names what does."""
+    model = load(path)
+    if isinstance(model, Forecaster):
+        raise ConfigError(
+            f"{path} is a forecasting model, which {use} does not take yet; forecast with "
+            "'deepfit predict MODEL HISTORY', score with 'deepfit evaluate' or 'deepfit backtest'"
+        )
+    return model

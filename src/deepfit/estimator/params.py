@@ -30,6 +30,7 @@ from deepfit.estimator.rules import (
     Boolean,
     Choice,
     Device,
+    Frequency,
     Integer,
     Number,
     Options,
@@ -44,6 +45,7 @@ from deepfit.models.inputs import DEFAULT_CLIP
 from deepfit.models.mlp import ACTIVATIONS
 from deepfit.models.numeric_embeddings import NUMERIC_EMBEDDINGS
 from deepfit.models.registry import MODELS
+from deepfit.models.sequence import SEQUENCE_MODELS
 from deepfit.training.losses import REGRESSION_LOSSES
 from deepfit.training.optim import OPTIMIZERS, SCHEDULES
 
@@ -51,6 +53,8 @@ AUTO = "auto"
 REGRESSION = ("regression",)
 CLASSIFICATION = ("classification",)
 BOTH = ("regression", "classification")
+FORECASTING = ("forecasting",)
+TASKS = (*BOTH, *FORECASTING)
 
 
 @dataclass(frozen=True)
@@ -190,10 +194,48 @@ _SPECS: tuple[Param, ...] = (
     Param("interval_method", "lac", Choice(("lac", "aps")), "Prediction sets: lac (smallest "
           "sets) or aps (adaptive: larger sets where the model is unsure).",
           tasks=CLASSIFICATION),
+    # The forecaster's (``deepfit train --time``): a window of past steps in, the horizon out.
+    Param("horizon", 1, Integer(1), "Steps to forecast after the end of each series.",
+          tasks=FORECASTING),
+    Param("lookback", AUTO, Integer(1), "Past steps each forecast reads; auto: a week of "
+          "sub-daily steps, 8 weeks of days, a year of weeks, 3 years of months.",
+          auto=True, fallback=None, tasks=FORECASTING),
+    Param("model", AUTO, Choice(SEQUENCE_MODELS), "Forecasting network over the lookback "
+          "window; auto: mlp, the most accurate in benchmarks/forecast.py.", auto=True,
+          fallback="mlp", tasks=FORECASTING),
+    Param("frequency", None, Frequency(), "Step of the series, e.g. 30min, h, D, MS.",
+          nullable=True, none_means="inferred from the timestamps", tasks=FORECASTING),
+    Param("hidden", 256, Integer(1), "Width of the forecasting network's layers.",
+          tasks=FORECASTING),
+    Param("layers", 2, Integer(1), "Depth of the forecasting network (hidden or recurrent "
+          "layers).", tasks=FORECASTING),
+    Param("dropout", AUTO, Number(0.0, 1.0), "Dropout in the forecasting network.",
+          auto=True, fallback=0.1, tasks=FORECASTING),
+    Param("loss", "mae", Choice(REGRESSION_LOSSES), "Training loss on each series' scaled "
+          "target.", tasks=FORECASTING),
+    Param("learning_rate", AUTO, Number(0.0, open_low=True), "Learning rate.",
+          auto=True, fallback=1e-3, aliases=("--lr",), tasks=FORECASTING),
+    Param("weight_decay", AUTO, Number(0.0), "Decoupled weight decay (adamw).",
+          auto=True, fallback=1e-5, tasks=FORECASTING),
+    Param("batch_size", AUTO, Integer(1), "Windows per step.", auto=True, fallback=256,
+          tasks=FORECASTING),
+    Param("max_epochs", AUTO, Integer(1), "Most epochs of training.", auto=True,
+          fallback=200, tasks=FORECASTING),
+    Param("patience", AUTO, Integer(0), "Epochs without improvement before early stopping "
+          "(0: none).", auto=True, fallback=10, nullable=True, none_means="no early stopping",
+          tasks=FORECASTING),
+    Param("time_limit", AUTO, Number(0.0, open_low=True), "Seconds of training; auto: 240.",
+          auto=True, fallback=240.0, nullable=True, none_means="no limit", tasks=FORECASTING),
+    Param("device", "auto", Device(), "auto (a GPU when present), cpu or cuda.",
+          tasks=FORECASTING),
+    Param("random_state", 0, Seed(), "Seed of the initialisation and batch order.",
+          nullable=True, none_means="a fresh seed", flag="", tasks=FORECASTING),
+    Param("verbose", 0, Integer(0), "1 draws a progress bar on standard error.", flag="",
+          tasks=FORECASTING),
 )  # fmt: skip
 
 PARAMS_BY_TASK: dict[str, dict[str, Param]] = {
-    task: {spec.name: spec for spec in _SPECS if task in spec.tasks} for task in BOTH
+    task: {spec.name: spec for spec in _SPECS if task in spec.tasks} for task in TASKS
 }
 PARAMS: dict[str, Param] = {**PARAMS_BY_TASK["classification"], **PARAMS_BY_TASK["regression"]}
 # Settings that shape the network; fine-tuning keeps the saved model's.

@@ -180,6 +180,28 @@ class PathRule(Rule):
         return isinstance(value, str | os.PathLike) and str(value) != ""
 
 
+class Frequency(Rule):
+    """A pandas frequency alias, e.g. 30min, h, D, W, MS, YS."""
+
+    text = "a pandas frequency such as 30min, h, D, W, MS or YS"
+
+    def allows(self, value: Any) -> bool:
+        from pandas.tseries.frequencies import to_offset
+
+        if not isinstance(value, str):
+            return False
+        try:
+            to_offset(value)
+        except ValueError:
+            return False
+        return True
+
+    def parse(self, text: str) -> Any:
+        if not self.allows(text):
+            raise ValueError(f"expected {self.text}")
+        return text
+
+
 class Device(Rule):
     text = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 

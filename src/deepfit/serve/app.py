@@ -105,14 +105,14 @@ def create_app(
     The :class:`Gateway` in front answers ``POST /predict`` and checks keys; the FastAPI app
     behind it (``.app``) serves the rest and the OpenAPI documentation.
     """
-    from deepfit.estimator import load
+    from deepfit.estimator import load_estimator
     from deepfit.version import __version__
 
     settings = settings or ServerSettings()
     if isinstance(model, Estimator):
         fitted, version = model, version or "in-memory"
     else:
-        fitted, version = load(model), version or model_version(Path(model))
+        fitted, version = load_estimator(model, "serve"), version or model_version(Path(model))
     fitted.check_fitted()
     engine = InferenceEngine(fitted.network_, backend=settings.backend, threads=settings.threads)
     schema = FeatureSchema(fitted.preprocessor_)

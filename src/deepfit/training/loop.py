@@ -51,6 +51,7 @@ class TrainConfig:
     class_weights: tuple[float, ...] = ()  # of the "cross_entropy" loss, one per class
     time_budget: float | None = None  # seconds: when the "anneal" schedule must have decayed
     stall_epochs: int | None = None  # "anneal" decays after this many epochs without progress
+    skip_missing_target: bool = False  # NaN targets (unobserved forecast steps) are not scored
 
 
 def train(
@@ -111,6 +112,7 @@ class _Run:
             quantiles=config.quantiles,
             label_smoothing=config.label_smoothing,
             class_weights=config.class_weights,
+            skip_missing=config.skip_missing_target,
         )
         optimizer = make_optimizer(
             config.optimizer,

@@ -130,6 +130,28 @@ class CrossEntropy(nn.Module):
         )
 
 
+class SkipMissing(nn.Module):
+    """A loss scored only where the target is finite: a forecast's steps that were not
+    observed (NaN) count for nothing. The prediction has the target's shape, or one more
+    trailing axis (quantiles).
+
+    Example:
+        >>> loss = SkipMissing(MemberLoss(functional.l1_loss))
+        >>> float(loss(torch.tensor([[1.0, 5.0]]), torch.tensor([[0.0, float("nan")]])))
+        1.0
+    """
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        keep = torch.isfinite(target)
+        if not bool(keep.any()):
+            return prediction.sum() * 0.0
+        return self.loss(prediction[keep], target[keep])
+
+
 def make_loss(
     name: str,
     *,
@@ -137,11 +159,13 @@ def make_loss(
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     label_smoothing: float = 0.0,
     class_weights: Sequence[float] = (),
+    skip_missing: bool = False,
 ) -> nn.Module:
     """Return the loss ``name`` (on the standardised target, so ``huber_delta`` is in stds).
 
     ``quantiles`` is read only by ``"quantile"``; ``label_smoothing`` and ``class_weights``
-    only by ``"cross_entropy"``.
+    only by ``"cross_entropy"``. With ``skip_missing``, NaN targets are not scored
+    (:class:`SkipMissing`).
 
     Example:
         >>> loss = make_loss("huber")
@@ -150,6 +174,24 @@ def make_loss(
         >>> make_loss("quantile", quantiles=(0.5,)).quantiles
         (0.5,)
     """
+    loss = _named_loss(
+        name,
+        huber_delta=huber_delta,
+        quantiles=quantiles,
+        label_smoothing=label_smoothing,
+        class_weights=class_weights,
+    )
+    return SkipMissing(loss) if skip_missing else loss
+
+
+def _named_loss(
+    name: str,
+    *,
+    huber_delta: float,
+    quantiles: Sequence[float],
+    label_smoothing: float,
+    class_weights: Sequence[float],
+) -> nn.Module:
     if name == "mse":
         return MemberLoss(functional.mse_loss)
     if name == "mae":
