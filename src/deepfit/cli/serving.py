@@ -1,15 +1,23 @@
-"""``deepfit serve`` and ``deepfit export``: a saved model over HTTP, or as an ONNX graph."""
+"""``deepfit serve`` and ``deepfit export``: a saved model over HTTP, or as an ONNX graph.
+
+A table model answers ``POST /predict``; a forecaster answers ``POST /forecast``, and its
+export is the network from scaled windows to the scaled horizon (see
+:mod:`deepfit.export.series`).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from deepfit.cli.common import ModelPath
 from deepfit.cli.harness import say, tell, user_errors
+
+if TYPE_CHECKING:
+    from deepfit.estimator import Forecaster
 
 
 @user_errors
@@ -19,16 +27,22 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (about one per core).")] = 1,
     threads: Annotated[int, typer.Option(help="Compute threads per worker.")] = 1,
-    backend: Annotated[str, typer.Option(help="onnx (ONNX Runtime, fastest) or torch.")] = "onnx",
+    backend: Annotated[
+        str,
+        typer.Option(help="onnx (ONNX Runtime, fastest) or torch; a forecaster uses torch."),
+    ] = "onnx",
     api_key_env: Annotated[
         str | None,
         typer.Option(help="Require the API key held in this environment variable."),
     ] = None,
     max_body_mb: Annotated[float, typer.Option(help="Larger request bodies get 413.")] = 32.0,
-    max_rows: Annotated[int, typer.Option(help="More rows per request get 413.")] = 100_000,
+    max_rows: Annotated[
+        int, typer.Option(help="More rows (history and future records) per request get 413.")
+    ] = 100_000,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
-    """Serve MODEL over HTTP: POST /predict, GET /health, /metadata, /metrics, /docs."""
+    """Serve MODEL over HTTP: POST /predict (a table model) or POST /forecast (a forecaster),
+    GET /health, /metadata, /metrics, /docs."""
     from deepfit.errors import ConfigError
     from deepfit.serve import ServerSettings
     from deepfit.serve import serve as run_server
@@ -68,14 +82,22 @@ def serve(
 def export(
     model_path: ModelPath,
     onnx_path: Annotated[
-        Path, typer.Option("--onnx", help="The ONNX file to write: raw columns in, prediction out.")
+        Path,
+        typer.Option(
+            "--onnx",
+            help="The ONNX file to write: raw columns in, prediction out (a forecaster: scaled "
+            "windows in, the scaled horizon out).",
+        ),
     ],
     quantize: Annotated[
         bool, typer.Option("--quantize", help="Write an int8 model (dynamic quantization).")
     ] = False,
     data: Annotated[
         Path | None,
-        typer.Option(help="Held-out CSV or Parquet rows to check the export on."),
+        typer.Option(
+            help="Held-out CSV or Parquet rows to check the export on (a forecaster: history "
+            "rows to cut windows from)."
+        ),
     ] = None,
     target: Annotated[
         str | None,
@@ -87,13 +109,18 @@ def export(
 ) -> None:
     """Export MODEL to ONNX for onnxruntime, and check its predictions against deepfit's."""
     from deepfit.data.io import read_table
-    from deepfit.estimator import load_estimator
+    from deepfit.estimator import Forecaster, load
     from deepfit.export import export_checked
     from deepfit.files import check_writable
     from deepfit.workflow import split_target
 
     check_writable(onnx_path, overwrite=force)
-    model = load_estimator(model_path, "export")
+    model = load(model_path)
+    if isinstance(model, Forecaster):
+        _export_forecaster(
+            model, onnx_path, data=data, quantize=quantize, target=target, force=force
+        )
+        return
     rows, truth = None, None
     if data is not None:
         rows = read_table(data)
@@ -137,3 +164,29 @@ def export(
             f"accuracy: int8 differs from fp32 by {quantized.vs_fp32.mean_abs:.3g} on average, "
             f"{quantized.vs_fp32.max_abs:.3g} at most (no target column to score them)"
         )
+
+
+def _export_forecaster(
+    model: Forecaster,
+    onnx_path: Path,
+    *,
+    data: Path | None,
+    quantize: bool,
+    target: str | None,
+    force: bool,
+) -> None:
+    """``deepfit export`` of a forecaster: its network, checked on windows of ``data`` (history
+    rows) or on synthetic windows."""
+    from deepfit.data.io import read_table
+    from deepfit.errors import ConfigError
+    from deepfit.export.series import CHECK_WINDOWS, MAX_DIFFERENCE, export_forecaster
+
+    if quantize or target is not None:
+        raise ConfigError(
+            "--quantize and --target do not apply to a forecaster; export it without them"
+        )
+    history = None if data is None else read_table(data)
+    path = export_forecaster(model, onnx_path, history=history, overwrite=force)
+    say(f"wrote {path} (fp32, {path.stat().st_size / 1024:,.1f} KiB)")
+    source = "synthetic windows" if data is None else f"up to {CHECK_WINDOWS} windows of {data}"
+    say(f"checked on {source}: onnxruntime matches torch within {MAX_DIFFERENCE:g} (scaled units)")

@@ -1,5 +1,7 @@
 """The HTTP prediction server: a FastAPI app built around one loaded model.
 
+A forecaster is served by :mod:`deepfit.serve.forecasting` (``POST /forecast``) instead.
+
 Example:
     >>> from fastapi.testclient import TestClient
     >>> client = TestClient(create_app("price.deepfit"))  # doctest: +SKIP
@@ -24,9 +26,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from deepfit.estimator import Estimator
+from deepfit.estimator.forecaster import Forecaster
 from deepfit.serve.batching import MicroBatcher
 from deepfit.serve.engine import Backend, InferenceEngine
 from deepfit.serve.features import FeatureSchema
+from deepfit.serve.forecasting import ForecastGateway, create_forecast_app
 from deepfit.serve.gateway import Gateway
 from deepfit.serve.metrics import ServerMetrics
 from deepfit.serve.predictor import Predictor
@@ -95,24 +99,28 @@ def model_version(path: Path) -> str:
 
 
 def create_app(
-    model: str | Path | Estimator,
+    model: str | Path | Estimator | Forecaster,
     settings: ServerSettings | None = None,
     *,
     version: str | None = None,
-) -> Gateway:
+) -> Gateway | ForecastGateway:
     """An ASGI app serving ``model`` (a ``.deepfit`` path or a fitted estimator), loaded once.
 
     The :class:`Gateway` in front answers ``POST /predict`` and checks keys; the FastAPI app
-    behind it (``.app``) serves the rest and the OpenAPI documentation.
+    behind it (``.app``) serves the rest and the OpenAPI documentation. A forecaster gets
+    :func:`~deepfit.serve.forecasting.create_forecast_app`'s app (``POST /forecast``).
     """
-    from deepfit.estimator import load_estimator
+    from deepfit.estimator import load
     from deepfit.version import __version__
 
     settings = settings or ServerSettings()
-    if isinstance(model, Estimator):
+    fitted: Estimator | Forecaster
+    if isinstance(model, Estimator | Forecaster):
         fitted, version = model, version or "in-memory"
     else:
-        fitted, version = load_estimator(model, "serve"), version or model_version(Path(model))
+        fitted, version = load(model), version or model_version(Path(model))
+    if isinstance(fitted, Forecaster):
+        return create_forecast_app(fitted, settings, version)
     fitted.check_fitted()
     engine = InferenceEngine(fitted.network_, backend=settings.backend, threads=settings.threads)
     schema = FeatureSchema(fitted.preprocessor_)
@@ -262,7 +270,7 @@ def _intervals(model: Estimator) -> dict[str, Any] | None:
     }
 
 
-def app_from_environment() -> Gateway:
+def app_from_environment() -> Gateway | ForecastGateway:
     """The app for uvicorn's worker processes, configured by ``deepfit serve``."""
     threads = int(os.environ.get("DEEPFIT_SERVE_THREADS", "1"))
     torch.set_num_threads(threads)
