@@ -107,14 +107,26 @@ def test_a_step_ahead_with_no_observed_actual_scores_none():
     assert scores["n_scored"] == 2
 
 
-def test_forecast_metrics_reject_missing_predictions_and_mismatched_shapes():
+def test_a_missing_forecast_is_left_out_and_counted_out():
     actual, predicted = _example()
     predicted[1, 1] = NAN
-    with pytest.raises(ValueError, match="predicted"):
-        forecast_metrics(actual, predicted, np.ones(2))
+    scores = forecast_metrics(actual, predicted, np.array([2.0, 1.0]))
+    assert scores["n_scored"] == 4
+    assert scores["mae"] == pytest.approx(3 / 4)
+    assert scores["by_step"]["mae"] == pytest.approx([1.0, 0.0, 1.0])
+
+
+def test_with_nothing_to_score_every_metric_is_none():
+    scores = forecast_metrics(np.full((2, 3), NAN), np.ones((2, 3)), np.ones(2))
+    assert scores["n_scored"] == 0
+    assert scores["mae"] is None
+    assert scores["mase"] is None
+    assert scores["by_step"]["rmse"] == [None, None, None]
+
+
+def test_forecast_metrics_reject_mismatched_shapes():
+    actual, predicted = _example()
     with pytest.raises(ValueError, match="n_windows, H"):
         forecast_metrics(actual, predicted[:, :2], np.ones(2))
     with pytest.raises(ValueError, match="one value per window"):
-        forecast_metrics(actual, np.ones((2, 3)), np.ones(3))
-    with pytest.raises(ValueError, match="observed"):
-        forecast_metrics(np.full((2, 3), NAN), np.ones((2, 3)), np.ones(2))
+        forecast_metrics(actual, predicted, np.ones(3))

@@ -107,12 +107,15 @@ def mase_scale(history: np.ndarray, season: int) -> float:
 def forecast_metrics(
     actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray
 ) -> dict[str, Any]:
-    """MAE, RMSE, sMAPE, MAPE and MASE over every observed step, and each by step ahead.
+    """MAE, RMSE, sMAPE, MAPE and MASE over every scored step, and each by step ahead.
 
-    ``scale`` is ``[n_windows]``, the :func:`mase_scale` of each window's series. Percentages
-    are in percent. MAPE is None when an observed actual is (near) zero; MASE is None when no
-    window has a scale, and windows without one are left out of MASE only. A step ahead with no
-    observed actual scores None. Every number is a plain float, ready for JSON.
+    A step is scored where both ``actual`` and ``predicted`` are numbers: a missing actual is a
+    gap in the data, a missing forecast one the model could not make, and ``n_scored`` counts
+    what is left. ``scale`` is ``[n_windows]``, the :func:`mase_scale` of each window's series.
+    Percentages are in percent. MAPE is None when a scored actual is (near) zero; MASE is None
+    when no window has a scale, and windows without one are left out of MASE only. A metric
+    with nothing to score, overall or at a step ahead, is None. Every number is a plain float,
+    ready for JSON.
 
     Example:
         >>> scores = forecast_metrics(
@@ -122,34 +125,27 @@ def forecast_metrics(
         (0.5, 0.5, [0.0, 1.0], 2)
     """
     actual, predicted, scale = _checked(actual, predicted, scale)
-    observed = np.isfinite(actual)
-    if not observed.any():
-        raise ValueError("forecast_metrics needs at least one observed (non-NaN) actual value")
-    if not np.isfinite(predicted[observed]).all():
-        raise ValueError("predicted has NaN or infinite values at steps where actual is observed")
-    error = np.where(observed, predicted - actual, 0.0)
-    absolute = np.abs(error)
-    magnitude = np.abs(actual) + np.abs(predicted)
+    scored = np.isfinite(actual) & np.isfinite(predicted)
+    absolute = np.abs(np.where(scored, predicted - actual, 0.0))
+    magnitude = np.where(scored, np.abs(actual) + np.abs(predicted), 0.0)
     symmetric = np.divide(2 * absolute, magnitude, out=np.zeros_like(absolute), where=magnitude > 0)
-    terms: dict[str, np.ndarray | None] = {
-        "mae": absolute,
-        "rmse": absolute**2,
-        "smape": 100 * symmetric,
-        "mape": _mape_terms(actual, absolute, observed),
+    has_scale = np.isfinite(scale) & (scale > 0)
+    terms = {
+        "mae": (absolute, scored),
+        "rmse": (absolute**2, scored),
+        "smape": (100 * symmetric, scored),
+        "mape": _mape_terms(actual, absolute, scored),
         "mase": None,
     }
-    has_scale = np.isfinite(scale) & (scale > 0)
-    mase_observed = observed & has_scale[:, None]
-    if mase_observed.any():
-        safe_scale = np.where(has_scale, scale, 1.0)
-        terms["mase"] = absolute / safe_scale[:, None]
+    if has_scale.any():
+        mase_terms = absolute / np.where(has_scale, scale, 1.0)[:, None]
+        terms["mase"] = (mase_terms, scored & has_scale[:, None])
     scores: dict[str, Any] = {"by_step": {}}
-    for name, values in terms.items():
-        mask = mase_observed if name == "mase" else observed
+    for name, term in terms.items():
         root = name == "rmse"
-        scores[name] = None if values is None else _mean(values, mask, root=root)
-        scores["by_step"][name] = None if values is None else _means_by_step(values, mask, root)
-    scores["n_scored"] = int(observed.sum())
+        scores[name] = None if term is None else _mean(*term, root=root)
+        scores["by_step"][name] = None if term is None else _means_by_step(*term, root=root)
+    scores["n_scored"] = int(scored.sum())
     return scores
 
 
@@ -172,21 +168,21 @@ def _checked(
 
 
 def _mape_terms(
-    actual: np.ndarray, absolute: np.ndarray, observed: np.ndarray
-) -> np.ndarray | None:
-    magnitude = np.abs(np.where(observed, actual, 0.0))
-    if np.any(magnitude[observed] <= MAPE_ZERO_TOLERANCE * magnitude.max()):
+    actual: np.ndarray, absolute: np.ndarray, scored: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    magnitude = np.abs(np.where(scored, actual, 0.0))
+    if np.any(magnitude[scored] <= MAPE_ZERO_TOLERANCE * magnitude.max()):
         return None
-    return 100 * np.divide(absolute, magnitude, out=np.zeros_like(absolute), where=observed)
+    percent = 100 * np.divide(absolute, magnitude, out=np.zeros_like(absolute), where=scored)
+    return percent, scored
 
 
-def _mean(values: np.ndarray, mask: np.ndarray, *, root: bool) -> float:
+def _mean(values: np.ndarray, mask: np.ndarray, *, root: bool) -> float | None:
+    if not mask.any():
+        return None
     mean = float(values[mask].mean())
     return float(np.sqrt(mean)) if root else mean
 
 
-def _means_by_step(values: np.ndarray, mask: np.ndarray, root: bool) -> list[float | None]:
-    return [
-        _mean(values[:, step], mask[:, step], root=root) if mask[:, step].any() else None
-        for step in range(values.shape[1])
-    ]
+def _means_by_step(values: np.ndarray, mask: np.ndarray, *, root: bool) -> list[float | None]:
+    return [_mean(values[:, step], mask[:, step], root=root) for step in range(values.shape[1])]
