@@ -11,6 +11,7 @@ from deepfit.models.sequence import (
     SequenceShape,
     WindowSegments,
     build_sequence_network,
+    window_normalised,
 )
 from tests.support.onnx import onnx_and_torch_outputs
 
@@ -176,7 +177,27 @@ def test_the_skip_starts_as_the_last_value_and_adds_to_every_quantile():
         before = net(past, future, series)
         net.skip.bias += 1.0
         after = net(past, future, series)
-    torch.testing.assert_close(after - before, torch.ones_like(before))
+    _, _, spread = window_normalised(past)  # the skip acts on the window's own scale
+    torch.testing.assert_close(after - before, spread[:, :, None].expand_as(before))
+
+
+def test_window_normalisation_makes_the_forecast_follow_the_level_and_scale():
+    shape = _shape(known_channels=0, n_series=0)
+    net = _network("mlp", shape).eval()
+    past = torch.randn(4, LOOKBACK, shape.past_channels)
+    past[:, :, 1] = 1.0
+    moved = past.clone()
+    moved[:, :, 0] = past[:, :, 0] * 3.0 + 10.0  # the same shape, another level and scale
+    with torch.no_grad():
+        torch.testing.assert_close(net(moved), net(past) * 3.0 + 10.0, rtol=1e-4, atol=1e-4)
+
+
+def test_unobserved_steps_do_not_move_the_window_statistics():
+    past = torch.tensor([[[2.0, 1.0], [4.0, 1.0], [99.0, 0.0]]])
+    normalised, level, spread = window_normalised(past)
+    assert level.item() == 3.0
+    assert spread.item() == 1.0
+    assert normalised[0, 2, 0].item() == 0.0
 
 
 @pytest.mark.parametrize("model", SEQUENCE_MODELS)

@@ -28,7 +28,7 @@ from deepfit.estimator.forecasting import ForecastFit, scaled_forecast
 from deepfit.evaluation.intervals import check_level
 from deepfit.kinds.series.panel import Panel, SeriesColumns, read_panel
 from deepfit.kinds.series.prepare import SeriesArrays
-from deepfit.kinds.series.windows import series_origins
+from deepfit.kinds.series.windows import series_origins, window_spread
 
 MODEL = "deepfit"
 MAX_BASELINE_WINDOWS = 20_000
@@ -148,7 +148,7 @@ def score_origins(
             for i in range(len(panel.ids))
         ]
     )
-    rows, owners, predicted, actual = [], [], [], []
+    rows, owners, predicted, actual, units = [], [], [], [], []
     for k, starts in enumerate(origins):
         fit = fits[k if refit else 0]
         data = fit.preparer.transform(panel) if refit else arrays
@@ -161,6 +161,7 @@ def score_origins(
         )
         scaled = scaled_forecast(fit, data, at)
         predicted.append(scaled * data.scale[owner, None] + data.loc[owner, None])
+        units.append(window_spread(data, at, fit.preparer.lookback) * data.scale[owner])
         actual.append(_steps(panel, owner, starts[owner], horizon))
         rows.append(np.full(len(owner), k))
         owners.append(owner)
@@ -179,7 +180,7 @@ def score_origins(
     frame_out = _forecast_frame(panel, owner, row, origins, horizon, truth, forecasts)
     coverage = None
     if level is not None and fits[0].conformal is not None:
-        half = fits[0].conformal.half_widths(level)[None, :] * arrays.scale[owner, None]
+        half = fits[0].conformal.half_widths(level)[None, :] * np.concatenate(units)[:, None]
         lower, upper = forecasts[MODEL] - half, forecasts[MODEL] + half
         frame_out["lower"], frame_out["upper"] = lower.reshape(-1), upper.reshape(-1)
         seen = np.isfinite(truth)

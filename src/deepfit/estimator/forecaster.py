@@ -28,6 +28,7 @@ from deepfit.estimator.forecasting import (
 from deepfit.estimator.params import AUTO, check_params, defaults, params_for
 from deepfit.evaluation.intervals import check_level
 from deepfit.kinds.series.panel import Panel, SeriesColumns, read_panel
+from deepfit.kinds.series.windows import window_spread
 from deepfit.series_artifact import SavedForecast, load_forecast, save_forecast
 from deepfit.training.callbacks import Callback
 
@@ -132,7 +133,9 @@ class Forecaster:
         )
         extended, arrays, origins = forecast_arrays(fit, panel, future)
         scaled = scaled_forecast(fit, arrays, origins)
-        return self._frame(fit, panel, extended, arrays, scaled, interval)
+        point = scaled * arrays.scale[:, None] + arrays.loc[:, None]
+        unit = window_spread(arrays, origins, fit.preparer.lookback) * arrays.scale
+        return self._frame(fit, panel, extended, point, unit, interval)
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the model to one ``.deepfit`` file (atomic; no pickle)."""
@@ -191,7 +194,7 @@ class Forecaster:
             resolved["lookback"] = auto_lookback(panel.frequency, resolved["horizon"])
         for name, spec in params_for(TASK).items():
             if resolved[name] == AUTO and name != "device":
-                resolved[name] = spec.fallback
+                resolved[name] = spec.resolve_fallback(len(panel))  # about one window per step
         if resolved["random_state"] is None:
             resolved["random_state"] = int(np.random.SeedSequence().entropy % 2**31)  # type: ignore[operator]
         return resolved
@@ -201,12 +204,13 @@ class Forecaster:
         fit: ForecastFit,
         panel: Panel,
         extended: Panel,
-        arrays: Any,
-        scaled: np.ndarray,
+        point: np.ndarray,
+        unit: np.ndarray,
         interval: float | None,
     ) -> pd.DataFrame:
+        """The forecast rows; an interval is the point ± each step's conformal quantile of the
+        held-out errors in ``unit``s (each window's deviation, in the target's units)."""
         columns, horizon = fit.preparer.columns, fit.preparer.horizon
-        point = scaled * arrays.scale[:, None] + arrays.loc[:, None]
         ahead = np.concatenate(
             [
                 np.arange(extended.starts[i + 1] - horizon, extended.starts[i + 1])
@@ -224,7 +228,7 @@ class Forecaster:
                     "this forecaster has no interval calibration (its series were too short to "
                     "hold out a validation period); forecast without an interval"
                 )
-            half = fit.conformal.half_widths(check_level(interval))[None, :] * arrays.scale[:, None]
+            half = fit.conformal.half_widths(check_level(interval))[None, :] * unit[:, None]
             out[f"lower_{columns.target}"] = (point - half).reshape(-1)
             out[f"upper_{columns.target}"] = (point + half).reshape(-1)
         return pd.DataFrame(out)

@@ -22,7 +22,7 @@ from deepfit.kinds.series.calendar import step_seconds
 from deepfit.kinds.series.future import extend
 from deepfit.kinds.series.panel import Panel
 from deepfit.kinds.series.prepare import SeriesArrays, SeriesPreparer
-from deepfit.kinds.series.windows import WindowSource, scored, series_origins
+from deepfit.kinds.series.windows import WindowSource, scored, series_origins, window_spread
 from deepfit.models.sequence import SequenceShape, build_sequence_network
 from deepfit.training.callbacks import Callback, EarlyStopping, ProgressBar, TimeLimit
 from deepfit.training.loop import TrainConfig, predict, train
@@ -159,7 +159,8 @@ def fit_forecaster(
     if val_source is not None:
         raw = predict(network, val_source).cpu().numpy().astype(np.float64)
         truth = arrays.target[val_origins[:, None] + np.arange(horizon)].astype(np.float64)
-        conformal = StepConformal.from_scores(np.abs(truth - raw))
+        spread = window_spread(arrays, val_origins, lookback)[:, None]
+        conformal = StepConformal.from_scores(np.abs(truth - raw) / spread)
         validation = validation_metrics(panel, arrays, val_origins, val_owners, raw, train_ends)
     summary = {
         "epochs": state.epoch,

@@ -217,8 +217,8 @@ _SPECS: tuple[Param, ...] = (
           auto=True, fallback=1e-3, aliases=("--lr",), tasks=FORECASTING),
     Param("weight_decay", AUTO, Number(0.0), "Decoupled weight decay (adamw).",
           auto=True, fallback=1e-5, tasks=FORECASTING),
-    Param("batch_size", AUTO, Integer(1), "Windows per step.", auto=True, fallback=256,
-          tasks=FORECASTING),
+    Param("batch_size", AUTO, Integer(1), "Windows per step; auto: 64 to 512, growing with the "
+          "data.", auto=True, fallback=auto_batch_size, tasks=FORECASTING),
     Param("max_epochs", AUTO, Integer(1), "Most epochs of training.", auto=True,
           fallback=200, tasks=FORECASTING),
     Param("patience", AUTO, Integer(0), "Epochs without improvement before early stopping "

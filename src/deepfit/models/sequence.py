@@ -25,6 +25,10 @@ embedding row that is all zeros and is never trained.
 
 The skip starts as "repeat the last value" (a naive forecast), so the first steps of training
 improve on that baseline rather than on zero.
+
+Each window's target is normalised by its own observed mean and deviation before the encoder,
+and the forecast is put back at that level and scale (:func:`window_normalised`), so levels
+never seen in training (a trend) do not push the network outside what it learned.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from deepfit.models.mlp import MLP
 SEQUENCE_MODELS = ("mlp", "lstm", "gru", "tcn")
 MAX_ENCODER_STEPS = 48
 MAX_TCN_BLOCKS = 8
+MIN_WINDOW_SPREAD = 0.1
 TCN_KERNEL = 3
 ACTIVATION = "relu"
 
@@ -186,6 +191,31 @@ class CausalConvBlock(nn.Module):
         return x + y
 
 
+def window_normalised(past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``past`` with its target channel centred and scaled by the window's own observed mean and
+    deviation (RevIN, Kim et al. 2022), and that mean and deviation ``[B, 1]``.
+
+    The network then sees the shape of the recent past, not its level: a trending series whose
+    last years lie far above its training mean looks like any other window, and the forecast is
+    put back at the window's level. Unobserved steps (channel 1 is 0) stay 0 and count for
+    nothing; the deviation is at least :data:`MIN_WINDOW_SPREAD` (in the series' own scaled
+    units), so a flat window is not blown up.
+
+    Example:
+        >>> past = torch.tensor([[[1.0, 1.0], [3.0, 1.0]]])
+        >>> normalised, level, spread = window_normalised(past)
+        >>> normalised[0, :, 0].tolist(), level.item(), spread.item()
+        ([-1.0, 1.0], 2.0, 1.0)
+    """
+    target, observed = past[:, :, 0], past[:, :, 1]
+    count = observed.sum(dim=1, keepdim=True).clamp(min=1.0)
+    level = (target * observed).sum(dim=1, keepdim=True) / count
+    variance = (((target - level) * observed) ** 2).sum(dim=1, keepdim=True) / count
+    spread = variance.sqrt().clamp(min=MIN_WINDOW_SPREAD)
+    centred = (target - level) / spread * observed
+    return torch.cat([centred.unsqueeze(-1), past[:, :, 1:]], dim=-1), level, spread
+
+
 def tcn_dilations(steps: int) -> tuple[int, ...]:
     """Dilations ``1, 2, 4, ...`` until the blocks' receptive field covers ``steps`` steps, at
     most :data:`MAX_TCN_BLOCKS` of them.
@@ -276,6 +306,7 @@ class SequenceForecaster(nn.Module):
     ) -> torch.Tensor:
         self._check_inputs(past, future, series)
         shape = self.shape
+        past, level, spread = window_normalised(past)
         embedding = self.series(series) if self.series is not None and series is not None else None
         steps = past
         if embedding is not None and self.series_per_step:
@@ -289,8 +320,9 @@ class SequenceForecaster(nn.Module):
         forecast = self.head(torch.cat(parts, dim=1))
         skip = self.skip(past[:, :, 0])
         if shape.outputs == 1:
-            return forecast + skip
-        return forecast.view(-1, shape.horizon, shape.outputs) + skip.unsqueeze(-1)
+            return (forecast + skip) * spread + level
+        forecast = forecast.view(-1, shape.horizon, shape.outputs) + skip.unsqueeze(-1)
+        return forecast * spread.unsqueeze(-1) + level.unsqueeze(-1)
 
     def _check_inputs(
         self, past: torch.Tensor, future: torch.Tensor | None, series: torch.Tensor | None

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from deepfit.kinds.series.prepare import SeriesArrays
+from deepfit.models.sequence import MIN_WINDOW_SPREAD
 from deepfit.training.sources import TARGET, Batch
 
 
@@ -123,6 +124,19 @@ class WindowSource:
         if self.target is not None:
             batch[TARGET] = self.target[origins]
         return batch
+
+
+def window_spread(arrays: SeriesArrays, origins: np.ndarray, lookback: int) -> np.ndarray:
+    """The observed deviation of each window's target (at least the networks' floor), the unit
+    of its forecast errors: intervals are multiples of it (see
+    :func:`deepfit.models.sequence.window_normalised`, which computes the same in the network)."""
+    rows = origins[:, None] + np.arange(-lookback, 0)
+    target = arrays.values[rows, 0].astype(np.float64)
+    observed = arrays.values[rows, 1].astype(np.float64)
+    count = np.maximum(observed.sum(axis=1), 1.0)
+    level = (target * observed).sum(axis=1) / count
+    variance = (((target - level[:, None]) * observed) ** 2).sum(axis=1) / count
+    return np.maximum(np.sqrt(variance), MIN_WINDOW_SPREAD)
 
 
 def _windows(rows: torch.Tensor, width: int) -> torch.Tensor:
