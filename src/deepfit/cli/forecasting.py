@@ -220,6 +220,14 @@ def backtest(
         Path | None,
         typer.Option("--out", "-o", help="Folder for forecasts.csv and metrics.json."),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write an HTML report: metrics, forecasts with intervals, error by "
+            "horizon step.",
+        ),
+    ] = None,
     force: Force = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -230,15 +238,18 @@ def backtest(
     from deepfit.data.io import read_table
     from deepfit.estimator import Forecaster
     from deepfit.estimator import backtest as run_backtest
-    from deepfit.files import check_output_folder
+    from deepfit.files import check_output_folder, check_writable
 
     if out_dir is not None:
         check_output_folder(out_dir, overwrite=force, what="the backtest")
+    if report is not None:
+        check_writable(report, overwrite=force)
     settings = forecaster_params(dict(params or {}), seed)
     forecaster = Forecaster(**settings, verbose=0 if quiet else 1)
+    frame = read_table(data)
     result = run_backtest(
         forecaster,
-        read_table(data),
+        frame,
         target=target,
         time=time,
         series=series,
@@ -255,6 +266,13 @@ def backtest(
     if out_dir is not None:
         write_backtest(result, out_dir)
         tell(f"wrote forecasts.csv and metrics.json to {out_dir}")
+    if report is not None:
+        from deepfit.report.forecast import write_backtest_report
+
+        write_backtest_report(
+            result, frame, report, target=target, time=time, series=series, overwrite=force
+        )
+        tell(f"wrote the backtest report to {report}")
 
 
 def write_backtest(result: Any, folder: Path) -> None:
