@@ -67,7 +67,12 @@ def _forecaster_info(model: Any, path: str, *, as_json: bool) -> None:
         document = {
             "model": path,
             "task": "forecasting",
-            "series": fit.preparer.to_dict() | {"loc": None, "scale": None},
+            "series": {  # the layout, without each series' statistics (a panel may be large)
+                key: value
+                for key, value in fit.preparer.to_dict().items()
+                if key not in ("ids", "loc", "scale", "covariate_mean", "covariate_std")
+            }
+            | {"n_series": fit.preparer.n_series},
             "settings": fit.settings,
             "parameters": sum(p.numel() for p in fit.network.parameters()),
             "training": fit.summary,

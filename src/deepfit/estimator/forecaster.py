@@ -33,6 +33,8 @@ from deepfit.series_artifact import SavedForecast, load_forecast, save_forecast
 from deepfit.training.callbacks import Callback
 
 TASK = "forecasting"
+AUTO_HIDDEN = {"mlp": 256}  # the recurrent and convolutional encoders cost far more per unit
+SMALL_HIDDEN = 64
 DEFAULTS = defaults(TASK)
 
 
@@ -53,7 +55,7 @@ class Forecaster:
         lookback: int | str = AUTO,
         model: str = AUTO,
         frequency: str | None = None,
-        hidden: int = 256,
+        hidden: int | str = AUTO,
         layers: int = 2,
         dropout: float | str = AUTO,
         loss: str = "mae",
@@ -192,6 +194,10 @@ class Forecaster:
         resolved["frequency"] = panel.frequency
         if resolved["lookback"] == AUTO:
             resolved["lookback"] = auto_lookback(panel.frequency, resolved["horizon"])
+        if resolved["model"] == AUTO:
+            resolved["model"] = params_for(TASK)["model"].fallback
+        if resolved["hidden"] == AUTO:
+            resolved["hidden"] = AUTO_HIDDEN.get(resolved["model"], SMALL_HIDDEN)
         for name, spec in params_for(TASK).items():
             if resolved[name] == AUTO and name != "device":
                 resolved[name] = spec.resolve_fallback(len(panel))  # about one window per step
