@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit chromium bench clean
+.PHONY: demo test lint typecheck unit chromium bench bench-forecast clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,16 @@ bench: $(STAMP) .bench-venv/.installed
 # environment, never in deepfit's; torch stays pinned to 2.13.0 there too.
 .bench-venv/.installed: benchmarks/requirements-peers.txt benchmarks/setup_peers.sh constraints.txt
 	bash benchmarks/setup_peers.sh
+	@touch $@
+
+# benchmarks/forecast.py: deepfit's Forecaster beside statsforecast and neuralforecast (which pull
+# lightning, ray and pandas<3) in .forecast-venv; about an hour on 2 cores.
+bench-forecast: .forecast-venv/.installed
+	cd benchmarks && ../.forecast-venv/bin/python forecast.py
+	cd benchmarks && ../.forecast-venv/bin/python forecast_unseen.py
+
+.forecast-venv/.installed: benchmarks/requirements-forecast.txt benchmarks/setup_forecast_peers.sh constraints.txt
+	bash benchmarks/setup_forecast_peers.sh
 	@touch $@
 
 clean:

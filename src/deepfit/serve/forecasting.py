@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import Annotated, Any, Protocol
 
@@ -27,7 +26,15 @@ from starlette.concurrency import run_in_threadpool
 
 from deepfit.errors import ConfigError, DataError
 from deepfit.estimator.forecaster import Forecaster
-from deepfit.serve.gateway import UNAUTHORISED, ASGIApp, Message, Receive, Scope, Send
+from deepfit.serve.gateway import (
+    UNAUTHORISED,
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    authorised,
+)
 from deepfit.serve.metrics import ServerMetrics
 from deepfit.serve.predictor import TooLargeError, problem
 from deepfit.version import __version__
@@ -269,22 +276,13 @@ class ForecastGateway:
             await send(message)
 
         try:
-            if self.api_key is None or path in OPEN_PATHS or self._authorised(scope):
+            if self.api_key is None or path in OPEN_PATHS or authorised(scope, self.api_key):
                 await self.app(scope, receive, send_and_note)
             else:
                 refusal = Response(UNAUTHORISED, 401, {"www-authenticate": "Bearer"}, JSON)
                 await refusal(scope, receive, send_and_note)
         finally:
             self.metrics.observe(path if path in PATHS else "other", status, start)
-
-    def _authorised(self, scope: Scope) -> bool:
-        offered = b""
-        for name, value in scope.get("headers", []):
-            if name == b"x-api-key":
-                offered = value
-            elif name == b"authorization" and value[:7].lower() == b"bearer ":
-                offered = value[7:].strip()
-        return hmac.compare_digest(offered, self.api_key or b"")
 
 
 def _flat(record: Any) -> bool:

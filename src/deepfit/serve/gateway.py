@@ -54,7 +54,7 @@ class Gateway:
         path = scope.get("path", "")
         status = 500
         try:
-            if self.api_key is not None and not self._authorised(scope):
+            if self.api_key is not None and not authorised(scope, self.api_key):
                 status = 401
                 await _respond(send, 401, UNAUTHORISED, [(b"www-authenticate", b"Bearer")])
             elif path == "/predict" and scope.get("method") == "POST":
@@ -78,15 +78,6 @@ class Gateway:
         finally:
             self.metrics.observe(path if path in KNOWN_PATHS else "other", status, start)
 
-    def _authorised(self, scope: Scope) -> bool:
-        offered = b""
-        for name, value in scope.get("headers", []):
-            if name == b"x-api-key":
-                offered = value
-            elif name == b"authorization" and value[:7].lower() == b"bearer ":
-                offered = value[7:].strip()
-        return hmac.compare_digest(offered, self.api_key or b"")
-
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         """The whole request body, refused as soon as it is known to exceed the limit."""
         limit = self.max_body_bytes
@@ -107,6 +98,18 @@ class Gateway:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+
+def authorised(scope: Scope, api_key: bytes) -> bool:
+    """Whether the request offers ``api_key`` (``X-API-Key`` or ``Authorization: Bearer``),
+    compared in constant time."""
+    offered = b""
+    for name, value in scope.get("headers", []):
+        if name == b"x-api-key":
+            offered = value
+        elif name == b"authorization" and value[:7].lower() == b"bearer ":
+            offered = value[7:].strip()
+    return hmac.compare_digest(offered, api_key)
 
 
 async def _respond(
