@@ -175,10 +175,14 @@ def parse_times(values: pd.Series, name: str) -> pd.DatetimeIndex:
     # UTC; then each value in its own format (a date beside a date and time).
     for options in ({}, {"format": "mixed"}, {"utc": True, "format": "mixed"}):
         try:
-            parsed = pd.to_datetime(values, **options)
-            break
+            with warnings.catch_warnings():  # pandas 2 warns, and keeps objects, on mixed offsets
+                warnings.simplefilter("ignore")
+                attempt = pd.to_datetime(values, **options)
         except (ValueError, TypeError, OverflowError):
             continue
+        if pd.api.types.is_datetime64_any_dtype(attempt):
+            parsed = attempt
+            break
     if parsed is None:
         raise DataError(
             f"time column {name!r} does not parse as dates (first bad value: "
