@@ -41,8 +41,8 @@ DEFAULTS = defaults(TASK)
 class Forecaster:
     """A network that forecasts ``horizon`` steps from ``lookback`` steps of history.
 
-    ``model`` is ``"auto"`` (a window MLP with a linear skip, the fastest and, measured in
-    ``benchmarks/forecast.py``, the most accurate here), ``"mlp"``, ``"lstm"``, ``"gru"`` or
+    ``model`` is ``"auto"`` (the window MLP: by far the fastest on a CPU, and in
+    ``benchmarks/forecast.py`` the best on long windows), ``"mlp"``, ``"lstm"``, ``"gru"`` or
     ``"tcn"``. ``lookback="auto"`` reads a week of sub-daily steps, eight weeks of days, a
     year of weeks or three of months. ``time_limit="auto"`` is 240 s; ``None`` trains until
     early stopping or ``max_epochs``, the setting for runs that must repeat exactly.

@@ -201,7 +201,7 @@ _SPECS: tuple[Param, ...] = (
           "sub-daily steps, 8 weeks of days, a year of weeks, 3 years of months.",
           auto=True, fallback=None, tasks=FORECASTING),
     Param("model", AUTO, Choice(SEQUENCE_MODELS), "Forecasting network over the lookback "
-          "window; auto: mlp, the most accurate in benchmarks/forecast.py.", auto=True,
+          "window; auto: mlp, the fastest (see benchmarks/results/forecast.md).", auto=True,
           fallback="mlp", tasks=FORECASTING),
     Param("frequency", None, Frequency(), "Step of the series, e.g. 30min, h, D, MS.",
           nullable=True, none_means="inferred from the timestamps", tasks=FORECASTING),
