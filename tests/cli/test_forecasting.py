@@ -126,6 +126,18 @@ def test_forecast_options_without_time_are_refused(tmp_path: Path) -> None:
     assert_one_line_error(result, "--horizon needs --time")
 
 
+def test_text_columns_without_a_role_are_named_in_a_note(tmp_path: Path) -> None:
+    data = tmp_path / "t.csv"
+    make_series(120).assign(comment="checked").to_csv(data, index=False)
+    result = invoke(
+        "train", data, "--target", "load", "--time", "timestamp", "--horizon", "6",
+        "--lookback", "24", "--hidden", "8", "--max-epochs", "1", "--out", tmp_path / "m",
+        "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "note: column(s) comment are not numbers" in " ".join(result.stdout.split())
+
+
 def test_a_time_column_that_does_not_parse_is_one_line(tmp_path: Path) -> None:
     data = tmp_path / "t.csv"
     frame = make_series(50)

@@ -120,6 +120,12 @@ def describe_forecaster(forecaster: Any) -> list[Any]:
         f"windows: {summary.get('train_windows')} train, {summary.get('validation_windows')} "
         "validation (the last part of each series)",
     ]
+    ignored = summary.get("ignored_columns")
+    if ignored:
+        lines.append(
+            f"note: column(s) {', '.join(ignored)} are not numbers, so they were left out; "
+            "encode them as numbers to use them"
+        )
     inserted = summary.get("inserted_steps")
     if inserted:
         lines.append(f"note: {inserted} missing step(s) were inserted; they are never scored")

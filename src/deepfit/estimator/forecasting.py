@@ -172,6 +172,7 @@ def fit_forecaster(
         "validation_windows": 0 if val_source is None else len(val_source),
         "series": len(panel.ids),
         "inserted_steps": int(panel.inserted),
+        "ignored_columns": list(panel.ignored),
         "device": str(device),
         "validation_metrics": validation,
     }
