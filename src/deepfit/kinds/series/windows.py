@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from deepfit.kinds.series.prepare import SeriesArrays
-from deepfit.models.sequence import MIN_WINDOW_SPREAD
+from deepfit.models.sequence import window_normalised
 from deepfit.training.sources import TARGET, Batch
 
 
@@ -127,16 +127,12 @@ class WindowSource:
 
 
 def window_spread(arrays: SeriesArrays, origins: np.ndarray, lookback: int) -> np.ndarray:
-    """The observed deviation of each window's target (at least the networks' floor), the unit
-    of its forecast errors: intervals are multiples of it (see
-    :func:`deepfit.models.sequence.window_normalised`, which computes the same in the network)."""
+    """The observed deviation of each window's target, the unit of its forecast errors:
+    intervals are multiples of it. Computed by the network's own
+    :func:`~deepfit.models.sequence.window_normalised` (in float64), so the two never differ."""
     rows = origins[:, None] + np.arange(-lookback, 0)
-    target = arrays.values[rows, 0].astype(np.float64)
-    observed = arrays.values[rows, 1].astype(np.float64)
-    count = np.maximum(observed.sum(axis=1), 1.0)
-    level = (target * observed).sum(axis=1) / count
-    variance = (((target - level[:, None]) * observed) ** 2).sum(axis=1) / count
-    return np.maximum(np.sqrt(variance), MIN_WINDOW_SPREAD)
+    past = torch.from_numpy(arrays.values[rows][:, :, :2].astype(np.float64))
+    return window_normalised(past)[2][:, 0].numpy()
 
 
 def _windows(rows: torch.Tensor, width: int) -> torch.Tensor:
