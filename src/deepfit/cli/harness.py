@@ -70,6 +70,9 @@ def user_errors(command: F) -> F:
             fail(str(error))
         except KeyboardInterrupt:
             fail("interrupted (Ctrl-C)", INTERRUPTED)
+        except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except Exception as error:
             if os.environ.get("DEEPFIT_DEBUG"):
                 raise

@@ -12,10 +12,14 @@ from deepfit.cli.harness import say, user_errors
 @user_errors
 def info(model_path: ModelPath, as_json: Json = False) -> None:
     """Task, schema, model, training summary and metrics of a saved model."""
-    from deepfit.estimator import Forecaster, load
+    from deepfit.cli.images import image_info
+    from deepfit.estimator import Forecaster, ImageRegressor, load
     from deepfit.report.console import metrics_table, schema_table, training_lines
 
     model = load(model_path)
+    if isinstance(model, ImageRegressor):
+        image_info(model, str(model_path), as_json=as_json)
+        return
     if isinstance(model, Forecaster):
         _forecaster_info(model, str(model_path), as_json=as_json)
         return

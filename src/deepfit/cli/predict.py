@@ -11,13 +11,18 @@ import typer
 
 from deepfit.cli.common import Force, Json, LabelledData, ModelPath, ModelTarget, note_unseen
 from deepfit.cli.harness import say, tell, user_errors
+from deepfit.cli.images import LabelsFile, SkipBad
 
 
 @user_errors
 def predict(
     model_path: ModelPath,
     data: Annotated[
-        Path, typer.Argument(help="CSV, TSV or Parquet file with the feature columns.")
+        Path,
+        typer.Argument(
+            help="CSV, TSV or Parquet file with the feature columns; for an image model, a "
+            "folder of images."
+        ),
     ],
     out_path: Annotated[
         Path | None,
@@ -43,16 +48,20 @@ def predict(
         Path | None,
         typer.Option(help="Forecasting: rows of the known covariates for the steps to forecast."),
     ] = None,
+    labels: LabelsFile = None,
+    skip_bad: SkipBad = False,
 ) -> None:
     """Predict the target for every row of DATA (with --interval, bounds or label sets too).
 
     For a forecasting model, DATA is the history: the forecast is the horizon after the end of
-    each series in it, one row per series and step.
+    each series in it, one row per series and step. For an image model, DATA is a folder:
+    every image in it (sorted by path), or those --labels names.
     """
     from deepfit.cli.forecasting import predict_forecast
+    from deepfit.cli.images import predict_images
     from deepfit.data.io import read_table, write_table
     from deepfit.errors import ConfigError
-    from deepfit.estimator import Forecaster, load
+    from deepfit.estimator import Forecaster, ImageRegressor, load
     from deepfit.evaluation.intervals import check_level
     from deepfit.files import check_writable
 
@@ -61,6 +70,23 @@ def predict(
     if out_path is not None:
         check_writable(out_path, overwrite=force)
     model = load(model_path)
+    if isinstance(model, ImageRegressor):
+        if with_input or future is not None:
+            raise ConfigError(
+                f"{'--with-input' if with_input else '--future'} does not apply to an image model"
+            )
+        predict_images(
+            model,
+            data,
+            labels=labels,
+            interval=interval,
+            out_path=out_path,
+            force=force,
+            skip_bad=skip_bad,
+        )
+        return
+    if labels is not None or skip_bad:
+        raise ConfigError("--labels and --skip-bad apply to image models only")
     if isinstance(model, Forecaster):
         if with_input:
             raise ConfigError("--with-input does not apply to a forecast (its rows are new steps)")
@@ -112,6 +138,8 @@ def evaluate(
     step: Annotated[
         int | None, typer.Option(help="Forecasting: steps between origins [the horizon].")
     ] = None,
+    labels: LabelsFile = None,
+    skip_bad: SkipBad = False,
     as_json: Json = False,
 ) -> None:
     """Metrics of MODEL on labelled DATA (in the target's units for regression).
@@ -123,13 +151,23 @@ def evaluate(
     """
     from deepfit.cli.common import labelled_rows
     from deepfit.cli.forecasting import evaluate_forecast
+    from deepfit.cli.images import evaluate_images
     from deepfit.errors import ConfigError
-    from deepfit.estimator import Forecaster, load
+    from deepfit.estimator import Forecaster, ImageRegressor, load
     from deepfit.report.console import splits_table
 
     if cv is None and (seed is not None or not baselines):
         raise ConfigError("--seed and --no-baselines apply only with --cv")
     model = load(model_path)
+    if isinstance(model, ImageRegressor):
+        if cv is not None or windows != 1 or step is not None:
+            raise ConfigError("--cv, --windows and --step do not apply to an image model")
+        evaluate_images(
+            model, data, labels=labels, target=target, as_json=as_json, skip_bad=skip_bad
+        )
+        return
+    if labels is not None or skip_bad:
+        raise ConfigError("--labels and --skip-bad apply to image models only")
     if isinstance(model, Forecaster):
         if cv is not None:
             raise ConfigError("--cv does not apply to a forecaster; use 'deepfit backtest'")

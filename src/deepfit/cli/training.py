@@ -17,13 +17,26 @@ from deepfit.cli.forecasting import (
     train_forecast,
 )
 from deepfit.cli.harness import INTERRUPTED, fail, say, split_names, tell, user_errors
+from deepfit.cli.images import (
+    LabelsFile,
+    SkipBad,
+    image_params,
+    refuse_image_options,
+    train_images,
+)
 from deepfit.cli.options import estimator_options
 
 
 @user_errors
 @estimator_options
 def train(
-    data: Annotated[Path, typer.Argument(help="CSV, TSV or Parquet file: features and target.")],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV, TSV or Parquet file: features and target; or a folder of images "
+            "(with --labels)."
+        ),
+    ],
     target: Annotated[str, typer.Option("--target", "-t", help="Name of the column to predict.")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model.")] = Path(
         "model.deepfit"
@@ -32,6 +45,8 @@ def train(
     time: TimeColumn = None,
     series: SeriesColumn = None,
     known: KnownColumns = None,
+    labels: LabelsFile = None,
+    skip_bad: SkipBad = False,
     validation: Annotated[
         Path | None,
         typer.Option(help="A separate validation file; then DATA is split into train/test only."),
@@ -65,6 +80,7 @@ def train(
     """Train a network on DATA to predict TARGET, print metrics beside baselines, save the model.
 
     With --time, forecast TARGET --horizon steps ahead from each series' history instead.
+    With a folder of images as DATA and --labels, predict TARGET from each image.
     Ctrl-C stops training after the current batch, then scores and saves the best model so far
     and exits with status 130; a second Ctrl-C aborts at once.
     """
@@ -75,6 +91,40 @@ def train(
     from deepfit.workflow import choose_task, train_table
 
     check_writable(out_path, overwrite=force)
+    if data.is_dir() or labels is not None:
+        extra = [
+            name
+            for name, value in (
+                ("--time", time),
+                ("--series", series),
+                ("--validation", validation),
+                ("--categorical", categorical),
+                ("--numeric", numeric),
+                ("--drop", drop),
+            )
+            if value
+        ]
+        if extra or task not in (None, "regression"):
+            first = extra[0] if extra else f"--task {task}"
+            raise ConfigError(f"{first} does not apply to image models (DATA is a folder)")
+        train_images(
+            data,
+            labels=labels,
+            target=target,
+            params=image_params(dict(params or {}), seed),
+            out_path=out_path,
+            force=force,
+            quiet=quiet,
+            test_fraction=test_fraction,
+            seed=seed,
+            baselines=baselines,
+            skip_bad=skip_bad,
+            resume=resume,
+            report=report,
+        )
+        return
+    if skip_bad:
+        raise ConfigError("--skip-bad applies to folders of images only")
     if time is not None:
         extra = [
             name
@@ -104,6 +154,7 @@ def train(
     if series is not None or known:
         raise ConfigError("--series and --known need --time TIME_COLUMN (a forecasting run)")
     refuse_forecast_options(dict(params or {}))
+    refuse_image_options(dict(params or {}))
     if report is not None:
         check_writable(report, overwrite=force)
     settings = dict(params or {})

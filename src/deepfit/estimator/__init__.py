@@ -8,6 +8,8 @@
   :mod:`~deepfit.estimator.classifier`;
 * :mod:`~deepfit.estimator.forecaster` (the front), :mod:`~deepfit.estimator.forecasting`
   (fit and forecast) and :mod:`~deepfit.estimator.backtest` (rolling origins, baselines);
+* :mod:`~deepfit.estimator.image_regressor` (the front) and
+  :mod:`~deepfit.estimator.imaging` (sizing the network, fit, transfer learning);
 * :mod:`~deepfit.estimator.load`: a model file back as its estimator.
 """
 
@@ -15,6 +17,7 @@ from deepfit.estimator.backtest import Backtest, backtest
 from deepfit.estimator.base import Estimator
 from deepfit.estimator.classifier import Classifier
 from deepfit.estimator.forecaster import Forecaster
+from deepfit.estimator.image_regressor import ImageRegressor
 from deepfit.estimator.load import estimator_for, load, load_estimator
 from deepfit.estimator.regressor import PredictionResult, Regressor
 
@@ -23,6 +26,7 @@ __all__ = [
     "Classifier",
     "Estimator",
     "Forecaster",
+    "ImageRegressor",
     "PredictionResult",
     "Regressor",
     "backtest",

@@ -14,6 +14,7 @@ from deepfit.errors import ArtifactError, ConfigError, brief
 from deepfit.estimator.base import Estimator
 from deepfit.estimator.classifier import Classifier
 from deepfit.estimator.forecaster import Forecaster
+from deepfit.estimator.image_regressor import ImageRegressor
 from deepfit.estimator.regressor import Regressor
 
 FRONTS: dict[str, type[Estimator]] = {
@@ -29,14 +30,17 @@ def estimator_for(task: str) -> type[Estimator]:
     return FRONTS[task]
 
 
-def load(path: str | Path) -> Estimator | Forecaster:
+def load(path: str | Path) -> Estimator | Forecaster | ImageRegressor:
     """Load a model written by ``save``; its predictions are bit-identical to the saved one's.
 
-    The estimator's class follows the file's task: a ``Regressor``, a ``Classifier`` or a
-    ``Forecaster``.
+    The estimator's class follows the file's task and kind: a ``Regressor``, a
+    ``Classifier``, a ``Forecaster`` or an ``ImageRegressor``.
     """
-    if model_kind(path) == "series":
+    kind = model_kind(path)
+    if kind == "series":
         return Forecaster.load(path)
+    if kind == "image":
+        return ImageRegressor.load(path)
     saved = load_model(path)
     front = FRONTS.get(saved.task.name)
     if front is None:
@@ -58,5 +62,10 @@ def load_estimator(path: str | Path, use: str) -> Estimator:
         raise ConfigError(
             f"{path} is a forecasting model, which {use} does not take yet; forecast with "
             "'deepfit predict MODEL HISTORY', score with 'deepfit evaluate' or 'deepfit backtest'"
+        )
+    if isinstance(model, ImageRegressor):
+        raise ConfigError(
+            f"{path} is an image model, which {use} does not take yet; predict with "
+            "'deepfit predict MODEL FOLDER', score with 'deepfit evaluate MODEL FOLDER --labels'"
         )
     return model

@@ -32,6 +32,7 @@ from deepfit.estimator.rules import (
     Device,
     Frequency,
     Integer,
+    Names,
     Number,
     Options,
     PathRule,
@@ -41,6 +42,9 @@ from deepfit.estimator.rules import (
     Weights,
     Widths,
 )
+from deepfit.kinds.image.augment import AUGMENTATIONS
+from deepfit.kinds.image.decode import RESIZES
+from deepfit.models.convnet import IMAGE_MODELS
 from deepfit.models.inputs import DEFAULT_CLIP
 from deepfit.models.mlp import ACTIVATIONS
 from deepfit.models.numeric_embeddings import NUMERIC_EMBEDDINGS
@@ -54,7 +58,8 @@ REGRESSION = ("regression",)
 CLASSIFICATION = ("classification",)
 BOTH = ("regression", "classification")
 FORECASTING = ("forecasting",)
-TASKS = (*BOTH, *FORECASTING)
+IMAGE = ("image",)  # regression from pictures: the image kind's estimator
+TASKS = (*BOTH, *FORECASTING, *IMAGE)
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,16 @@ def auto_batch_size(n_rows: int) -> int:
         [64, 128, 512]
     """
     return int(min(512, max(64, 2 ** round(math.log2(max(n_rows, 1) / 64)))))
+
+
+def image_batch_size(n_images: int) -> int:
+    """``batch_size="auto"`` of an image model: 32, 64 or 128 images as the data grows.
+
+    Example:
+        >>> [image_batch_size(n) for n in (300, 1_000, 5_000)]
+        [32, 64, 128]
+    """
+    return 32 if n_images < 500 else 64 if n_images < 2_000 else 128
 
 
 _SPECS: tuple[Param, ...] = (
@@ -233,6 +248,57 @@ _SPECS: tuple[Param, ...] = (
           nullable=True, none_means="a fresh seed", flag="", tasks=FORECASTING),
     Param("verbose", 0, Integer(0), "1 draws a progress bar on standard error.", flag="",
           tasks=FORECASTING),
+    # The image regressor's (``deepfit train FOLDER --labels``): pictures in, a number out.
+    Param("image_size", AUTO, Integer(8), "Side of the square the images are resized to; auto: "
+          "the median shorter side of the training images, from 16 to 64.", auto=True,
+          fallback=None, tasks=IMAGE),
+    Param("resize", "pad", Choice(RESIZES), "Fit each image to the square keeping its aspect "
+          "ratio: pad (black borders; keeps everything, e.g. for counts) or crop (the centre).",
+          tasks=IMAGE),
+    Param("model", AUTO, Choice(IMAGE_MODELS), "Image network; auto: a ResNet-18 layout sized "
+          "to train at least 20 epochs in the time limit, or the small cnn when none would.",
+          auto=True, fallback="resnet", tasks=IMAGE),
+    Param("width", AUTO, Integer(1), "Channels of the network's first stage (doubling at "
+          "each later stage).", auto=True, fallback=32, tasks=IMAGE),
+    Param("stem_stride", AUTO, Integer(1), "Stride of the network's first convolution: 1, 2 "
+          "or 4; auto: the smallest that leaves the first stage at most 40 pixels a "
+          "side, doubled when that is needed to train enough epochs in the time limit.",
+          auto=True, fallback=None, tasks=IMAGE),
+    Param("augment", (), Names(AUGMENTATIONS), "Training augmentations that keep the target "
+          "true, e.g. flip,shift (a flip changes an angle; a crop changes a count).",
+          tasks=IMAGE),
+    Param("dropout", AUTO, Number(0.0, 1.0), "Dropout before the output layer.", auto=True,
+          fallback=0.0, tasks=IMAGE),
+    Param("loss", "mse", Choice(REGRESSION_LOSSES), "Training loss on the standardised "
+          "target.", tasks=IMAGE),
+    Param("learning_rate", AUTO, Number(0.0, open_low=True), "Learning rate (adamw).",
+          auto=True, fallback=2e-3, aliases=("--lr",), tasks=IMAGE),
+    Param("weight_decay", AUTO, Number(0.0), "Decoupled weight decay (adamw).", auto=True,
+          fallback=5e-4, tasks=IMAGE),
+    Param("batch_size", AUTO, Integer(1), "Images per step; auto: 32 below 500 images, 64 "
+          "below 2,000, else 128 (a third faster per image than 64 on a CPU).", auto=True,
+          fallback=image_batch_size, tasks=IMAGE),
+    Param("max_epochs", AUTO, Integer(1), "Most epochs of training.", auto=True,
+          fallback=60, tasks=IMAGE),
+    Param("patience", AUTO, Integer(0), "Epochs without improvement before early stopping "
+          "(0: none); half as many start the learning rate's final decay.", auto=True,
+          fallback=30, nullable=True, none_means="no early stopping", tasks=IMAGE),
+    Param("validation_fraction", 0.15, Number(0.0, 1.0), "Share of the images held out for "
+          "early stopping and interval calibration.", tasks=IMAGE),
+    Param("time_limit", AUTO, Number(0.0, open_low=True), "Seconds of training; auto: 240.",
+          auto=True, fallback=240.0, nullable=True, none_means="no limit", tasks=IMAGE),
+    Param("init_from", None, PathRule(), "Start from this image model's backbone (its "
+          "architecture and weights) with a fresh output layer.", nullable=True, tasks=IMAGE),
+    Param("freeze_backbone", False, Boolean(), "With --init-from: train only the output "
+          "layer.", tasks=IMAGE),
+    Param("checkpoint_dir", None, PathRule(), "Save the whole training state here every "
+          "--checkpoint-every epochs, to continue it with --resume.", nullable=True, tasks=IMAGE),
+    Param("checkpoint_every", 1, Integer(1), "Epochs between checkpoints.", tasks=IMAGE),
+    Param("device", "auto", Device(), "auto (a GPU when present), cpu or cuda.", tasks=IMAGE),
+    Param("random_state", 0, Seed(), "Seed of the split, initialisation, batch order and "
+          "augmentation.", nullable=True, none_means="a fresh seed", flag="", tasks=IMAGE),
+    Param("verbose", 0, Integer(0), "1 draws a progress bar on standard error.", flag="",
+          tasks=IMAGE),
 )  # fmt: skip
 
 PARAMS_BY_TASK: dict[str, dict[str, Param]] = {

@@ -143,6 +143,27 @@ class Widths(Rule):
         return widths
 
 
+class Names(Rule):
+    """Any number of names from a fixed set, e.g. ``("flip", "shift")`` or ``flip,shift``."""
+
+    def __init__(self, values: Sequence[str]) -> None:
+        self.values = tuple(values)
+        self.text = "a list of names from " + ", ".join(self.values) + " (may be empty)"
+
+    @property
+    def shell_text(self) -> str:
+        return "names separated by commas from " + ", ".join(self.values)
+
+    def allows(self, value: Any) -> bool:
+        return isinstance(value, list | tuple) and all(name in self.values for name in value)
+
+    def parse(self, text: str) -> Any:
+        names = tuple(part.strip() for part in text.split(",") if part.strip())
+        if not self.allows(names):
+            raise ValueError(f"expected {self.shell_text}")
+        return names
+
+
 class Options(Rule):
     """Architecture settings by name: a dict, or ``KEY=VALUE`` words on the command line."""
 

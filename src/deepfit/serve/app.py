@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from deepfit.estimator import Estimator
 from deepfit.estimator.forecaster import Forecaster
+from deepfit.estimator.image_regressor import ImageRegressor
 from deepfit.serve.batching import MicroBatcher
 from deepfit.serve.engine import Backend, InferenceEngine
 from deepfit.serve.features import FeatureSchema
@@ -99,7 +100,7 @@ def model_version(path: Path) -> str:
 
 
 def create_app(
-    model: str | Path | Estimator | Forecaster,
+    model: str | Path | Estimator | Forecaster | ImageRegressor,
     settings: ServerSettings | None = None,
     *,
     version: str | None = None,
@@ -114,13 +115,17 @@ def create_app(
     from deepfit.version import __version__
 
     settings = settings or ServerSettings()
-    fitted: Estimator | Forecaster
-    if isinstance(model, Estimator | Forecaster):
+    fitted: Estimator | Forecaster | ImageRegressor
+    if isinstance(model, Estimator | Forecaster | ImageRegressor):
         fitted, version = model, version or "in-memory"
     else:
         fitted, version = load(model), version or model_version(Path(model))
     if isinstance(fitted, Forecaster):
         return create_forecast_app(fitted, settings, version)
+    if isinstance(fitted, ImageRegressor):
+        from deepfit.serve.images import create_image_app
+
+        return create_image_app(fitted, settings, version)
     fitted.check_fitted()
     engine = InferenceEngine(fitted.network_, backend=settings.backend, threads=settings.threads)
     schema = FeatureSchema(fitted.preprocessor_)

@@ -258,10 +258,18 @@ class ForecastGateway:
     """Checks the API key (``X-API-Key`` or ``Authorization: Bearer``) on every path but
     :data:`OPEN_PATHS`, and times and counts every HTTP request."""
 
-    def __init__(self, app: ASGIApp, *, metrics: ServerMetrics, api_key: str | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: ServerMetrics,
+        api_key: str | None,
+        paths: frozenset[str] = PATHS,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.api_key = api_key.encode() if api_key else None
+        self.paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -282,7 +290,7 @@ class ForecastGateway:
                 refusal = Response(UNAUTHORISED, 401, {"www-authenticate": "Bearer"}, JSON)
                 await refusal(scope, receive, send_and_note)
         finally:
-            self.metrics.observe(path if path in PATHS else "other", status, start)
+            self.metrics.observe(path if path in self.paths else "other", status, start)
 
 
 def _flat(record: Any) -> bool:
