@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import torch
 
-import deepfit.export.series as series_export
 from deepfit import Forecaster
 from deepfit.errors import ArtifactError, OutputExistsError
 from deepfit.estimator.forecasting import forecast_arrays
@@ -123,7 +122,9 @@ def test_one_yearly_series_without_known_covariates_takes_only_past(tmp_path: Pa
 def test_a_mismatch_is_refused_and_nothing_is_written(
     forecaster: Forecaster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(series_export, "MAX_DIFFERENCE", -1.0)
+    from deepfit.export import runtime
+
+    monkeypatch.setattr(runtime, "MAX_DIFFERENCE", -1.0)
     with pytest.raises(ArtifactError, match=r"differ from torch.s by up to .* nothing was written"):
         export_forecaster(forecaster, tmp_path / "bad.onnx")
     assert list(tmp_path.iterdir()) == []

@@ -17,20 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepfit.artifact import (
-    base_metadata,
-    decode_params,
-    encode_params,
-    network_tensors,
-    read_json,
-    read_members,
-    read_metadata,
-    read_weights,
-    write_archive,
-)
-from deepfit.errors import ArtifactError, brief
 from deepfit.evaluation.intervals import ConformalCalibration
-from deepfit.files import check_writable
+from deepfit.kind_artifact import BUILD_ERRORS, malformed, read_kind_model, save_kind_model
 from deepfit.kinds.image import NAME as IMAGE
 from deepfit.kinds.image.prepare import ImagePreparer
 from deepfit.models.convnet import IMAGE_MODELS, ImageNetwork, ImageShape, build_image_network
@@ -77,65 +65,46 @@ def build_saved_network(settings: dict[str, Any], preparer: ImagePreparer) -> Im
 
 def save_image_model(saved: SavedImageModel, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``saved`` to ``path`` atomically; refuse to replace a file unless ``overwrite``."""
-    path = Path(path)
-    check_writable(path, overwrite=overwrite, flag="--force (overwrite=True)")
-    metadata = {
-        **base_metadata(TASK, IMAGE),
-        "target": saved.preparer.target_name,
-        "image_size": saved.preparer.size,
-        "image_mode": saved.preparer.mode,
-        "training": saved.training,
-        "history": saved.history,
-        "metrics": saved.metrics,
-        "calibration": None if saved.conformal is None else saved.conformal.to_dict(),
-    }
-    documents = {
-        "metadata.json": metadata,
-        "config.json": {
-            "params": encode_params(saved.params),
-            "settings": encode_params(saved.settings),
+    return save_kind_model(
+        path,
+        task=TASK,
+        kind=IMAGE,
+        metadata={
+            "target": saved.preparer.target_name,
+            "image_size": saved.preparer.size,
+            "image_mode": saved.preparer.mode,
+            "training": saved.training,
+            "history": saved.history,
+            "metrics": saved.metrics,
+            "calibration": None if saved.conformal is None else saved.conformal.to_dict(),
         },
-        "preprocessing.json": saved.preparer.to_dict(),
-    }
-    write_archive(path, documents, network_tensors(saved.network), overwrite=overwrite)
-    return path
+        params=saved.params,
+        settings=saved.settings,
+        preprocessing=saved.preparer.to_dict(),
+        network=saved.network,
+        overwrite=overwrite,
+    )
 
 
 def load_image_model(path: str | Path) -> SavedImageModel:
     """Read an image model written by :func:`save_image_model`."""
-    path = Path(path)
-    members = read_members(path)
-    metadata = read_metadata(members, path)
-    if metadata.get("kind") != IMAGE:
-        raise ArtifactError(f"{path} is not an image model; load it with deepfit.load(path)")
-    config = read_json(members, "config.json", path)
-    weights = read_weights(members, path)
+    parts = read_kind_model(path, kind=IMAGE, what="an image model")
     try:
-        settings = decode_params(config["settings"])
-        params = decode_params(config["params"])
-        if not isinstance(settings, dict) or not isinstance(params, dict):
-            raise ValueError("params and settings must be objects")
-        preparer = ImagePreparer.from_dict(read_json(members, "preprocessing.json", path))
-        network = build_saved_network(settings, preparer)
-        calibration = metadata.get("calibration")
+        preparer = ImagePreparer.from_dict(parts.preprocessing)
+        network = build_saved_network(parts.settings, preparer)
+        calibration = parts.metadata.get("calibration")
         conformal = None if calibration is None else ConformalCalibration.from_dict(calibration)
-        network.load_state_dict(weights, strict=True)
-    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as error:
-        raise ArtifactError(
-            f"{path} has a malformed configuration or weights ({brief(error)}); "
-            "the file was altered or written by an incompatible tool"
-        ) from error
-    history = metadata.get("history") or []
-    if not isinstance(history, list):
-        raise ArtifactError(f"{path} has malformed metadata (history is not a list)")
+        network.load_state_dict(parts.weights, strict=True)
+    except BUILD_ERRORS as error:
+        raise malformed(path, error) from error
     return SavedImageModel(
         network=network.eval(),
         preparer=preparer,
-        settings=settings,
-        params=params,
+        settings=parts.settings,
+        params=parts.params,
         conformal=conformal,
-        history=history,
-        training=dict(metadata.get("training") or {}),
-        metrics=metadata.get("metrics"),
-        versions={key: metadata.get(key) for key in ("deepfit_version", "created_at")},
+        history=parts.history,
+        training=parts.training,
+        metrics=parts.metadata.get("metrics"),
+        versions=parts.versions,
     )

@@ -183,7 +183,8 @@ def _export_image(
     import numpy as np
 
     from deepfit.errors import ConfigError
-    from deepfit.export.image import MAX_DIFFERENCE, export_image_model
+    from deepfit.export.image import export_image_model
+    from deepfit.export.runtime import MAX_DIFFERENCE
 
     if quantize or target is not None:
         raise ConfigError("--quantize and --target do not apply to an image model")
@@ -216,7 +217,8 @@ def _export_forecaster(
     rows) or on synthetic windows."""
     from deepfit.data.io import read_table
     from deepfit.errors import ConfigError
-    from deepfit.export.series import CHECK_WINDOWS, MAX_DIFFERENCE, export_forecaster
+    from deepfit.export.runtime import MAX_DIFFERENCE
+    from deepfit.export.series import CHECK_WINDOWS, export_forecaster
 
     if quantize or target is not None:
         raise ConfigError(

@@ -24,7 +24,7 @@ from deepfit.kinds.series.panel import Panel
 from deepfit.kinds.series.prepare import SeriesArrays, SeriesPreparer
 from deepfit.kinds.series.windows import WindowSource, scored, series_origins, window_spread
 from deepfit.models.sequence import SequenceShape, build_sequence_network
-from deepfit.training.callbacks import Callback, EarlyStopping, ProgressBar, TimeLimit
+from deepfit.training.callbacks import Callback, stopping_callbacks
 from deepfit.training.loop import TrainConfig, predict, train
 
 HOUR, DAY = 3600.0, 86_400.0
@@ -153,7 +153,15 @@ def fit_forecaster(
             seed=int(settings["random_state"]),
             skip_missing_target=True,
         ),
-        [*_stopping(settings, val_source is not None), *(callbacks or [])],
+        [
+            *stopping_callbacks(
+                patience=settings["patience"],
+                time_limit=settings["time_limit"],
+                verbose=int(settings["verbose"]),
+                has_validation=val_source is not None,
+            ),
+            *(callbacks or []),
+        ],
     )
     conformal, validation = None, None
     if val_source is not None:
@@ -176,16 +184,7 @@ def fit_forecaster(
         "device": str(device),
         "validation_metrics": validation,
     }
-    history = [
-        {
-            "epoch": r.epoch,
-            "train_loss": r.train_loss,
-            "validation_loss": r.validation_loss,
-            "learning_rate": r.learning_rate,
-            "seconds": r.seconds,
-        }
-        for r in state.history
-    ]
+    history = state.records()
     return ForecastFit(network.eval(), preparer, settings, min_history, conformal, history, summary)
 
 
@@ -271,14 +270,3 @@ def _thin(origins: np.ndarray, owners: np.ndarray, limit: int) -> tuple[np.ndarr
         return origins, owners
     picked = np.round(np.linspace(0, len(origins) - 1, limit)).astype(int)
     return origins[picked], owners[picked]
-
-
-def _stopping(settings: dict[str, Any], has_validation: bool) -> list[Callback]:
-    callbacks: list[Callback] = []
-    if has_validation and settings["patience"]:
-        callbacks.append(EarlyStopping(patience=int(settings["patience"])))
-    if settings["time_limit"] is not None:
-        callbacks.append(TimeLimit(float(settings["time_limit"])))
-    if settings["verbose"]:
-        callbacks.append(ProgressBar())
-    return callbacks

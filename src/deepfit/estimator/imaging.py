@@ -26,7 +26,7 @@ from deepfit.kinds.image.augment import Augmenter
 from deepfit.kinds.image.prepare import ImagePreparer
 from deepfit.kinds.image.source import ImageSource, ImageStore
 from deepfit.models.convnet import ImageNetwork, ImageShape, build_image_network
-from deepfit.training.callbacks import Callback, EarlyStopping, ProgressBar, TimeLimit
+from deepfit.training.callbacks import Callback, stopping_callbacks
 from deepfit.training.loop import TrainConfig, predict, train
 
 MIN_EPOCHS = 20  # model="auto" keeps the largest network that trains this many epochs in time
@@ -220,7 +220,7 @@ def fit_image_model(
         train_source,
         val_source,
         config,
-        [*_stopping(resolved, val_source is not None), *(callbacks or []), *saving],
+        [*_stopping(resolved, val_source), *(callbacks or []), *saving],
     )
     conformal = None
     if val_source is not None:
@@ -239,16 +239,7 @@ def fit_image_model(
         "seconds_per_epoch_estimates": paces,
         "resumed_from_epoch": None if snapshot is None else snapshot.epoch,
     }
-    history = [
-        {
-            "epoch": r.epoch,
-            "train_loss": r.train_loss,
-            "validation_loss": r.validation_loss,
-            "learning_rate": r.learning_rate,
-            "seconds": r.seconds,
-        }
-        for r in state.history
-    ]
+    history = state.records()
     network = network.to(memory_format=torch.contiguous_format).eval()
     return ImageFit(network, preparer, resolved, conformal, history, summary)
 
@@ -338,12 +329,10 @@ def transfer_backbone(source: ImageNetwork, target: ImageNetwork, *, freeze: boo
         target.freeze_backbone()
 
 
-def _stopping(settings: dict[str, Any], has_validation: bool) -> list[Callback]:
-    callbacks: list[Callback] = []
-    if has_validation and settings["patience"]:
-        callbacks.append(EarlyStopping(patience=int(settings["patience"])))
-    if settings["time_limit"] is not None:
-        callbacks.append(TimeLimit(float(settings["time_limit"])))
-    if settings["verbose"]:
-        callbacks.append(ProgressBar())
-    return callbacks
+def _stopping(settings: dict[str, Any], validation: ImageSource | None) -> list[Callback]:
+    return stopping_callbacks(
+        patience=settings["patience"],
+        time_limit=settings["time_limit"],
+        verbose=int(settings["verbose"]),
+        has_validation=validation is not None,
+    )

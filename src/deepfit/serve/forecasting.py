@@ -19,7 +19,6 @@ from typing import Annotated, Any, Protocol
 import orjson
 import pandas as pd
 from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -37,6 +36,7 @@ from deepfit.serve.gateway import (
 )
 from deepfit.serve.metrics import ServerMetrics
 from deepfit.serve.predictor import TooLargeError, problem
+from deepfit.serve.routes import add_query_errors, add_status_routes, reply
 from deepfit.version import __version__
 
 JSON = "application/json"
@@ -94,12 +94,7 @@ def create_forecast_app(
         "the columns each record needs.",
     )
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_query(request: Request, error: RequestValidationError) -> Response:
-        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors()]
-        first = details[0] if details else {"loc": [], "msg": "invalid request"}
-        where = ".".join(str(part) for part in first["loc"])
-        return _answer(*problem(422, f"{where}: {str(first['msg']).lower()}", details))
+    add_query_errors(app)
 
     _routes(app, forecaster, settings, version, metrics)
     return ForecastGateway(app, metrics=metrics, api_key=settings.api_key)
@@ -112,7 +107,6 @@ def _routes(
     version: str,
     metrics: ServerMetrics,
 ) -> None:
-    started = time.time()
     metadata = orjson.dumps(forecast_metadata(forecaster, version, settings.max_rows))
     body = {"required": True, "content": {JSON: {"schema": ForecastRequest.model_json_schema()}}}
 
@@ -126,32 +120,13 @@ def _routes(
             history, future = parse_forecast_request(raw, settings.max_rows)
             answer = await run_in_threadpool(forecast_answer, forecaster, history, future, interval)
         except TooLargeError as error:
-            return _answer(*problem(413, str(error)))
+            return reply(*problem(413, str(error)))
         except (DataError, ConfigError) as error:
-            return _answer(*problem(422, str(error)))
+            return reply(*problem(422, str(error)))
         metrics.rows.inc(len(answer["forecasts"]))
-        return _answer(200, orjson.dumps(answer | {"model_version": version}))
+        return reply(200, orjson.dumps(answer | {"model_version": version}))
 
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        """Liveness and readiness: the model is loaded and answering."""
-        return {
-            "status": "ok",
-            "model_version": version,
-            "backend": "torch",
-            "uptime_seconds": round(time.time() - started, 3),
-        }
-
-    @app.get("/metadata")
-    async def get_metadata() -> Response:
-        """The task, the columns, horizon, lookback, frequency, training summary, versions."""
-        return _answer(200, metadata)
-
-    @app.get("/metrics", response_class=Response)
-    async def get_metrics() -> Response:
-        """Request counts, latencies, and forecast rows answered."""
-        content, content_type = metrics.exposition()
-        return Response(content, media_type=content_type)
+    add_status_routes(app, version=version, metadata=metadata, metrics=metrics)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -295,7 +270,3 @@ class ForecastGateway:
 
 def _flat(record: Any) -> bool:
     return isinstance(record, dict) and not any(isinstance(v, list | dict) for v in record.values())
-
-
-def _answer(status: int, content: bytes) -> Response:
-    return Response(content, status_code=status, media_type=JSON)

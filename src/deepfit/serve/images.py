@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
 from typing import Annotated, Any
 
 import numpy as np
 import orjson
 from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -37,6 +35,7 @@ from deepfit.kinds.image.source import MemoryImages, OpenedImages
 from deepfit.serve.forecasting import ForecastGateway, ServerLimits, read_body
 from deepfit.serve.metrics import ServerMetrics
 from deepfit.serve.predictor import TooLargeError, problem
+from deepfit.serve.routes import add_query_errors, add_status_routes, reply
 from deepfit.version import __version__
 
 JSON = "application/json"
@@ -80,12 +79,7 @@ def create_image_app(
         description=f"Predicts '{target}' from images ({SHAPE}).",
     )
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_query(request: Request, error: RequestValidationError) -> Response:
-        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors()]
-        first = details[0] if details else {"loc": [], "msg": "invalid request"}
-        where = ".".join(str(part) for part in first["loc"])
-        return _answer(*problem(422, f"{where}: {str(first['msg']).lower()}", details))
+    add_query_errors(app)
 
     _routes(app, model, settings, version, metrics)
     return ForecastGateway(app, metrics=metrics, api_key=settings.api_key, paths=PATHS)
@@ -98,7 +92,6 @@ def _routes(
     version: str,
     metrics: ServerMetrics,
 ) -> None:
-    started = time.time()
     metadata = orjson.dumps(image_metadata(model, version, settings.max_rows))
     body = {
         "required": True,
@@ -122,32 +115,13 @@ def _routes(
                 uploads = parse_image_json(raw, settings.max_rows)
             answer = await run_in_threadpool(image_answer, model, uploads, interval)
         except TooLargeError as error:
-            return _answer(*problem(413, str(error)))
+            return reply(*problem(413, str(error)))
         except (DataError, ConfigError) as error:
-            return _answer(*problem(422, str(error)))
+            return reply(*problem(422, str(error)))
         metrics.rows.inc(len(answer["predictions"]))
-        return _answer(200, orjson.dumps(answer | {"model_version": version}))
+        return reply(200, orjson.dumps(answer | {"model_version": version}))
 
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        """Liveness and readiness: the model is loaded and answering."""
-        return {
-            "status": "ok",
-            "model_version": version,
-            "backend": "torch",
-            "uptime_seconds": round(time.time() - started, 3),
-        }
-
-    @app.get("/metadata")
-    async def get_metadata() -> Response:
-        """The target, image size and mode, training summary, versions."""
-        return _answer(200, metadata)
-
-    @app.get("/metrics", response_class=Response)
-    async def get_metrics() -> Response:
-        """Request counts, latencies, and images answered."""
-        content, content_type = metrics.exposition()
-        return Response(content, media_type=content_type)
+    add_status_routes(app, version=version, metadata=metadata, metrics=metrics)
 
 
 async def _form_images(request: Request, raw: bytes, max_images: int) -> list[tuple[str, bytes]]:
@@ -264,7 +238,3 @@ def image_metadata(model: ImageRegressor, version: str, max_images: int) -> dict
         "model_version": version,
         "deepfit_version": __version__,
     }
-
-
-def _answer(status: int, content: bytes) -> Response:
-    return Response(content, status_code=status, media_type=JSON)

@@ -157,3 +157,24 @@ class ProgressBar(Callback):
     def on_train_end(self, state: TrainState, network: nn.Module) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+def stopping_callbacks(
+    *, patience: int | None, time_limit: float | None, verbose: int, has_validation: bool
+) -> list[Callback]:
+    """Early stopping (when there are validation rows and a patience), the time limit and the
+    progress bar, as a fit's settings ask.
+
+    Example:
+        >>> [type(c).__name__ for c in stopping_callbacks(
+        ...     patience=10, time_limit=60.0, verbose=0, has_validation=True)]
+        ['EarlyStopping', 'TimeLimit']
+    """
+    callbacks: list[Callback] = []
+    if has_validation and patience:
+        callbacks.append(EarlyStopping(patience=int(patience)))
+    if time_limit is not None:
+        callbacks.append(TimeLimit(float(time_limit)))
+    if verbose:
+        callbacks.append(ProgressBar())
+    return callbacks

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 INTERRUPTED = "interrupted"  # the stop reason after Ctrl-C
 DIVERGED = "training diverged (loss is not finite); lower the learning rate"
@@ -36,3 +36,7 @@ class TrainState:
     @property
     def last(self) -> EpochRecord | None:
         return self.history[-1] if self.history else None
+
+    def records(self) -> list[dict[str, float | int | None]]:
+        """The history as JSON-ready dicts, one per epoch (what a model file keeps)."""
+        return [asdict(record) for record in self.history]
