@@ -41,8 +41,9 @@ def serve(
     ] = 100_000,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
-    """Serve MODEL over HTTP: POST /predict (a table model) or POST /forecast (a forecaster),
-    GET /health, /metadata, /metrics, /docs."""
+    """Serve MODEL over HTTP: POST /predict (a table model; an image model takes images as
+    multipart uploads or base64 JSON) or POST /forecast (a forecaster), GET /health,
+    /metadata, /metrics, /docs."""
     from deepfit.errors import ConfigError
     from deepfit.serve import ServerSettings
     from deepfit.serve import serve as run_server

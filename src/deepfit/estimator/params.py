@@ -255,9 +255,9 @@ _SPECS: tuple[Param, ...] = (
     Param("resize", "pad", Choice(RESIZES), "Fit each image to the square keeping its aspect "
           "ratio: pad (black borders; keeps everything, e.g. for counts) or crop (the centre).",
           tasks=IMAGE),
-    Param("model", AUTO, Choice(IMAGE_MODELS), "Image network; auto: a ResNet-18 layout sized "
-          "to train at least 20 epochs in the time limit, or the small cnn when none would.",
-          auto=True, fallback="resnet", tasks=IMAGE),
+    Param("model", AUTO, Choice(IMAGE_MODELS), "Image network; auto: the plain cnn below "
+          "20,000 training images, else the ResNet-18 layout, sized to train 20 epochs in the "
+          "time limit.", auto=True, fallback="cnn", tasks=IMAGE),
     Param("width", AUTO, Integer(1), "Channels of the network's first stage (doubling at "
           "each later stage).", auto=True, fallback=32, tasks=IMAGE),
     Param("stem_stride", AUTO, Integer(1), "Stride of the network's first convolution: 1, 2 "
@@ -279,7 +279,7 @@ _SPECS: tuple[Param, ...] = (
           "below 2,000, else 128 (a third faster per image than 64 on a CPU).", auto=True,
           fallback=image_batch_size, tasks=IMAGE),
     Param("max_epochs", AUTO, Integer(1), "Most epochs of training.", auto=True,
-          fallback=60, tasks=IMAGE),
+          fallback=100, tasks=IMAGE),
     Param("patience", AUTO, Integer(0), "Epochs without improvement before early stopping "
           "(0: none); half as many start the learning rate's final decay.", auto=True,
           fallback=30, nullable=True, none_means="no early stopping", tasks=IMAGE),
