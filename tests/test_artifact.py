@@ -34,9 +34,12 @@ def good_members(good_file: Path) -> dict[str, bytes]:
 
 
 def write_zip(path: Path, members: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    """The members as ``save`` writes them: JSON deflated, the weights stored."""
+    with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
-            archive.writestr(name, data)
+            stored = name.endswith(".safetensors")
+            kind = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+            archive.writestr(name, data, compress_type=kind)
     return path
 
 
@@ -328,3 +331,59 @@ def test_a_0_1_file_saved_again_is_format_2_and_predicts_the_same(tmp_path: Path
     rows = pd.DataFrame(json.loads((FIXTURES / "v0.1_predictions.json").read_text())["rows"])
     np.testing.assert_array_equal(again.predict(rows), old.predict(rows))
     assert again.task_.to_dict() == old.task_.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "not valid JSON"),  # nesting too deep to parse
+        ('{"n": ' + "9" * 5_000 + "}", "not valid JSON"),  # an integer of 5,000 digits
+        ('{"x": NaN}', "NaN is not a finite number"),
+        ('{"x": Infinity}', "Infinity is not a finite number"),
+        ('{"x": 1e999}', "1e999 is out of range"),
+    ],
+)
+def test_hostile_json_is_an_artifact_error(
+    good_members: dict[str, bytes], tmp_path: Path, text: str, match: str
+) -> None:
+    for name in ("metadata.json", "config.json", "preprocessing.json"):
+        edited = {**good_members, name: text.encode()}
+        assert_refused(write_zip(tmp_path / f"{name}.deepfit", edited), match)
+
+
+def test_compressed_weights_are_refused(good_members: dict[str, bytes], tmp_path: Path) -> None:
+    path = tmp_path / "packed.deepfit"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in good_members.items():
+            archive.writestr(name, data)
+    assert_refused(path, "weights.safetensors is compressed, which deepfit never writes")
+
+
+def test_an_encrypted_member_is_refused(good_file: Path, tmp_path: Path) -> None:
+    data = bytearray(good_file.read_bytes())
+    with zipfile.ZipFile(good_file) as archive:
+        info = archive.getinfo("config.json")
+    data[info.header_offset + 6] |= 0x1  # the local header's "encrypted" flag
+    start = 0
+    while (central := data.find(b"PK\x01\x02", start)) != -1:  # and the central directory's
+        name_length = int.from_bytes(data[central + 28 : central + 30], "little")
+        if bytes(data[central + 46 : central + 46 + name_length]) == b"config.json":
+            data[central + 8] |= 0x1
+        start = central + 4
+    path = tmp_path / "locked.deepfit"
+    path.write_bytes(bytes(data))
+    assert_refused(path, "config.json is encrypted")
+
+
+def test_a_loaded_model_forgets_its_run_folder_and_its_start(
+    fitted: Regressor, tmp_path: Path
+) -> None:
+    path = fitted.save(tmp_path / "m.deepfit")
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    config = json.loads(members["config.json"])
+    config["params"] |= {"checkpoint_dir": str(tmp_path / "old-run")}
+    edited = write_zip(tmp_path / "run.deepfit", edit_json(members, "config.json", config))
+    loaded = load(edited)
+    assert loaded.get_params()["checkpoint_dir"] is None
+    assert loaded.get_params()["init_from"] is None

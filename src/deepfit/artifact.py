@@ -49,7 +49,8 @@ from deepfit.tasks import RegressionTask, Task, task_from_dict
 FORMAT = "deepfit"
 FORMAT_VERSION = 2
 MEMBERS = ("metadata.json", "config.json", "preprocessing.json", "weights.safetensors")
-MAX_JSON_BYTES = 256 * 2**20
+MAX_JSON_BYTES = 8 * 2**20  # a model's JSON is kilobytes; history and calibration are capped
+RUN_ONLY = ("checkpoint_dir", "init_from")  # where a run wrote or started; not the model's
 MAX_WEIGHTS_BYTES = 8 * 2**30
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 QUANTILE_PREFIX = "quantile_network."  # the interval network's weights, beside the model's
@@ -208,6 +209,13 @@ def load_model(path: str | Path) -> SavedModel:
             "the file was altered or written by an incompatible tool"
         ) from error
     return saved
+
+
+def model_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A saved model's parameters without the run-only ones (:data:`RUN_ONLY`): a loaded
+    model refitted must not write into the old run's checkpoint folder or start again from
+    the model it was fine-tuned from."""
+    return {name: value for name, value in params.items() if name not in RUN_ONLY}
 
 
 def read_metadata(members: dict[str, bytes], path: Path) -> dict[str, Any]:
@@ -382,22 +390,58 @@ def read_members(path: Path) -> dict[str, bytes]:
                     "the file is incomplete or not a deepfit model"
                 )
             for info in infos:
-                limit = (
-                    MAX_WEIGHTS_BYTES if info.filename.endswith(".safetensors") else MAX_JSON_BYTES
-                )
-                if info.file_size > limit:
-                    raise ArtifactError(f"{path}: member {info.filename} is implausibly large")
+                _check_member(info, path)
             return {info.filename: archive.read(info) for info in infos}
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as error:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        NotImplementedError,
+        RuntimeError,
+    ) as error:
         raise ArtifactError(
             f"{path} is corrupt ({brief(error)}); it may be truncated: train or copy it again"
         ) from error
 
 
+def _check_member(info: zipfile.ZipInfo, path: Path) -> None:
+    """Refuse a member that is encrypted, too large when unpacked, or weights that are
+    compressed (``save`` stores them as they are, so a compressed tensor file is a bomb or an
+    edit)."""
+    if info.flag_bits & 0x1:
+        raise ArtifactError(f"{path}: member {info.filename} is encrypted; it was not loaded")
+    weights = info.filename.endswith(".safetensors")
+    if weights and info.compress_type != zipfile.ZIP_STORED:
+        raise ArtifactError(
+            f"{path}: {info.filename} is compressed, which deepfit never writes; "
+            "the file was altered or written by another tool"
+        )
+    if info.file_size > (MAX_WEIGHTS_BYTES if weights else MAX_JSON_BYTES):
+        raise ArtifactError(f"{path}: member {info.filename} is implausibly large")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def read_json(members: dict[str, bytes], name: str, path: Path) -> dict[str, Any]:
+    """A member's JSON object; an :class:`ArtifactError` for anything else, including
+    NaN or infinite numbers, integers of thousands of digits and nesting too deep to parse."""
     try:
-        document = json.loads(members[name].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        document = json.loads(
+            members[name].decode("utf-8"),
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise ArtifactError(
             f"{path}: {name} is not valid JSON ({brief(error)}); the file is corrupt or was edited"
         ) from error

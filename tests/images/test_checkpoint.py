@@ -108,3 +108,11 @@ def test_train_resume_on_the_command_line_continues_the_checkpointed_run(tmp_pat
     again = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "b.deepfit"), "--resume"])
     assert again.exit_code == 0, again.output
     assert "resumed from the checkpoint of epoch 3" in again.output
+
+
+def test_a_loaded_image_model_forgets_its_checkpoint_folder(tmp_path: Path) -> None:
+    images, counts = squares()
+    model = ImageRegressor(**SMALL, checkpoint_dir=tmp_path / "run").fit(images, counts)
+    loaded = ImageRegressor.load(model.save(tmp_path / "m.deepfit"))
+    assert loaded.checkpoint_dir is None  # refitting it must not write into the old run
+    assert np.array_equal(loaded.predict(images), model.predict(images))

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from deepfit.artifact import SavedModel, save_model
+from deepfit.artifact import SavedModel, model_params, save_model
 from deepfit.data.preprocess import PreparedFeatures, TabularPreprocessor
 from deepfit.errors import NotFittedError
 from deepfit.estimator.fitting import Fitted, fit_model
@@ -176,7 +176,7 @@ class Estimator(BaseEstimator):
     @classmethod
     def from_saved(cls, saved: SavedModel) -> Self:
         """The estimator a model file describes, fitted, with its parameters as saved."""
-        estimator = cls(**saved.params)
+        estimator = cls(**model_params(saved.params))
         for name, field in _SAVED.items():
             setattr(estimator, name, getattr(saved, field))
         estimator.n_features_in_ = saved.n_features_in

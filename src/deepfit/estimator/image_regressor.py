@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepfit.artifact import model_params
 from deepfit.errors import ConfigError, DataError, NotFittedError
 from deepfit.estimator.imaging import ImageFit, fit_image_model
 from deepfit.estimator.params import AUTO, check_params, defaults, params_for
@@ -254,7 +255,7 @@ class ImageRegressor:
     def load(cls, path: str | Path) -> ImageRegressor:
         """A model saved with :meth:`save`; its predictions are bit-identical."""
         saved = load_image_model(path)
-        known = {k: v for k, v in saved.params.items() if k in DEFAULTS}
+        known = {k: v for k, v in model_params(saved.params).items() if k in DEFAULTS}
         regressor = cls(**known)
         regressor.fit_ = ImageFit(
             network=saved.network,
