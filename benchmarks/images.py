@@ -40,8 +40,7 @@ import torch
 from image_data import ImageSet, angle_set, counting_set, split_by_group, write_folder
 
 from deepfit import ImageRegressor
-from deepfit.data.split import train_validation_test_split
-from deepfit.evaluation.image_baselines import fit_pixel_baselines, store_pixels
+from deepfit.estimator.imaging import pixel_baselines
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # The augmentations a user would pick, as the README advises: ones that keep the target true.
@@ -90,24 +89,11 @@ def run_set(name: str, n: int, seed: int, params: dict[str, Any]) -> dict[str, A
         fit = model.check_fitted()
         results = {"deepfit": scores(name, truth, predicted) | {"fit_seconds": fit_seconds}}
         settings = fit.settings
-        parts = train_validation_test_split(
-            len(train.store),
-            validation_fraction=float(settings["validation_fraction"]),
-            test_fraction=0.0,
-            seed=int(settings["random_state"]),
-        )
-        target = data.target[train_rows]
-        pixels = store_pixels(train.store, np.arange(len(train.store)))
-        test_pixels = store_pixels(test.store, np.arange(len(test.store)))
         started = time.perf_counter()
-        fitted = fit_pixel_baselines(
-            (pixels[parts.train], target[parts.train]),
-            (pixels[parts.validation], target[parts.validation]),
-            seed=seed,
-        )
+        baselines = pixel_baselines(settings, train.store, data.target[train_rows], test.store)
         baseline_seconds = time.perf_counter() - started
-        for baseline, predict in fitted.items():
-            results[baseline] = scores(name, truth, predict(test_pixels))
+        for baseline, values in baselines.items():
+            results[baseline] = scores(name, truth, values)
     return {
         "set": name,
         "images": n,

@@ -18,8 +18,7 @@ from rich.table import Table
 
 from deepfit.cli.common import Force
 from deepfit.cli.harness import say, split_names, tell, user_errors
-from deepfit.cli.options import estimator_options
-from deepfit.errors import ConfigError
+from deepfit.cli.options import estimator_options, refuse_options, task_params
 
 FORECAST_ONLY = ("horizon", "lookback", "frequency", "hidden", "layers")
 SHOWN = (
@@ -55,28 +54,18 @@ KnownColumns = Annotated[
 def forecaster_params(params: dict[str, Any], seed: int | None) -> dict[str, Any]:
     """The forecaster's parameters among a command's estimator options; a one-line error for
     one that only a table model takes."""
-    from deepfit.estimator.params import params_for
-
-    table = params_for("forecasting")
-    foreign = [name for name in params if name not in table]
-    if foreign:
-        option = "--" + foreign[0].replace("_", "-")
-        own = [table[name].option for name in table if table[name].option]
-        raise ConfigError(
-            f"{option} applies to table models, not to forecasting (--time); the forecaster "
-            f"takes {', '.join(own)}"
-        )
-    if seed is not None:
-        params = {**params, "random_state": seed}
-    return params
+    return task_params(
+        params,
+        "forecasting",
+        seed,
+        foreign="{option} applies to table models, not to forecasting (--time); the "
+        "forecaster takes {own}",
+    )
 
 
 def refuse_forecast_options(params: dict[str, Any]) -> None:
     """A table run given a forecasting option: say that it needs --time."""
-    given = [name for name in FORECAST_ONLY if name in params]
-    if given:
-        option = "--" + given[0].replace("_", "-")
-        raise ConfigError(f"{option} needs --time TIME_COLUMN (a forecasting run)")
+    refuse_options(params, FORECAST_ONLY, "{option} needs --time TIME_COLUMN (a forecasting run)")
 
 
 def train_forecast(

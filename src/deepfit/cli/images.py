@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from deepfit.cli.harness import say, tell
+from deepfit.cli.options import refuse_options, task_params
 from deepfit.errors import ConfigError
 
 LabelsFile = Annotated[
@@ -38,27 +39,19 @@ IMAGE_ONLY = ("image_size", "resize", "width", "augment", "freeze_backbone")
 def image_params(params: dict[str, Any], seed: int | None) -> dict[str, Any]:
     """The image regressor's parameters among a command's estimator options; a one-line
     error for one that only another kind of model takes."""
-    from deepfit.estimator.params import params_for
-
-    table = params_for("image")
-    foreign = [name for name in params if name not in table]
-    if foreign:
-        option = "--" + foreign[0].replace("_", "-")
-        raise ConfigError(
-            f"{option} does not apply to image models (DATA is a folder of images); see "
-            "'deepfit train --help' for --image-size, --augment, --width, --init-from"
-        )
-    if seed is not None:
-        params = {**params, "random_state": seed}
-    return params
+    return task_params(
+        params,
+        "image",
+        seed,
+        foreign="{option} does not apply to image models (DATA is a folder of images); see "
+        "'deepfit train --help' for --image-size, --augment, --width, --init-from",
+    )
 
 
 def refuse_image_options(params: dict[str, Any]) -> None:
     """A table or series run given an image option: say that it needs a folder of images."""
-    given = [name for name in IMAGE_ONLY if name in params]
-    if given:
-        option = "--" + given[0].replace("_", "-")
-        raise ConfigError(f"{option} applies to image models: give a folder of images as DATA")
+    message = "{option} applies to image models: give a folder of images as DATA"
+    refuse_options(params, IMAGE_ONLY, message)
 
 
 def train_images(
@@ -93,10 +86,8 @@ def train_images(
         check_writable(report, overwrite=force)
     regressor = ImageRegressor(**params, verbose=0 if quiet else 1)
     opened = regressor.open(data, labels=labels, target=target, skip_bad=skip_bad)
-    first = opened.store.take(np.arange(1))
-    size, mode = int(first.shape[-1]), "L" if first.shape[1] == 1 else "RGB"
     where = "held in memory" if opened.in_memory else "decoded from disk per batch (too large)"
-    say(f"{opened.conversions.describe(mode, size)}; {where}")
+    say(f"{opened.conversions.describe(opened.store.mode, opened.store.size)}; {where}")
     if opened.conversions.skipped:
         tell(f"note: skipped {len(opened.conversions.skipped)} unreadable image(s) (--skip-bad)")
     parts = train_validation_test_split(
@@ -129,30 +120,16 @@ def train_images(
 def score_images(regressor: Any, test: Any, training: Any | None) -> dict[str, dict[str, Any]]:
     """``{model: {"test": metrics}}``: the network on ``test``, and the pixel baselines
     fitted on ``training`` (its validation images as the network's) when given."""
-    from deepfit.data.split import train_validation_test_split
-    from deepfit.evaluation.image_baselines import fit_pixel_baselines, store_pixels
+    from deepfit.estimator.imaging import pixel_baselines
     from deepfit.evaluation.metrics import regression_metrics
 
     truth = test.target
     scores = {"deepfit": {"test": regression_metrics(truth, regressor.predict_opened(test))}}
     if training is None:
         return scores
-    settings = regressor.settings_
-    parts = train_validation_test_split(
-        len(training.store),
-        validation_fraction=float(settings["validation_fraction"]),
-        test_fraction=0.0,
-        seed=int(settings["random_state"]),
-    )
-    pixels = store_pixels(training.store, np.arange(len(training.store)))
-    test_pixels = store_pixels(test.store, np.arange(len(test.store)))
-    fitted = fit_pixel_baselines(
-        (pixels[parts.train], training.target[parts.train]),
-        (pixels[parts.validation], training.target[parts.validation]),
-        seed=int(settings["random_state"]),
-    )
-    for name, model in fitted.items():
-        scores[name] = {"test": regression_metrics(truth, model(test_pixels))}
+    baselines = pixel_baselines(regressor.settings_, training.store, training.target, test.store)
+    for name, predicted in baselines.items():
+        scores[name] = {"test": regression_metrics(truth, predicted)}
     return scores
 
 

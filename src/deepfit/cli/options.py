@@ -141,3 +141,32 @@ def estimator_options(command: F) -> F:
     wrapper.__signature__ = original.replace(parameters=parameters)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
     return wrapper  # type: ignore[return-value]
+
+
+def task_params(
+    params: dict[str, Any], task: str, seed: int | None, *, foreign: str
+) -> dict[str, Any]:
+    """The options among ``params`` that the ``task`` estimator takes, with ``seed`` as its
+    ``random_state``; a ConfigError for one it does not take, worded by ``foreign`` (a
+    template of ``{option}`` and ``{own}``, the options the estimator does take)."""
+    from deepfit.estimator.params import params_for
+
+    table = params_for(task)
+    given = [name for name in params if name not in table]
+    if given:
+        own = ", ".join(spec.option for spec in table.values() if spec.option)
+        raise ConfigError(foreign.format(option=option_of(given[0]), own=own))
+    return params if seed is None else {**params, "random_state": seed}
+
+
+def refuse_options(params: dict[str, Any], names: tuple[str, ...], message: str) -> None:
+    """A ConfigError (``message``, a template of ``{option}``) for the first of ``names``
+    given in ``params``: options another kind of run takes."""
+    given = [name for name in names if name in params]
+    if given:
+        raise ConfigError(message.format(option=option_of(given[0])))
+
+
+def option_of(name: str) -> str:
+    """The command-line option of parameter ``name``, e.g. ``--image-size``."""
+    return "--" + name.replace("_", "-")

@@ -28,7 +28,7 @@ from deepfit.estimator.imaging import ImageFit, fit_image_model
 from deepfit.estimator.params import AUTO, check_params, defaults, params_for
 from deepfit.evaluation.intervals import check_level
 from deepfit.image_artifact import SavedImageModel, load_image_model, save_image_model
-from deepfit.kinds.image.decode import majority_mode, median_side
+from deepfit.kinds.image.decode import survey
 from deepfit.kinds.image.files import ImageFiles, find_images, read_labelled
 from deepfit.kinds.image.prepare import MAX_SIZE, ImagePreparer
 from deepfit.kinds.image.source import ImageSource, OpenedImages, open_store
@@ -131,11 +131,19 @@ class ImageRegressor:
         settings = self._settings()
         start = self._start(settings)
         files, array, values = _labelled(images, y, labels, target)
-        mode = _mode(files, array, skip_bad)
-        if start is not None and settings["image_size"] == AUTO:
+        if array is not None:
+            mode = "L" if array.ndim == 3 or array.shape[3] == 1 else "RGB"
+            side = int(min(array.shape[1], array.shape[2]))
+        else:
+            assert files is not None
+            found = survey(files.paths(), skip_bad=skip_bad)  # one pass over the headers
+            mode, side = found.mode, found.median_side
+        if settings["image_size"] != AUTO:
+            size = int(settings["image_size"])
+        elif start is not None:
             size = start.preparer.size  # the scale the backbone's features were learnt at
         else:
-            size = self._size(settings, files, array)
+            size = int(np.clip(side, *AUTO_SIZE))
         opened = open_store(
             files if files is not None else array,  # type: ignore[arg-type]
             mode=mode,
@@ -162,10 +170,9 @@ class ImageRegressor:
         start = self._start(settings)
         assert opened.target is not None
         store = opened.store
-        first = store.take(np.arange(1))
         preparer = ImagePreparer(
-            size=int(first.shape[-1]),
-            mode="L" if first.shape[1] == 1 else "RGB",
+            size=store.size,
+            mode=store.mode,
             resize=str(settings["resize"]),
             target_name=opened.target_name,
         )
@@ -300,18 +307,6 @@ class ImageRegressor:
             return None
         return load_image_model(settings["init_from"])
 
-    def _size(
-        self, settings: dict[str, Any], files: ImageFiles | None, array: np.ndarray | None
-    ) -> int:
-        if settings["image_size"] != AUTO:
-            return int(settings["image_size"])
-        if array is not None:
-            side = int(min(array.shape[1], array.shape[2]))
-        else:
-            assert files is not None
-            side = median_side(files.paths())
-        return int(np.clip(side, *AUTO_SIZE))
-
     def _resolved(
         self,
         settings: dict[str, Any],
@@ -364,10 +359,3 @@ def _labelled(
             "the target (--labels labels.csv --target NAME)"
         )
     return read_labelled(images, labels, target=target), None, None
-
-
-def _mode(files: ImageFiles | None, array: np.ndarray | None, skip_bad: bool) -> str:
-    if array is not None:
-        return "L" if array.ndim == 3 or array.shape[3] == 1 else "RGB"
-    assert files is not None
-    return majority_mode(files.paths(), skip_bad=skip_bad)

@@ -155,16 +155,7 @@ def fit_image_model(
     ``resume``: continue the run checkpointed in ``settings["checkpoint_dir"]`` (the network
     it chose is kept, whatever the clock would choose now).
     """
-    from deepfit.data.split import train_validation_test_split
-
-    n_images = len(store)
-    parts = train_validation_test_split(
-        n_images,
-        validation_fraction=float(settings["validation_fraction"]),
-        test_fraction=0.0,
-        seed=int(settings["random_state"]),
-    )
-    train_rows, val_rows = parts.train, parts.validation
+    train_rows, val_rows = validation_split(len(store), settings)
     sample = train_rows[
         np.linspace(0, len(train_rows) - 1, min(len(train_rows), STAT_SAMPLE)).astype(int)
     ]
@@ -272,7 +263,7 @@ def image_fingerprint(
     sample = np.unique(np.linspace(0, len(store) - 1, min(len(store), 256)).astype(np.int64))
     digest.update(store.take(sample).contiguous().numpy().tobytes())
     init_from = settings["init_from"]
-    shape = tuple(store.take(sample[:1]).shape[1:])
+    shape = (1 if store.mode == "L" else 3, store.size, store.size)
     return {
         "settings": {
             **{k: v for k, v in asdict(config).items() if k != "time_budget"},
@@ -291,6 +282,38 @@ def image_fingerprint(
             "hash": digest.hexdigest(),
         },
     }
+
+
+def validation_split(n_images: int, settings: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a fit trains on and the rows it holds out for early stopping and intervals
+    (seeded by ``random_state``): the same for the network and its baselines."""
+    from deepfit.data.split import train_validation_test_split
+
+    parts = train_validation_test_split(
+        n_images,
+        validation_fraction=float(settings["validation_fraction"]),
+        test_fraction=0.0,
+        seed=int(settings["random_state"]),
+    )
+    return parts.train, parts.validation
+
+
+def pixel_baselines(
+    settings: dict[str, Any], train: ImageStore, target: np.ndarray, test: ImageStore
+) -> dict[str, np.ndarray]:
+    """Each pixel baseline's predictions for ``test``, fitted on ``train`` (``target``) with
+    the validation images the network had (:func:`validation_split`)."""
+    from deepfit.evaluation.image_baselines import fit_pixel_baselines, store_pixels
+
+    fit_rows, val_rows = validation_split(len(train), settings)
+    pixels = store_pixels(train, np.arange(len(train)))
+    fitted = fit_pixel_baselines(
+        (pixels[fit_rows], target[fit_rows]),
+        (pixels[val_rows], target[val_rows]),
+        seed=int(settings["random_state"]),
+    )
+    test_pixels = store_pixels(test, np.arange(len(test)))
+    return {name: predict(test_pixels) for name, predict in fitted.items()}
 
 
 def build_network(settings: dict[str, Any], preparer: ImagePreparer) -> ImageNetwork:

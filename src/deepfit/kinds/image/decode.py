@@ -94,30 +94,45 @@ def header(path: Path) -> tuple[str, tuple[int, int]]:
         raise _bad(path, error) from error
 
 
-def majority_mode(paths: Sequence[Path], *, skip_bad: bool = False) -> str:
-    """``L`` when most images are grayscale, else ``RGB`` (ties go to RGB)."""
+@dataclass(frozen=True)
+class Survey:
+    """What the headers of a set of images say: the run mode most of them are closest to
+    (``L`` or ``RGB``; ties go to RGB) and the median of their shorter sides."""
+
+    mode: str
+    median_side: int
+
+
+def survey(paths: Sequence[Path], *, skip_bad: bool = False) -> Survey:
+    """One pass over the images' headers (no pixels decoded); an unreadable file stops it
+    unless ``skip_bad``."""
     votes: Counter[str] = Counter()
+    sides = []
     for path in paths:
         try:
-            votes[target_mode(header(path)[0])] += 1
+            mode, (width, height) = header(path)
         except BadImageError:
             if not skip_bad:
                 raise
+            continue
+        votes[target_mode(mode)] += 1
+        sides.append(min(width, height))
     if not votes:
         raise DataError("no image could be read; check the files or the folder")
-    return "L" if votes["L"] > votes["RGB"] else "RGB"
+    return Survey("L" if votes["L"] > votes["RGB"] else "RGB", int(np.median(sides)))
 
 
-def median_side(paths: Sequence[Path], *, limit: int = 512) -> int:
-    """The median of the shorter side over (up to ``limit``, evenly spread) readable images."""
-    step = max(1, len(paths) // limit)
-    sides = []
-    for path in paths[::step]:
-        try:
-            sides.append(min(header(path)[1]))
-        except BadImageError:
-            continue
-    return int(np.median(sides)) if sides else 0
+def majority_mode(paths: Sequence[Path], *, skip_bad: bool = False) -> str:
+    """``L`` when most images are grayscale, else ``RGB`` (ties go to RGB)."""
+    return survey(paths, skip_bad=skip_bad).mode
+
+
+def median_side(paths: Sequence[Path]) -> int:
+    """The median of the shorter side over the readable images (0 when none is)."""
+    try:
+        return survey(paths, skip_bad=True).median_side
+    except DataError:
+        return 0
 
 
 def decode_file(path: Path, *, mode: str, size: int, resize: str = "pad") -> np.ndarray:

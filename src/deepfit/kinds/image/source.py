@@ -48,6 +48,16 @@ class ImageStore(Protocol):
 
     def __len__(self) -> int: ...
 
+    @property
+    def mode(self) -> str:
+        """``L`` or ``RGB``."""
+        ...
+
+    @property
+    def size(self) -> int:
+        """The images' side in pixels."""
+        ...
+
     def take(self, rows: np.ndarray) -> torch.Tensor:
         """uint8 ``[len(rows), channels, size, size]``."""
         ...
@@ -61,6 +71,14 @@ class MemoryImages:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    @property
+    def mode(self) -> str:
+        return "L" if self.images.shape[1] == 1 else "RGB"
+
+    @property
+    def size(self) -> int:
+        return int(self.images.shape[-1])
 
     def take(self, rows: np.ndarray) -> torch.Tensor:
         return self.images[torch.as_tensor(rows, dtype=torch.long)]
@@ -90,6 +108,14 @@ class SubsetImages:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    @property
+    def mode(self) -> str:
+        return self.store.mode
+
+    @property
+    def size(self) -> int:
+        return self.store.size
 
     def take(self, rows: np.ndarray) -> torch.Tensor:
         return self.store.take(self.rows[np.asarray(rows, dtype=np.int64)])
