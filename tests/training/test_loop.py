@@ -1,9 +1,11 @@
 import itertools
+import time
 
 import pytest
 import torch
 
-from deepfit.training.callbacks import EarlyStopping, TimeLimit
+from deepfit.training.callbacks import Callback, EarlyStopping, TimeLimit
+from deepfit.training.distributed import LOCAL, Runtime
 from deepfit.training.loop import TrainConfig, evaluate_loss, train
 from deepfit.training.losses import make_loss
 from deepfit.training.optim import OPTIMIZERS, Schedule, make_optimizer, weight_penalty
@@ -85,6 +87,23 @@ def test_time_limit_stops_a_long_run():
     assert "time limit" in state.stop_reason
 
 
+def test_the_time_limit_ends_an_epoch_longer_than_itself():
+    data = _data(4096)
+    net = Linear()
+    original = net.forward
+
+    def forward(numeric, categorical):
+        time.sleep(0.01)  # 128 batches of 32: about 1.3 s an epoch
+        return original(numeric, categorical)
+
+    net.forward = forward
+    config = TrainConfig(max_epochs=5, batch_size=32, schedule="constant")
+    state = train(net, data, None, config, [TimeLimit(0.2)])
+    assert state.epoch == 1
+    assert "time limit" in state.stop_reason
+    assert state.seconds < 0.8
+
+
 def test_divergence_is_reported_not_hidden():
     net = Linear()
     data = _data()
@@ -144,3 +163,78 @@ def test_l1_penalty_shrinks_the_weights():
 def test_bad_training_settings_say_what_is_wrong(factory, message):
     with pytest.raises(ValueError, match=message):
         factory()
+
+
+class Notes(Callback):
+    """Notes the hooks it sees; stops after epoch ``stop_at`` if given."""
+
+    def __init__(self, main_only=False, stop_at=None):
+        self.main_only, self.stop_at, self.seen = main_only, stop_at, []
+
+    def on_setup(self, state, parts):
+        self.seen.append("setup")
+
+    def on_train_start(self, state, network):
+        self.seen.append("start")
+
+    def on_epoch_end(self, state, network):
+        if state.epoch == self.stop_at:
+            state.stop, state.stop_reason = True, "noted enough"
+        self.seen.append(f"epoch {state.epoch} stop={state.stop}")
+
+    def on_train_end(self, state, network):
+        self.seen.append("end")
+
+
+class TwinRuntime(Runtime):
+    """One of two processes whose twin does exactly the same: sums double, gathers repeat."""
+
+    def any_each(self, flags):
+        return [bool(flag) for flag in flags]
+
+    def sum(self, values):
+        return [2 * value for value in values]
+
+    def gather(self, obj):
+        return [obj] * self.world_size
+
+    def align(self, tensors):
+        pass
+
+    def wrap(self, network):
+        return network
+
+
+def _weights_after(runtime, callbacks=()):
+    torch.manual_seed(0)
+    net = Linear()
+    config = TrainConfig(max_epochs=3, batch_size=32, seed=7)
+    state = train(net, _data(), _data(64, seed=1), config, callbacks, runtime=runtime)
+    return net.layer.weight.detach().clone(), state
+
+
+def test_the_local_runtime_trains_as_no_runtime_and_calls_every_hook_in_order():
+    main_only, plain = Notes(main_only=True), Notes(stop_at=2)
+    weights, state = _weights_after(LOCAL, [main_only, plain])
+    assert torch.equal(weights, _weights_after(None, [Notes(stop_at=2)])[0])
+    assert state.epoch == 2
+    assert main_only.seen == ["setup", "start", "epoch 1 stop=False", "epoch 2 stop=False", "end"]
+    assert plain.seen == ["setup", "start", "epoch 1 stop=False", "epoch 2 stop=True", "end"]
+
+
+def test_across_processes_losses_are_summed_and_main_only_callbacks_act_in_rank_0_at_last():
+    state = _weights_after(None)[1]
+    for rank in (0, 1):
+        main_only, plain = Notes(main_only=True), Notes(stop_at=2)
+        twin = _weights_after(TwinRuntime(rank=rank, world_size=2), [main_only, plain])[1]
+        assert (twin.epoch, twin.stop_reason) == (2, "noted enough")
+        assert [r.train_loss for r in twin.history] == [r.train_loss for r in state.history[:2]]
+        assert [r.validation_loss for r in twin.history] == [
+            r.validation_loss for r in state.history[:2]
+        ]
+        assert plain.seen == ["setup", "start", "epoch 1 stop=False", "epoch 2 stop=True", "end"]
+        if rank == 0:  # called after the processes agreed, so it sees the stop of a later callback
+            expected = ["setup", "start", "epoch 1 stop=False", "epoch 2 stop=True", "end"]
+        else:
+            expected = ["setup"]  # a resumed checkpoint loads in every process
+        assert main_only.seen == expected

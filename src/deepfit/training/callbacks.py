@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from rich.console import Console
@@ -38,7 +38,14 @@ class Callback:
 
     A callback that keeps state of its own across epochs returns it from :meth:`state_dict`
     (tensors and JSON-able values) so that a checkpoint can save and restore it.
+
+    When several processes train together, every process calls every hook, except that a
+    callback with ``main_only = True`` (one that only writes or shows, such as a progress bar
+    or checkpoint saves) is called in rank 0 only, and there after the processes agreed on
+    the epoch's stop decision; its ``on_setup`` runs everywhere, so that a resume does too.
     """
+
+    main_only: ClassVar[bool] = False
 
     def on_setup(self, state: TrainState, parts: LoopParts) -> None:
         """Called once before ``on_train_start``; a checkpoint resuming a run restores it here."""
@@ -51,6 +58,11 @@ class Callback:
 
     def on_train_end(self, state: TrainState, network: nn.Module) -> None:
         """Called once after the last epoch, also when a callback stopped the run."""
+
+    def deadline(self) -> float | None:
+        """A time (by ``time.perf_counter``) at which the current epoch ends early, its rows
+        so far counting as the epoch; None for no deadline."""
+        return None
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint must keep to resume this callback; nothing by default."""
@@ -106,7 +118,8 @@ class EarlyStopping(Callback):
 
 
 class TimeLimit(Callback):
-    """Stop before the next epoch would end past ``seconds`` of training."""
+    """Stop before the next epoch would end past ``seconds`` of training; an epoch longer
+    than that (a large table streamed) ends at the limit."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -116,6 +129,9 @@ class TimeLimit(Callback):
     def on_train_start(self, state: TrainState, network: nn.Module) -> None:
         self.start = time.perf_counter()
         self.first_epoch = state.epoch
+
+    def deadline(self) -> float | None:
+        return self.start + self.seconds
 
     def on_epoch_end(self, state: TrainState, network: nn.Module) -> None:
         elapsed = time.perf_counter() - self.start
@@ -127,6 +143,8 @@ class TimeLimit(Callback):
 
 class ProgressBar(Callback):
     """A terminal progress bar with the latest losses, drawn on standard error."""
+
+    main_only = True
 
     def __init__(self) -> None:
         self.progress: Progress | None = None

@@ -29,7 +29,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -39,7 +39,7 @@ from torch import nn
 from deepfit.errors import ArtifactError, ConfigError, DataError, brief
 from deepfit.files import atomic_writer
 from deepfit.training.callbacks import Callback, LoopParts
-from deepfit.training.sources import TARGET, InMemorySource
+from deepfit.training.sources import TARGET, Batch
 from deepfit.training.state import DIVERGED, EpochRecord, TrainState
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -86,6 +86,8 @@ class Checkpoint(Callback):
         >>> Checkpoint("runs/ckpt", every=5, fingerprint={}).path.name
         'checkpoint.safetensors'
     """
+
+    main_only = True  # one process writes; every one restores (on_setup)
 
     def __init__(
         self,
@@ -250,8 +252,17 @@ def _device(network: nn.Module) -> torch.device:
 
 
 # ----------------------------------------------------------------------------- fingerprint
+class SampledSource(Protocol):
+    """A source that knows its rows and gives rows that stand for it (see
+    :meth:`~deepfit.training.sources.InMemorySource.sample`)."""
+
+    def __len__(self) -> int: ...
+
+    def sample(self) -> Batch: ...
+
+
 def fingerprint(
-    settings: dict[str, Any], train_data: InMemorySource, validation_data: InMemorySource | None
+    settings: dict[str, Any], train_data: SampledSource, validation_data: SampledSource | None
 ) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: the settings, the data's shape and a hash.
 
@@ -262,6 +273,7 @@ def fingerprint(
     ``numeric`` of shape ``[rows, 2]``) and hashes every tensor, the target included.
 
     Example:
+        >>> from deepfit.training.sources import InMemorySource
         >>> data = InMemorySource({"numeric": torch.zeros(4, 2), "target": torch.zeros(4)})
         >>> fingerprint({"seed": 0}, data, None)["data"]["numeric_features"]
         2
@@ -270,11 +282,11 @@ def fingerprint(
     for data in (train_data, validation_data):
         if data is None:
             continue
-        for tensor in data.tensors.values():
+        for tensor in data.sample().values():
             digest.update(_sampled_bytes(tensor))
     widths = {
         f"{name}_features": int(tensor.shape[1]) if tensor.ndim == 2 else list(tensor.shape[1:])
-        for name, tensor in train_data.tensors.items()
+        for name, tensor in train_data.sample().items()
         if name != TARGET
     }
     return {

@@ -93,9 +93,19 @@ class InMemorySource:
         for rows in torch.arange(self._rows, device=self._device).split(batch_size):
             yield self.rows(rows)
 
+    def sample(self) -> Batch:
+        """Rows that stand for the data: all of them (a streamed table's source gives a
+        seeded sample); input layers fit their statistics to them."""
+        return self.tensors
+
     def rows(self, rows: torch.Tensor) -> Batch:
         """The batch of the rows at positions ``rows``."""
         return {name: tensor[rows] for name, tensor in self.tensors.items()}
+
+    def shard(self, rank: int, world_size: int) -> ShardedSource:
+        """Process ``rank``'s share of these rows when ``world_size`` processes train together
+        (see :class:`ShardedSource`)."""
+        return ShardedSource(self, rank, world_size)
 
     def subset(self, rows: torch.Tensor) -> InMemorySource:
         """A source holding only the rows at positions ``rows`` (e.g. a bootstrap resample)."""
@@ -104,6 +114,64 @@ class InMemorySource:
     def to(self, device: torch.device) -> InMemorySource:
         """The same rows on ``device``."""
         return InMemorySource({name: t.to(device) for name, t in self.tensors.items()})
+
+
+class ShardedSource:
+    """Process ``rank``'s share of an in-memory source when ``world_size`` processes train on it.
+
+    Each epoch draws one permutation of all the rows from the generator (the same seed in
+    every process gives the same one), cuts it into batches as :class:`InMemorySource` does
+    for ``batch_size * world_size`` rows, and gives this process its slice of each batch. So
+    the processes see between them, batch by batch, exactly what one process sees with that
+    global batch size, and all have as many batches. When the slices are equal (a global
+    batch's rows divide by ``world_size``), DDP's averaged gradients are the one process's.
+
+    For evaluation (:meth:`ordered`, ``len``) it holds a fixed block of about
+    ``1 / world_size`` of the rows, so that the blocks' summed losses cover every row once.
+
+    Example:
+        >>> data = InMemorySource({TARGET: torch.arange(8.0)})
+        >>> [batch[TARGET].tolist() for batch in data.shard(1, 2).ordered(10)]
+        [[4.0, 5.0, 6.0, 7.0]]
+    """
+
+    def __init__(self, source: InMemorySource, rank: int, world_size: int) -> None:
+        if not 0 <= rank < world_size:
+            raise ConfigError(
+                f"rank must be at least 0 and below world_size, however: rank={rank}, "
+                f"world_size={world_size}"
+            )
+        if len(source) < world_size:
+            raise ConfigError(
+                f"{len(source)} training rows cannot be shared by {world_size} processes; "
+                "use fewer processes or more rows"
+            )
+        self.source, self.rank, self.world_size = source, rank, world_size
+        everything = torch.arange(len(source), device=source.device)
+        self._block = torch.tensor_split(everything, world_size)[rank]
+
+    def __len__(self) -> int:
+        return len(self._block)
+
+    @property
+    def device(self) -> torch.device:
+        return self.source.device
+
+    def n_batches(self, batch_size: int) -> int:
+        return self.source.n_batches(batch_size * self.world_size)
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        order = torch.randperm(len(self.source), generator=generator).to(self.device)
+        for rows in torch.tensor_split(order, self.n_batches(batch_size)):
+            yield self.source.rows(torch.tensor_split(rows, self.world_size)[self.rank])
+
+    def ordered(self, batch_size: int) -> Iterator[Batch]:
+        for rows in self._block.split(batch_size):
+            yield self.source.rows(rows)
+
+    def sample(self) -> Batch:
+        """Rows that stand for all the data, the same in every process: all of them."""
+        return self.source.sample()
 
 
 def inputs_and_target(batch: Batch) -> tuple[Batch, torch.Tensor]:
