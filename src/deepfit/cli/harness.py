@@ -35,8 +35,16 @@ def console(*, stderr: bool = False) -> Console:
     return Console(file=stream, soft_wrap=True, width=width, highlight=False)
 
 
+def another_process() -> bool:
+    """Whether this is one of several processes training together (under ``torchrun``), but
+    not the first: only rank 0 prints results and progress, and writes files."""
+    return os.environ.get("RANK", "0") != "0"
+
+
 def say(*items: RenderableType) -> None:
-    """Print results (text or tables) on standard output."""
+    """Print results (text or tables) on standard output (rank 0's only, under torchrun)."""
+    if another_process():
+        return
     output = console()
     for item in items:
         if isinstance(item, str):
@@ -46,8 +54,9 @@ def say(*items: RenderableType) -> None:
 
 
 def tell(text: str) -> None:
-    """Print progress or a remark on standard error."""
-    console(stderr=True).print(text, markup=False)
+    """Print progress or a remark on standard error (rank 0's only, under torchrun)."""
+    if not another_process():
+        console(stderr=True).print(text, markup=False)
 
 
 def fail(message: str, status: int = 1) -> None:

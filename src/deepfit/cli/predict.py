@@ -9,7 +9,15 @@ from typing import Annotated, Any
 
 import typer
 
-from deepfit.cli.common import Force, Json, LabelledData, ModelPath, ModelTarget, note_unseen
+from deepfit.cli.common import (
+    Force,
+    Json,
+    LabelledData,
+    MemoryBudget,
+    ModelPath,
+    ModelTarget,
+    note_unseen,
+)
 from deepfit.cli.harness import say, tell, user_errors
 from deepfit.cli.images import LabelsFile, SkipBad
 
@@ -50,6 +58,7 @@ def predict(
     ] = None,
     labels: LabelsFile = None,
     skip_bad: SkipBad = False,
+    memory_budget: MemoryBudget = None,
 ) -> None:
     """Predict the target for every row of DATA (with --interval, bounds or label sets too).
 
@@ -60,10 +69,12 @@ def predict(
     from deepfit.cli.forecasting import predict_forecast
     from deepfit.cli.images import predict_images
     from deepfit.data.io import read_table, write_table
+    from deepfit.data.stream import parse_size, plan_memory
     from deepfit.errors import ConfigError
     from deepfit.estimator import Forecaster, ImageRegressor, load
     from deepfit.evaluation.intervals import check_level
     from deepfit.files import check_writable
+    from deepfit.streamed import predict_streamed
 
     if interval is not None:
         check_level(interval)
@@ -98,6 +109,16 @@ def predict(
         raise ConfigError("--future applies to forecasting models only")
     if interval is not None:
         model.check_interval(interval)  # before reading DATA: can it give them?
+    plan = plan_memory(data, None if memory_budget is None else parse_size(memory_budget))
+    if plan.stream:
+        tell(plan.line())
+        rows, unseen = predict_streamed(
+            model, data, out_path, interval=interval, with_input=with_input, overwrite=force
+        )
+        note_unseen(unseen)
+        if out_path is not None:
+            tell(f"wrote {rows} predictions to {out_path}")
+        return
     frame = read_table(data)
     predictions, unseen = model.prediction_frame(frame, interval=interval)
     table = frame.copy() if with_input else predictions.set_axis(frame.index)

@@ -144,10 +144,10 @@ def tune(
     from deepfit.data.io import read_table
     from deepfit.files import check_writable
     from deepfit.tasks import TASKS
+    from deepfit.trained import choose_task
     from deepfit.tuning import tune as run_tune
     from deepfit.tuning.history import write_trials_csv
     from deepfit.tuning.table import importance_table, summary_lines, top_trials_table
-    from deepfit.workflow import choose_task
 
     trials_csv = out_path.with_suffix(".trials.csv")
     check_writable(out_path, overwrite=force)

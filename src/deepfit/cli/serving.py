@@ -113,7 +113,7 @@ def export(
     from deepfit.estimator import Forecaster, ImageRegressor, load
     from deepfit.export import export_checked
     from deepfit.files import check_writable
-    from deepfit.workflow import split_target
+    from deepfit.trained import split_target
 
     check_writable(onnx_path, overwrite=force)
     model = load(model_path)

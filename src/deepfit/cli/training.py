@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from deepfit.cli.common import Force, TaskOption, print_training
+from deepfit.cli.common import Force, MemoryBudget, TaskOption, print_training
 from deepfit.cli.forecasting import (
     KnownColumns,
     SeriesColumn,
@@ -16,7 +17,15 @@ from deepfit.cli.forecasting import (
     refuse_forecast_options,
     train_forecast,
 )
-from deepfit.cli.harness import INTERRUPTED, fail, say, split_names, tell, user_errors
+from deepfit.cli.harness import (
+    INTERRUPTED,
+    another_process,
+    fail,
+    say,
+    split_names,
+    tell,
+    user_errors,
+)
 from deepfit.cli.images import (
     LabelsFile,
     SkipBad,
@@ -75,6 +84,16 @@ def train(
         Path | None,
         typer.Option(help="Also write an HTML report of the model on the test split here."),
     ] = None,
+    memory_budget: MemoryBudget = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Train in this many processes on this machine (PyTorch DDP through torchrun; "
+            "--batch-size is each process's). Under an outer torchrun, leave it out: each "
+            "process joins its rendezvous.",
+        ),
+    ] = 1,
     params: dict[str, Any] | None = None,
 ) -> None:
     """Train a network on DATA to predict TARGET, print metrics beside baselines, save the model.
@@ -85,12 +104,18 @@ def train(
     and exits with status 130; a second Ctrl-C aborts at once.
     """
     from deepfit.data.io import read_table
+    from deepfit.data.stream import head, parse_size
     from deepfit.errors import ConfigError
     from deepfit.files import check_writable
+    from deepfit.streamed import agreed_plan, train_streamed
+    from deepfit.trained import choose_task
+    from deepfit.training.distributed import launch
     from deepfit.training.state import INTERRUPTED as STOPPED
-    from deepfit.workflow import choose_task, train_table
+    from deepfit.workflow import train_table
 
     check_writable(out_path, overwrite=force)
+    if processes > 1:
+        raise typer.Exit(launch(processes, without_option(sys.argv[1:], "--processes")))
     if data.is_dir() or labels is not None:
         extra = [
             name
@@ -161,26 +186,35 @@ def train(
     roles = {name: "categorical" for name in split_names(categorical)}
     roles |= {name: "numeric" for name in split_names(numeric)}
     roles |= {name: "drop" for name in split_names(drop)}
-    frame = read_table(data)
+    budget = None if memory_budget is None else parse_size(memory_budget)
+    plan = agreed_plan(data, budget, str(settings.get("device", "auto")))
+    say(plan.line())
+    frame = head(data) if plan.stream else read_table(data)
     choice = choose_task(frame, target, task)
     say(choice.line)
     if choice.warning:
         tell(f"note: {choice.warning}")
+    options: dict[str, Any] = dict(
+        target=target,
+        task=choice.task,
+        validation=validation,
+        validation_fraction=settings.pop("validation_fraction", 0.15),
+        test_fraction=test_fraction,
+        seed=seed,
+        baselines=baselines,
+        resume=resume,
+        column_roles=roles or None,
+        verbose=0 if quiet else 1,
+        **settings,
+    )
     try:
-        result = train_table(
-            frame,
-            target=target,
-            task=choice.task,
-            validation=validation,
-            validation_fraction=settings.pop("validation_fraction", 0.15),
-            test_fraction=test_fraction,
-            seed=seed,
-            baselines=baselines,
-            resume=resume,
-            column_roles=roles or None,
-            verbose=0 if quiet else 1,
-            **settings,
-        )
+        result = train_streamed(plan, **options) if plan.stream else train_table(frame, **options)
+        for note in result.notes:
+            say(note)
+        if another_process():  # rank 0 prints and saves
+            if result.model.training_summary_.get("stop_reason") == STOPPED:
+                raise typer.Exit(INTERRUPTED)
+            return
         print_training(result)
         resumed = result.model.training_summary_.get("resumed_from_epoch")
         if resumed is not None:
@@ -236,3 +270,22 @@ def demo(
     print_training(result)
     result.model.save(out_path, overwrite=True)  # the demo's own output, replaced on each run
     say(f"saved model to {out_path}; try: deepfit info {out_path}")
+
+
+def without_option(arguments: list[str], option: str) -> list[str]:
+    """``arguments`` without ``option`` and its value (``--option N`` or ``--option=N``).
+
+    Example:
+        >>> without_option(["train", "d.csv", "--processes", "2", "-q"], "--processes")
+        ['train', 'd.csv', '-q']
+    """
+    kept: list[str] = []
+    skip = False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument == option:
+            skip = True
+        elif not argument.startswith(f"{option}="):
+            kept.append(argument)
+    return kept

@@ -56,7 +56,7 @@ def _is_polars(source: Any) -> bool:
     return type(source).__module__.startswith("polars") and hasattr(source, "to_pandas")
 
 
-def _delimiter(path: Path) -> str:
+def delimiter(path: Path) -> str:
     """The field separator of a text table: a tab for .tsv, else sniffed from its start."""
     if path.name.lower().endswith((".tsv", ".tsv.gz")):
         return "\t"
@@ -82,7 +82,7 @@ def _read_file(path: Path) -> pd.DataFrame:
         if suffix in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
         elif suffix in CSV_SUFFIXES or suffix == "":
-            frame = pd.read_csv(path, sep=_delimiter(path), low_memory=False)
+            frame = pd.read_csv(path, sep=delimiter(path), low_memory=False)
         else:
             raise DataError(
                 f"{path} has suffix '{suffix}', which deepfit cannot read; "

@@ -94,9 +94,9 @@ class TabularPreprocessor:
         codes = np.zeros((len(frame), len(self.categorical_names)), dtype=np.int64)
         unseen = 0
         for j, name in enumerate(self.categorical_names):
-            text = _category_text(frame[name])
+            positions, texts = category_positions(frame[name])
             vocabulary = pd.Index(self.vocabularies[name])
-            column_codes = vocabulary.get_indexer(pd.Index(text)) + 1
+            column_codes = (vocabulary.get_indexer(pd.Index(texts)) + 1)[positions]
             unseen += int((column_codes == UNKNOWN).sum())
             codes[:, j] = column_codes
         return PreparedFeatures(numeric=numeric, categorical=codes, unseen_categories=unseen)
@@ -267,4 +267,25 @@ def category_text(value: Any) -> str:
 
 def _category_text(series: pd.Series) -> pd.Series:
     """:func:`category_text` for a column; NaN and NaT count as missing too."""
-    return series.astype(object).where(series.notna(), MISSING_CATEGORY).map(category_text)
+    positions, texts = category_positions(series)
+    return pd.Series(np.asarray(texts, dtype=object)[positions], index=series.index)
+
+
+def category_positions(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Each value's position in a list of the column's distinct :func:`category_text`
+    spellings, and that list (missing values included): one call per distinct value, not
+    per row.
+
+    Example:
+        >>> category_positions(pd.Series([3.0, None, 3.0, "a"]))
+        (array([0, 2, 0, 1]), ['3', 'a', '<missing>'])
+    """
+    positions, uniques = pd.factorize(series, use_na_sentinel=True)
+    texts = [category_text(value) for value in uniques]
+    if MISSING_CATEGORY in texts:
+        missing = texts.index(MISSING_CATEGORY)
+    else:
+        missing = len(texts)
+        texts.append(MISSING_CATEGORY)
+    positions = np.where(positions < 0, missing, positions)
+    return positions, texts

@@ -179,3 +179,52 @@ def _stratified(sizes: tuple[int, int, int], seed: int, labels: np.ndarray) -> S
     except ValueError:
         return None
     return Split(train=np.sort(train), validation=np.sort(validation), test=np.sort(test))
+
+
+TRAIN, VALIDATION, TEST = 0, 1, 2
+GOLDEN_GAMMA = 0x9E3779B97F4A7C15
+
+
+@dataclass(frozen=True)
+class HashSplitter:
+    """Parts by a seeded hash of each row's number: the same rows on every pass over a file
+    and in every process, without holding the file or a permutation of it.
+
+    Each row lands in validation with probability ``validation_fraction`` and in test with
+    ``test_fraction`` (so the sizes vary a little from run to run of different files).
+
+    Example:
+        >>> parts = HashSplitter(0.15, 0.15).parts(np.arange(100_000), seed=0)
+        >>> [round(float(np.mean(parts == part)), 2) for part in (TRAIN, VALIDATION, TEST)]
+        [0.7, 0.15, 0.15]
+    """
+
+    validation_fraction: float = 0.15
+    test_fraction: float = 0.15
+
+    def __post_init__(self) -> None:
+        RowSplitter(self.validation_fraction, self.test_fraction)  # the same checks
+
+    def parts(self, rows: np.ndarray, *, seed: int) -> np.ndarray:
+        """:data:`TRAIN`, :data:`VALIDATION` or :data:`TEST` for each row number of ``rows``."""
+        draw = row_uniforms(rows, seed)
+        parts = np.full(len(draw), TRAIN, dtype=np.int8)
+        parts[draw < self.validation_fraction + self.test_fraction] = VALIDATION
+        parts[draw < self.test_fraction] = TEST
+        return parts
+
+
+def row_uniforms(rows: np.ndarray, seed: int) -> np.ndarray:
+    """A uniform number in [0, 1) for each row number, fixed by the seed (SplitMix64).
+
+    Example:
+        >>> bool(np.all(row_uniforms(np.arange(3), 0) == row_uniforms(np.arange(3), 0)))
+        True
+    """
+    state = np.asarray(rows, dtype=np.uint64) * np.uint64(GOLDEN_GAMMA)
+    with np.errstate(over="ignore"):
+        z = state + np.uint64((seed * 0xBF58476D1CE4E5B9 + GOLDEN_GAMMA) % 2**64)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(2**53)

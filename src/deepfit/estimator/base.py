@@ -25,6 +25,7 @@ from deepfit.errors import NotFittedError
 from deepfit.estimator.fitting import Fitted, fit_model
 from deepfit.estimator.inputs import as_frame
 from deepfit.estimator.prediction import answers
+from deepfit.estimator.streaming import StreamedData, fit_streamed
 from deepfit.models.network import TabularNetwork
 from deepfit.tasks.base import Task
 from deepfit.training.callbacks import Callback
@@ -91,6 +92,22 @@ class Estimator(BaseEstimator):
             y_val=y_val,
             resume=resume,
             callbacks=list(callbacks or ()),
+        )
+        self._adopt(fitted)
+        return self
+
+    def fit_streamed(
+        self,
+        data: StreamedData,
+        task: Task,
+        *,
+        resume: bool = False,
+        callbacks: Sequence[Callback] | None = None,
+    ) -> Self:
+        """Fit on a table streamed from disk after its statistics pass (see
+        :mod:`deepfit.streamed`, which makes ``data``); ``task`` is a fresh task object."""
+        fitted = fit_streamed(
+            self, self.task_name, data, task, resume=resume, callbacks=list(callbacks or ())
         )
         self._adopt(fitted)
         return self

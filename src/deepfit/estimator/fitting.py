@@ -85,7 +85,7 @@ def fit_model(
     target = task.check_target(y, name)
     check_lengths(frame, target)
     task.check_learnable(target)
-    base = _load_base(params, task_name)
+    base = load_base(params, task_name)
     resolved = resolve(params, DataShape(len(frame), _has_numeric(frame, params)), task.name)
     settings = resolved.settings
     if base is not None:  # fine-tuning: the old network's architecture and target encoding
@@ -95,6 +95,15 @@ def fit_model(
     seed = seed_for(settings["random_state"], snapshot)
     parts = _parts(estimator, task, frame, target, settings, seed, X_val, y_val)
     run = _run(parts, task, settings, seed, base, snapshot, callbacks)
+    return train_run(run, parts, name, params, resolved.chosen)
+
+
+def train_run(
+    run: Run, parts: Parts, name: str, params: dict[str, Any], chosen: dict[str, Any]
+) -> Fitted:
+    """Train ``run``'s networks, calibrate them on ``parts``' validation rows, and gather
+    what the fit learned (``name``: the target's; ``chosen``: what auto decided)."""
+    settings, task = run.settings, run.task
     with torch.random.fork_rng(devices=[]):
         members, states = train_members(run)
         interrupted = states[-1].stop_reason == INTERRUPTED
@@ -105,7 +114,7 @@ def fit_model(
             f"training was interrupted (Ctrl-C) after {states[-1].epoch} epoch(s); the model "
             "keeps the best weights so far",
             DeepfitWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     network = members[0]
     if len(members) > 1:
@@ -121,7 +130,7 @@ def fit_model(
         quantile_network=quantile_network,
     )
     _calibrate(fitted, parts)
-    _note_run(fitted.summary, params, resolved.chosen, snapshot)
+    _note_run(fitted.summary, params, chosen, run.snapshot)
     return fitted
 
 
@@ -195,7 +204,7 @@ def check_combinations(
         )
 
 
-def _load_base(params: dict[str, Any], task_name: str) -> SavedModel | None:
+def load_base(params: dict[str, Any], task_name: str) -> SavedModel | None:
     """The saved model that fine-tuning starts from, checked, or None."""
     path = params["init_from"]
     if path is None:

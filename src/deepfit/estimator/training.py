@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from deepfit.data.preprocess import TabularPreprocessor
+from deepfit.errors import ConfigError
 from deepfit.estimator.finetune import train_only_last
 from deepfit.estimator.resume import checkpoint_callback, run_settings
 from deepfit.evaluation.intervals import QUANTILE_LEVELS
@@ -20,9 +21,11 @@ from deepfit.models.network import TabularNetwork
 from deepfit.tasks.base import Task
 from deepfit.training.callbacks import Callback, EarlyStopping, ProgressBar, TimeLimit
 from deepfit.training.checkpoint import Snapshot, fingerprint
+from deepfit.training.distributed import start
 from deepfit.training.loop import TrainConfig, train
-from deepfit.training.sources import InMemorySource, inputs_of
+from deepfit.training.sources import BatchSource, InMemorySource, inputs_of
 from deepfit.training.state import INTERRUPTED, TrainState
+from deepfit.training.streaming import StreamingSource
 
 QUANTILE_SEED = 0x9A4E  # the interval network's seed offset, apart from the members'
 BOOTSTRAP_STREAM = 0xB007  # keeps bootstrap draws apart from the validation split's
@@ -35,7 +38,7 @@ class Run:
     settings: dict[str, Any]
     task: Task
     preprocessor: TabularPreprocessor
-    train_data: InMemorySource
+    train_data: InMemorySource | StreamingSource
     val_data: InMemorySource | None
     seed: int
     batch_size: int
@@ -108,7 +111,7 @@ def train_members(run: Run) -> tuple[list[TabularNetwork], list[TrainState]]:
                 average=run.task.member_average,
             )
             network = network.to(device)
-            network.initialise_from_data(**inputs_of(run.train_data.tensors))
+            network.initialise_from_data(**inputs_of(run.train_data.sample()))
         if run.settings["train_last"] is not None:
             train_only_last(network, int(run.settings["train_last"]))
         share = time_share(run, states)
@@ -120,7 +123,7 @@ def train_members(run: Run) -> tuple[list[TabularNetwork], list[TrainState]]:
         rows = (
             bootstrap(run.train_data, member_seed) if run.settings["bootstrap"] else run.train_data
         )
-        states.append(train(network, rows, run.val_data, config, callbacks))
+        states.append(train(network, *shares(rows, run.val_data), config, callbacks))
         members.append(network.requires_grad_(True).cpu().eval())
         if states[-1].stop_reason == INTERRUPTED:
             break
@@ -133,19 +136,33 @@ def train_quantiles(run: Run) -> TabularNetwork:
     torch.manual_seed(run.seed + QUANTILE_SEED)
     network = build_member(run.settings, run.preprocessor, outputs=len(QUANTILE_LEVELS))
     network = network.to(run.train_data.device)
-    network.initialise_from_data(**inputs_of(run.train_data.tensors))
+    network.initialise_from_data(**inputs_of(run.train_data.sample()))
     limit = run.settings["time_limit"]
     config = replace(
         train_config(run, run.seed + QUANTILE_SEED, limit),
         loss="quantile",
         quantiles=QUANTILE_LEVELS,
     )
-    train(network, run.train_data, run.val_data, config, stopping_callbacks(run, limit))
+    train(network, *shares(run.train_data, run.val_data), config, stopping_callbacks(run, limit))
     return network.cpu().eval()
 
 
-def bootstrap(data: InMemorySource, seed: int) -> InMemorySource:
+def shares(
+    train_data: InMemorySource | StreamingSource, val_data: InMemorySource | None
+) -> tuple[BatchSource, BatchSource | None]:
+    """This process's share of the training and validation rows: all of them, unless several
+    processes train together (under ``torchrun``; see :mod:`deepfit.training.distributed`)."""
+    runtime = start(train_data.device.type)
+    if not runtime.distributed:
+        return train_data, val_data
+    rank, world = runtime.rank, runtime.world_size
+    return train_data.shard(rank, world), None if val_data is None else val_data.shard(rank, world)
+
+
+def bootstrap(data: InMemorySource | StreamingSource, seed: int) -> InMemorySource:
     """A seeded bootstrap resample of ``data``'s rows (as many, drawn with replacement)."""
+    if not isinstance(data, InMemorySource):
+        raise ConfigError("bootstrap resamples rows held in memory, not streamed ones")
     drawn = np.random.default_rng([BOOTSTRAP_STREAM, seed]).integers(0, len(data), len(data))
     return data.subset(torch.tensor(np.sort(drawn)))
 

@@ -32,8 +32,8 @@ from deepfit.errors import ConfigError, DataError
 from deepfit.estimator import Estimator, estimator_for
 from deepfit.evaluation.scoring import Parts, evaluate_baselines, evaluate_model, prepare_parts
 from deepfit.tasks import TASKS, Task, make_task
+from deepfit.trained import split_target
 from deepfit.training.state import INTERRUPTED
-from deepfit.workflow import split_target
 
 MODEL = "deepfit"
 # Saved settings that describe one training run, not the model: not carried into retraining.

@@ -14,18 +14,21 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from deepfit.data.preprocess import PreparedFeatures, TabularPreprocessor
+from deepfit.data.stream import TableFile
 from deepfit.models.ensemble import EnsembleNetwork
 from deepfit.models.network import TabularNetwork
 from deepfit.models.registry import build_network
-from deepfit.training.sources import TARGET, InMemorySource
+from deepfit.training.sources import TARGET, Batch, InMemorySource
+from deepfit.training.streaming import StreamingSource
 
 NAME = "table"
 
@@ -103,3 +106,30 @@ def training_source(
     features = preprocessor.transform(frame)
     tensors = inputs(features, device).tensors
     return InMemorySource({**tensors, TARGET: target.to(device)})
+
+
+def streamed_source(
+    preprocessor: TabularPreprocessor,
+    table: TableFile,
+    piece_rows: Sequence[int],
+    *,
+    target: str,
+    keep: Callable[[pd.DataFrame], np.ndarray],
+    encode: Callable[[pd.DataFrame], torch.Tensor],
+    sample: tuple[pd.DataFrame, torch.Tensor],
+    device: torch.device,
+) -> StreamingSource:
+    """The rows of ``table`` that ``keep`` picks in each piece (``piece_rows[i]`` of piece
+    ``i``), prepared, with the target ``encode`` gives; ``sample`` (features and encoded
+    target) stands for them (:meth:`StreamingSource.sample`)."""
+    columns = [*preprocessor.schema.feature_names, target]
+
+    def read(index: int) -> Batch:
+        frame = table.read(index, columns)
+        frame = frame[keep(frame)]
+        tensors = inputs(preprocessor.transform(frame)).tensors
+        return {**tensors, TARGET: encode(frame)}
+
+    sample_frame, sample_target = sample
+    stand_in = {**inputs(preprocessor.transform(sample_frame)).tensors, TARGET: sample_target}
+    return StreamingSource(read, piece_rows, sample=stand_in, device=device)

@@ -43,8 +43,8 @@ from deepfit.study.result import FactorResult, StudyResult
 from deepfit.study.table import study_metrics, summarize
 from deepfit.tasks import make_task
 from deepfit.tasks.inference import TaskChoice
+from deepfit.trained import choose_task, split_target
 from deepfit.training.state import DIVERGED
-from deepfit.workflow import choose_task, split_target
 
 RunRow = dict[str, Any]
 Progress = Callable[[str, int, int, RunRow], None]  # factor, runs done, runs in all, the run

@@ -28,6 +28,7 @@ from deepfit.errors import ConfigError, DeepfitWarning
 from deepfit.estimator import Estimator, estimator_for
 from deepfit.evaluation.scoring import Parts, evaluate_model, prepare_parts
 from deepfit.tasks import make_task
+from deepfit.trained import choose_task, split_target
 from deepfit.tuning.history import (
     FINISHED,
     best_trial,
@@ -40,7 +41,6 @@ from deepfit.tuning.history import (
 )
 from deepfit.tuning.objective import DEFAULT_ATTR, Objective, Scoring
 from deepfit.tuning.space import SearchSpace, base_settings, search_space
-from deepfit.workflow import choose_task, split_target
 
 STUDY_ATTR = "deepfit"  # the study's user attribute that records what it tunes, to resume safely
 

@@ -1,0 +1,59 @@
+"""What a training on a table gives back, and the checks that every way of training shares.
+
+Example:
+    >>> frame = pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]})
+    >>> split_target(frame, "y")[1].tolist()
+    [3.0, 4.0]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from deepfit.errors import ConfigError, DataError
+from deepfit.estimator import Estimator
+from deepfit.evaluation.scoring import MetricsBySplit
+from deepfit.tasks import TASKS, Task, make_task
+from deepfit.tasks.inference import TaskChoice, infer_task
+
+
+@dataclass
+class TrainingResult:
+    """The fitted model, its metrics beside the baselines', and the rows in each split.
+
+    ``task`` says which task ran and why (inferred from the target, or as asked).
+    """
+
+    model: Estimator
+    metrics: MetricsBySplit
+    task: TaskChoice
+    split_sizes: dict[str, int] = field(default_factory=dict)
+    test: tuple[pd.DataFrame, np.ndarray] | None = None  # the test rows: features, target
+    notes: list[str] = field(default_factory=list)  # how the data was read, for the CLI
+
+
+def split_target(
+    frame: pd.DataFrame, target: str, task: Task | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features and the target column of ``frame``, checked by ``task`` (regression's by
+    default)."""
+    if target not in frame.columns:
+        shown = ", ".join(map(str, frame.columns[:20]))
+        raise DataError(f"target column '{target}' is not in the data; the columns are: {shown}")
+    task = task or make_task("regression")
+    return frame.drop(columns=[target]), task.check_target(frame[target], target)
+
+
+def choose_task(frame: pd.DataFrame, target: str, task: str | None) -> TaskChoice:
+    """The task asked for, or the one the target column implies (see
+    :mod:`deepfit.tasks.inference`)."""
+    if task is not None:
+        if task not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}, however: {task!r}")
+        return TaskChoice(task, f"task: {task} (as asked)")
+    if target not in frame.columns:
+        split_target(frame, target)  # the error that names the columns
+    return infer_task(frame[target], target)
