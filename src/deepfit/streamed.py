@@ -62,6 +62,7 @@ from deepfit.evaluation.scoring import (
     prepare_parts,
 )
 from deepfit.files import atomic_writer
+from deepfit.memory import release_free_memory
 from deepfit.tasks import make_task
 from deepfit.tasks.base import Task
 from deepfit.trained import TrainingResult, choose_task, split_target
@@ -128,10 +129,11 @@ def train_streamed(
         )
     with tempfile.TemporaryDirectory(prefix="deepfit-stream-") as folder:
         if runtime.is_main:
-            table = _read_once(path, Path(folder), first, schema, target, count, runtime)
+            table = _passed(runtime, path, Path(folder), first, schema, target, count)
         statistics = _shared(runtime, statistics)
         if not runtime.is_main:
             table = TableFile(path)
+        release_free_memory()
         held = {part: _held_out(statistics, part, target, checker) for part in (VALIDATION, TEST)}
         data = StreamedData(
             table=table,
@@ -175,13 +177,27 @@ def _read_once(
     schema: Schema,
     target: str,
     count: Any,
-    runtime: Runtime,
 ) -> TableFile:
     """The statistics pass: a Parquet file read by row group, or a CSV copied to Parquet in
-    ``folder`` on the way; returns the file to train from. Across processes, rank 0 reads and
-    an error it meets reaches the others too (:func:`_shared`)."""
+    ``folder`` on the way; returns the file to train from."""
+    if is_parquet(path):
+        table = TableFile(path)
+        for piece in table.pieces():
+            count(piece)
+            release_free_memory()
+        return table
+    text = [c.name for c in schema.columns if c.role not in ("numeric", "drop")]
+    types = csv_types(first, text=text)
+    if pd.api.types.is_integer_dtype(first[target]):
+        types[target] = pa.int64()
+    return parquet_copy(path, folder, types, count)
+
+
+def _passed(runtime: Runtime, *arguments: Any) -> TableFile:
+    """:func:`_read_once` in rank 0; an error it meets there reaches the other processes too
+    (:func:`_shared` raises it in each)."""
     try:
-        return _read_pass(path, folder, first, schema, target, count)
+        return _read_once(*arguments)
     except DeepfitError as error:
         if runtime.distributed:
             runtime.broadcast(error)
@@ -198,26 +214,6 @@ def _shared(runtime: Runtime, statistics: StreamStatistics) -> StreamStatistics:
     if not isinstance(shared, StreamStatistics):
         raise ConfigError("the first process sent no statistics; see its error above")
     return shared
-
-
-def _read_pass(
-    path: Path,
-    folder: Path,
-    first: pd.DataFrame,
-    schema: Schema,
-    target: str,
-    count: Any,
-) -> TableFile:
-    if is_parquet(path):
-        table = TableFile(path)
-        for piece in table.pieces():
-            count(piece)
-        return table
-    text = [c.name for c in schema.columns if c.role not in ("numeric", "drop")]
-    types = csv_types(first, text=text)
-    if pd.api.types.is_integer_dtype(first[target]):
-        types[target] = pa.int64()
-    return parquet_copy(path, folder, types, count)
 
 
 def _held_out(

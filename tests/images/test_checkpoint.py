@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from deepfit import ImageRegressor
 from deepfit.cli import app
 from deepfit.errors import ConfigError, DataError
-from deepfit.training.callbacks import Callback
 from deepfit.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from tests.support.callbacks import Crash
 
 SMALL: dict[str, Any] = {
     "model": "cnn",
@@ -24,17 +24,6 @@ SMALL: dict[str, Any] = {
     "patience": 50,
     "augment": ["shift", "brightness"],  # the augmentation's draws must resume too
 }
-
-
-class Crash(Callback):
-    """Raise after epoch ``at``, as a killed process would stop."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_epoch_end(self, state: Any, network: Any) -> None:
-        if state.epoch == self.at:
-            raise RuntimeError("simulated crash")
 
 
 def squares(n: int = 48, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

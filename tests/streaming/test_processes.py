@@ -78,3 +78,11 @@ def test_a_bad_input_in_two_processes_is_one_line(parquet: Path, tmp_path: Path)
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert lines == [lines[0]], run.stderr
     assert lines[0].startswith("error: target column 'nope'")
+
+
+def test_images_and_forecasts_train_in_one_process(tmp_path: Path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    run = deepfit("train", folder, "-t", "y", "--labels", tmp_path / "l.csv", "--processes", 2)
+    assert run.returncode == 1
+    assert run.stderr.startswith("error: training across processes covers tables")

@@ -1,7 +1,6 @@
 """Training and predicting on a file streamed a piece at a time, end to end."""
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,7 +10,7 @@ import torch
 from deepfit import ConfigError, load
 from deepfit.data.stream import plan_memory
 from deepfit.streamed import predict_streamed, train_streamed
-from deepfit.training.callbacks import Callback
+from tests.support.callbacks import Crash
 from tests.support.cli import invoke
 from tests.support.tables import FAST, make_label_table, make_table
 
@@ -92,17 +91,6 @@ def test_classification_streams_with_every_label(tmp_path: Path):
     assert out.task.task == "classification"
     assert sorted(out.model.classes_) == ["high", "low", "mid"]
     assert out.metrics["deepfit"]["test"]["accuracy"] > 0.6
-
-
-class Crash(Callback):
-    """Raise after epoch ``at``, as a killed process would stop."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_epoch_end(self, state: Any, network: Any) -> None:
-        if state.epoch == self.at:
-            raise RuntimeError("simulated crash")
 
 
 def test_a_crashed_streamed_run_resumes_to_the_uninterrupted_weights(parquet: Path, tmp_path: Path):

@@ -24,6 +24,7 @@ from deepfit.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from deepfit.training.loop import TrainConfig, train
 from deepfit.training.sources import InMemorySource
 from deepfit.training.state import ANNEALED, INTERRUPTED
+from tests.support.callbacks import Crash
 from tests.support.sources import table_source
 from tests.support.tables import make_table
 
@@ -33,17 +34,6 @@ SMALL: dict[str, Any] = {
     "learning_rate": 3e-3,
     "dropout": 0.2,  # dropout draws from the global RNG, which a resume must restore
 }
-
-
-class Crash(Callback):
-    """Raise after epoch ``at``, as a killed process would stop."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_epoch_end(self, state: Any, network: Any) -> None:
-        if state.epoch == self.at:
-            raise RuntimeError("simulated crash")
 
 
 class Interrupt(Callback):

@@ -109,11 +109,16 @@ def train(
     from deepfit.files import check_writable
     from deepfit.streamed import agreed_plan, train_streamed
     from deepfit.trained import choose_task
-    from deepfit.training.distributed import launch
+    from deepfit.training.distributed import launch, under_torchrun
     from deepfit.training.state import INTERRUPTED as STOPPED
     from deepfit.workflow import train_table
 
     check_writable(out_path, overwrite=force)
+    if (processes > 1 or under_torchrun()) and (data.is_dir() or labels or time):
+        raise ConfigError(
+            "training across processes covers tables; train image and forecasting models in "
+            "one process (drop --processes, or start one process)"
+        )
     if processes > 1:
         raise typer.Exit(launch(processes, without_option(sys.argv[1:], "--processes")))
     if data.is_dir() or labels is not None:

@@ -70,13 +70,18 @@ def delimiter(path: Path) -> str:
         return ","
 
 
-def _read_file(path: Path) -> pd.DataFrame:
+def check_file(path: Path) -> None:
+    """Refuse a path that is missing, a folder or empty, in one line each."""
     if not path.exists():
         raise DataFileNotFoundError(f"file not found: {path}; check the path")
     if path.is_dir():
         raise DataError(f"{path} is a folder, not a data file; name a CSV or Parquet file")
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty; it needs a header row and at least one data row")
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    check_file(path)
     suffix = path.suffix.lower()
     try:
         if suffix in PARQUET_SUFFIXES:

@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from deepfit.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, delimiter, read_table
-from deepfit.errors import ConfigError, DataError, DataFileNotFoundError
+from deepfit.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, check_file, delimiter, read_table
+from deepfit.errors import ConfigError, DataError
 
 PIECE_ROWS = 131_072  # rows per row group of a CSV's Parquet copy, and per slice read
 HEAD_ROWS = 50_000  # the rows the schema and the size estimate come from
@@ -133,16 +133,6 @@ def plan_memory(path: Path, budget: int | None = None) -> MemoryPlan:
     return MemoryPlan(path, rows, exact, int(per_row * rows), budget)
 
 
-def check_file(path: Path) -> None:
-    """The checks :func:`deepfit.data.io.read_table` makes before reading, as one-line errors."""
-    if not path.exists():
-        raise DataFileNotFoundError(f"file not found: {path}; check the path")
-    if path.is_dir():
-        raise DataError(f"{path} is a folder, not a data file; name a CSV or Parquet file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path} is empty; it needs a header row and at least one data row")
-
-
 def is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
@@ -222,8 +212,25 @@ class TableFile:
         self.starts = [0, *np.cumsum(self.piece_rows).tolist()][:-1]
         self.n_rows = int(sum(self.piece_rows))
 
-    def read(self, index: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """The rows of piece ``index`` (only ``columns``, when given)."""
+    def read(
+        self,
+        index: int,
+        columns: Sequence[str] | None = None,
+        keep: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> pd.DataFrame:
+        """The rows of piece ``index`` (only ``columns``, when given; only the rows whose
+        numbers ``keep`` marks True, when given)."""
+        return pd.concat(list(self.read_slices(index, columns, keep)))
+
+    def read_slices(
+        self,
+        index: int,
+        columns: Sequence[str] | None = None,
+        keep: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """:meth:`read`'s rows as frames of at most :data:`PIECE_ROWS` rows: the row group
+        is read once, then each slice is filtered before pandas sees it, so a large row group
+        costs its Arrow size and one slice, not a whole frame and its copies."""
         try:
             table = pq.ParquetFile(self.source).read_row_group(
                 index, columns=list(columns) if columns is not None else None
@@ -232,16 +239,21 @@ class TableFile:
             raise DataError(
                 f"cannot read row group {index} of {self.path}: {_reason(error)}"
             ) from error
-        frame = table.to_pandas()
+        names = [str(name) for name in table.column_names]
         start = self.starts[index]
-        return frame.set_axis(pd.RangeIndex(start, start + len(frame))).set_axis(
-            [str(c) for c in frame.columns], axis=1
-        )
+        for offset in range(0, max(table.num_rows, 1), PIECE_ROWS):
+            part = table.slice(offset, PIECE_ROWS)
+            rows = np.arange(start + offset, start + offset + part.num_rows)
+            if keep is not None:
+                mask = np.asarray(keep(rows), dtype=bool)
+                part, rows = part.filter(pa.array(mask)), rows[mask]
+            frame = part.to_pandas()
+            yield frame.set_axis(pd.Index(rows)).set_axis(names, axis=1)
 
     def pieces(self, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
-        """Every piece in order."""
+        """Every row, in order, as frames of at most :data:`PIECE_ROWS` rows."""
         for index in range(len(self.piece_rows)):
-            yield self.read(index, columns)
+            yield from self.read_slices(index, columns)
 
 
 def slices(
@@ -264,8 +276,15 @@ def _frame(batch: pa.RecordBatch, start: int) -> pd.DataFrame:
 
 def _batches(path: Path, column_types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
     if is_parquet(path):
+        # By row group, then sliced: pyarrow's iter_batches over a whole file held on to
+        # memory as it went (1.6 GB after 10M rows here, against 0.6 GB this way).
         try:
-            yield from pq.ParquetFile(path).iter_batches(batch_size=PIECE_ROWS)
+            parquet = pq.ParquetFile(path)
+            for group in range(parquet.metadata.num_row_groups):
+                table = parquet.read_row_group(group)
+                for offset in range(0, table.num_rows, PIECE_ROWS):
+                    yield from table.slice(offset, PIECE_ROWS).to_batches()
+                del table
         except (pa.ArrowException, OSError) as error:
             raise DataError(
                 f"cannot read {path}: {_reason(error)}; is it a valid Parquet file?"

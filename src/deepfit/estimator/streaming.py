@@ -50,12 +50,10 @@ class StreamedData:
     validation: tuple[pd.DataFrame, np.ndarray] | None
     train_piece_rows: list[int]  # the training rows of each piece
 
-    def training_rows(self, frame: pd.DataFrame) -> np.ndarray:
-        """Which rows of ``frame`` (indexed by row number) train."""
+    def training_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Which of the row numbers ``rows`` train."""
         statistics = self.statistics
-        return np.asarray(
-            statistics.splitter.parts(frame.index.to_numpy(), seed=statistics.seed) == TRAIN
-        )
+        return np.asarray(statistics.splitter.parts(rows, seed=statistics.seed) == TRAIN)
 
 
 def fit_streamed(
@@ -113,7 +111,7 @@ def fit_streamed(
             data.train_piece_rows,
             target=data.target,
             keep=data.training_rows,
-            encode=lambda frame: task.encode(task.check_target(frame[data.target], data.target)),
+            encode=lambda values: task.encode(task.check_target(values, data.target)),
             sample=(sample_X, task.encode(train_target)),
             device=device,
         ),

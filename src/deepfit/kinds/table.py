@@ -114,22 +114,37 @@ def streamed_source(
     piece_rows: Sequence[int],
     *,
     target: str,
-    keep: Callable[[pd.DataFrame], np.ndarray],
-    encode: Callable[[pd.DataFrame], torch.Tensor],
+    keep: Callable[[np.ndarray], np.ndarray],
+    encode: Callable[[np.ndarray], torch.Tensor],
     sample: tuple[pd.DataFrame, torch.Tensor],
     device: torch.device,
 ) -> StreamingSource:
-    """The rows of ``table`` that ``keep`` picks in each piece (``piece_rows[i]`` of piece
-    ``i``), prepared, with the target ``encode`` gives; ``sample`` (features and encoded
-    target) stands for them (:meth:`StreamingSource.sample`)."""
+    """The rows of ``table`` that ``keep`` picks by number (``piece_rows[i]`` of piece
+    ``i``), prepared, with their ``target`` encoded by ``encode``; ``sample`` (features and
+    encoded target) stands for them (:meth:`StreamingSource.sample`). Pieces are read and
+    prepared in numpy off the main thread; only ``finish`` makes tensors."""
     columns = [*preprocessor.schema.feature_names, target]
 
-    def read(index: int) -> Batch:
-        frame = table.read(index, columns)
-        frame = frame[keep(frame)]
-        tensors = inputs(preprocessor.transform(frame)).tensors
-        return {**tensors, TARGET: encode(frame)}
+    def read(index: int) -> tuple[PreparedFeatures, np.ndarray]:
+        parts = [
+            (preprocessor.transform(frame), frame[target].to_numpy())
+            for frame in table.read_slices(index, columns, keep)
+        ]
+        numeric = np.concatenate([features.numeric for features, _ in parts])
+        categorical = np.concatenate([features.categorical for features, _ in parts])
+        values = np.concatenate([values for _, values in parts])
+        return PreparedFeatures(numeric=numeric, categorical=categorical), values
+
+    def finish(piece: tuple[PreparedFeatures, np.ndarray]) -> Batch:
+        features, values = piece
+        return {
+            "numeric": torch.from_numpy(np.require(features.numeric, requirements=["C", "W"])),
+            "categorical": torch.from_numpy(
+                np.require(features.categorical, requirements=["C", "W"])
+            ),
+            TARGET: encode(values),
+        }
 
     sample_frame, sample_target = sample
     stand_in = {**inputs(preprocessor.transform(sample_frame)).tensors, TARGET: sample_target}
-    return StreamingSource(read, piece_rows, sample=stand_in, device=device)
+    return StreamingSource(read, piece_rows, sample=stand_in, device=device, finish=finish)

@@ -1,7 +1,9 @@
 """A batch source that streams: pieces of rows read one at a time, never all at once.
 
 Each epoch reads the pieces (a table's row groups) in an order drawn from the loop's
-generator, while a background thread reads and prepares the next one. Rows pass through a
+generator, while a background thread reads and prepares the next one as numpy arrays. Torch
+work stays in the main thread (``finish``): a torch operation in a second thread starts a
+second OpenMP pool beside the training's, which slowed training by a third here. Rows pass through a
 shuffle buffer of at most ``buffer_rows`` rows: when it is full it is shuffled, its first half
 goes out as batches and the second half waits to mix with the next piece. Memory stays at
 about two pieces and one buffer, however large the data.
@@ -22,36 +24,42 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import torch
 
 from deepfit.errors import ConfigError
+from deepfit.memory import release_free_memory
 from deepfit.training.sources import Batch
 
 SHUFFLE_ROWS = 262_144
 
 
 class StreamingSource:
-    """Batches from pieces that ``read(index)`` gives as named CPU tensors.
+    """Batches from pieces that ``read(index)`` gives (in a background thread), which
+    ``finish`` turns into named CPU tensors (in the caller's thread).
 
-    ``piece_rows[i]`` is how many rows ``read(i)`` gives (known from the statistics pass);
+    ``piece_rows[i]`` is how many rows piece ``i`` has (known from the statistics pass);
     ``sample`` is a fixed set of rows that stands for the data (:meth:`sample`); ``pieces``
-    limits the source to some piece indices (a process's shard).
+    limits the source to some piece indices (a process's shard). By default ``read`` gives
+    the tensors themselves.
     """
 
     def __init__(
         self,
-        read: Callable[[int], Batch],
+        read: Callable[[int], Any],
         piece_rows: Sequence[int],
         *,
         sample: Batch,
         device: torch.device | None = None,
         buffer_rows: int = SHUFFLE_ROWS,
         pieces: Sequence[int] | None = None,
+        finish: Callable[[Any], Batch] | None = None,
     ) -> None:
         if buffer_rows < 2:
             raise ConfigError(f"a shuffle buffer needs at least 2 rows, however: {buffer_rows}")
         self.read = read
+        self.finish = finish
         self.piece_rows = [int(n) for n in piece_rows]
         self.pieces = [i for i in (range(len(piece_rows)) if pieces is None else pieces)]
         self.pieces = [i for i in self.pieces if self.piece_rows[i] > 0]
@@ -80,6 +88,7 @@ class StreamingSource:
             device=self._device,
             buffer_rows=self.buffer_rows,
             pieces=self.pieces[rank::world_size],
+            finish=self.finish,
         )
 
     def n_batches(self, batch_size: int) -> int:
@@ -118,24 +127,29 @@ class StreamingSource:
         if not order:
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepfit-read") as pool:
-            pending: Future[Batch] = pool.submit(self._checked, order[0])
+            pending: Future[Any] = pool.submit(self._read, order[0])
             try:
-                for following in [*order[1:], None]:
+                for index, following in zip(order, [*order[1:], None], strict=True):
                     piece = pending.result()
                     if following is not None:
-                        pending = pool.submit(self._checked, following)
-                    yield piece
+                        pending = pool.submit(self._read, following)
+                    yield self._checked(index, piece)
             finally:
                 pending.cancel()
 
-    def _checked(self, index: int) -> Batch:
+    def _read(self, index: int) -> Any:
         piece = self.read(index)
-        if _rows(piece) != self.piece_rows[index]:
+        release_free_memory()
+        return piece
+
+    def _checked(self, index: int, piece: Any) -> Batch:
+        batch: Batch = piece if self.finish is None else self.finish(piece)
+        if _rows(batch) != self.piece_rows[index]:
             raise ConfigError(
-                f"piece {index} gave {_rows(piece)} rows where the statistics pass counted "
+                f"piece {index} gave {_rows(batch)} rows where the statistics pass counted "
                 f"{self.piece_rows[index]}; did the file change during training?"
             )
-        return piece
+        return batch
 
 
 def _rows(batch: Batch) -> int:
