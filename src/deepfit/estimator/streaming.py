@@ -65,8 +65,8 @@ def fit_streamed(
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
 ) -> Fitted:
-    """Fit ``estimator``'s settings on the streamed ``data`` (``task``: fitted by the caller
-    to the sample's target, or to be refitted here)."""
+    """Fit ``estimator``'s settings on the streamed ``data``; ``task`` is a fresh task object,
+    fitted here to the sample's target (or replaced by the base model's when fine-tuning)."""
     params = estimator.get_params(deep=False)
     check_params(params, task_name)
     check_combinations(params, resume=resume, callbacks=callbacks)
