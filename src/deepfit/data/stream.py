@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +33,7 @@ HEAD_ROWS = 50_000  # the rows the schema and the size estimate come from
 IN_MEMORY_COPIES = 4  # the in-memory path holds about this many copies of the frame at its peak
 COMPRESSED_RATIO = 5.0  # a compressed CSV's text is taken as this many times its file
 CSV_BLOCK_BYTES = 16 << 20
+SNIFF_LINES_BYTES = 4 << 20  # the start of a CSV whose lines estimate its rows
 UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -176,9 +176,6 @@ def _csv_rows(path: Path, sample_rows: int) -> tuple[int, bool]:
     if path.suffix.lower() in {".gz", ".bz2", ".xz", ".zip"}:
         size = int(size * COMPRESSED_RATIO)
     return max(sample_rows, int(size / max(1.0, len(start) / max(1, lines)))), False
-
-
-SNIFF_LINES_BYTES = 4 << 20
 
 
 def _reason(error: BaseException) -> str:
@@ -368,8 +365,3 @@ def parquet_copy(
     if writer is None or start == 0:
         raise DataError(f"{path} has a header but no data rows; add rows to train on")
     return TableFile(path, target)
-
-
-def pieces_needed(rows: int) -> int:
-    """How many pieces of :data:`PIECE_ROWS` rows ``rows`` rows make."""
-    return max(1, math.ceil(rows / PIECE_ROWS))
