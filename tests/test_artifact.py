@@ -14,7 +14,8 @@ import torch
 from safetensors.torch import load as load_tensors
 
 from deepfit import ArtifactError, DeepfitError, NotFittedError, Regressor, load
-from deepfit.artifact import FORMAT_VERSION, MEMBERS
+from deepfit.archive import MEMBERS
+from deepfit.artifact import FORMAT_VERSION
 from deepfit.errors import DataFileNotFoundError, OutputExistsError
 from tests.support.tables import make_table
 

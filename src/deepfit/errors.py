@@ -22,6 +22,10 @@ class ConfigError(DeepfitError, ValueError):
     """A setting is out of range or unknown."""
 
 
+class FolderInUseError(ConfigError):
+    """A folder another live run is using (its checkpoint folder's lock is held)."""
+
+
 class ArtifactError(DeepfitError, ValueError):
     """A model file is corrupt, truncated, foreign, or from an unsupported format version."""
 

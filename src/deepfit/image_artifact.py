@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deepfit.archive import WeightsSize, build_within
+from deepfit.errors import ArtifactError
 from deepfit.evaluation.intervals import ConformalCalibration
 from deepfit.kind_artifact import BUILD_ERRORS, malformed, read_kind_model, save_kind_model
 from deepfit.kinds.image import NAME as IMAGE
@@ -91,10 +93,16 @@ def load_image_model(path: str | Path) -> SavedImageModel:
     parts = read_kind_model(path, kind=IMAGE, what="an image model")
     try:
         preparer = ImagePreparer.from_dict(parts.preprocessing)
-        network = build_saved_network(parts.settings, preparer)
+        network = build_within(
+            Path(path),
+            lambda: build_saved_network(parts.settings, preparer),
+            WeightsSize.of(parts.weights).elements,
+        )
         calibration = parts.metadata.get("calibration")
         conformal = None if calibration is None else ConformalCalibration.from_dict(calibration)
         network.load_state_dict(parts.weights, strict=True)
+    except ArtifactError:
+        raise
     except BUILD_ERRORS as error:
         raise malformed(path, error) from error
     return SavedImageModel(

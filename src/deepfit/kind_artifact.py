@@ -23,15 +23,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from deepfit.archive import read_json, read_members, read_weights
 from deepfit.artifact import (
     base_metadata,
     decode_params,
     encode_params,
     network_tensors,
-    read_json,
-    read_members,
     read_metadata,
-    read_weights,
     write_archive,
 )
 from deepfit.errors import ArtifactError, brief

@@ -18,6 +18,8 @@ from typing import Any
 
 from torch import nn
 
+from deepfit.archive import WeightsSize, build_within, check_parts
+from deepfit.errors import ArtifactError
 from deepfit.evaluation.forecast_intervals import StepConformal
 from deepfit.kind_artifact import BUILD_ERRORS, malformed, read_kind_model, save_kind_model
 from deepfit.kinds.series import NAME as SERIES
@@ -87,7 +89,11 @@ def load_forecast(path: str | Path) -> SavedForecast:
     parts = read_kind_model(path, kind=SERIES, what="a forecasting model")
     try:
         preparer = SeriesPreparer.from_dict(parts.preprocessing)
-        network = build_forecast_network(parts.settings, preparer)
+        held = WeightsSize.of(parts.weights)
+        check_parts(Path(path), held, layers=int(parts.settings["layers"]))
+        network = build_within(
+            Path(path), lambda: build_forecast_network(parts.settings, preparer), held.elements
+        )
         calibration = parts.metadata.get("calibration")
         conformal = None if calibration is None else StepConformal.from_dict(calibration)
         if conformal is not None and len(conformal.kept) != preparer.horizon:
@@ -96,6 +102,8 @@ def load_forecast(path: str | Path) -> SavedForecast:
         if not 1 <= min_history <= preparer.lookback:
             raise ValueError("min_history is out of range")
         network.load_state_dict(parts.weights, strict=True)
+    except ArtifactError:
+        raise
     except BUILD_ERRORS as error:
         raise malformed(path, error) from error
     return SavedForecast(

@@ -19,7 +19,7 @@ Options every builder may read (each new key has a default, so old saved options
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from torch import nn
@@ -116,6 +116,19 @@ def build_backbone(name: str, layout: InputLayout, options: dict[str, Any]) -> n
     embedding = cast(NumericEmbedding, make_numeric_embedding(kind, layout.n_numeric, options))
     inner = MODELS[name](widened_layout(layout, embedding.d_embedding), options)
     return EmbeddedBackbone(layout, embedding, inner)
+
+
+def layer_count(name: str, options: Mapping[str, Any]) -> int:
+    """How many layers the backbone ``name`` stacks under ``options``, each with one weight
+    tensor at least: what the time to build it grows with, besides the categorical columns.
+
+    Example:
+        >>> layer_count("mlp", {"hidden_layers": (64, 64)}), layer_count("ft_transformer", {})
+        (2, 3)
+    """
+    if name == "ft_transformer":
+        return int(options.get("n_blocks", 3))  # ft_transformer_backbone's default
+    return len(options["hidden_layers"])
 
 
 def build_network(

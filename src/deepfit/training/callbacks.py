@@ -59,6 +59,10 @@ class Callback:
     def on_train_end(self, state: TrainState, network: nn.Module) -> None:
         """Called once after the last epoch, also when a callback stopped the run."""
 
+    def on_close(self) -> None:
+        """Called once when training is over in every process, also when it raised: release
+        what ``on_setup`` took (a checkpoint folder's lock)."""
+
     def deadline(self) -> float | None:
         """A time (by ``time.perf_counter``) at which the current epoch ends early, its rows
         so far counting as the epoch; None for no deadline."""

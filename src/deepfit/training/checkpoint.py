@@ -29,6 +29,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Protocol
 
 import torch
@@ -36,13 +37,21 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from deepfit.errors import ArtifactError, ConfigError, DataError, brief
+from deepfit.errors import ArtifactError, ConfigError, DataError, FolderInUseError, brief
 from deepfit.files import atomic_writer
 from deepfit.training.callbacks import Callback, LoopParts
+from deepfit.training.distributed import current
 from deepfit.training.sources import TARGET, Batch
 from deepfit.training.state import DIVERGED, EpochRecord, TrainState
 
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so the folder is not locked
+    fcntl = None
+
 CHECKPOINT_FILE = "checkpoint.safetensors"
+LOCK_FILE = ".lock"  # a run holds an exclusive flock on it while it uses the folder
 FORMAT = "deepfit-checkpoint"
 FORMAT_VERSION = 1
 MAX_HASHED_ROWS = 65_536  # larger data is fingerprinted by evenly spaced rows
@@ -104,14 +113,22 @@ class Checkpoint(Callback):
         self.fingerprint = fingerprint
         self.resume_from = resume_from
         self.parts: LoopParts | None = None
+        self.lock: FolderLock | None = None
 
     def on_setup(self, state: TrainState, parts: LoopParts) -> None:
         self.parts = parts
-        for leftover in self.path.parent.glob(f".{CHECKPOINT_FILE}.*.tmp"):
-            with contextlib.suppress(OSError):
-                leftover.unlink()  # from a run killed while writing
+        if current().is_main:  # the process that writes (rank 0) owns the folder
+            self.lock = self.lock or FolderLock(self.path.parent)
+            self.lock.acquire()
+            for leftover in self.path.parent.glob(f".{CHECKPOINT_FILE}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()  # from a run killed while writing
         if self.resume_from is not None:
             restore_checkpoint(self.resume_from, state, parts)
+
+    def on_close(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
     def on_epoch_end(self, state: TrainState, network: nn.Module) -> None:
         last = state.stop or state.epoch >= state.max_epochs
@@ -119,6 +136,71 @@ class Checkpoint(Callback):
             if self.parts is None:
                 raise RuntimeError("Checkpoint.on_setup was not called; pass it to train()")
             save_checkpoint(self.path, state, self.parts, self.fingerprint)
+
+
+class FolderLock:
+    """An exclusive advisory lock (``flock``) on a checkpoint folder's :data:`LOCK_FILE`, so
+    that two runs never share a folder (each would delete the other's temporary files and
+    replace its checkpoint). The system drops it when its process ends, even by a crash.
+    Where there is no ``fcntl`` (Windows) nothing is locked.
+
+    Example:
+        >>> import tempfile
+        >>> lock = FolderLock(Path(tempfile.mkdtemp()))
+        >>> lock.acquire(); lock.release()
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.descriptor: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock; a :class:`FolderInUseError` if another live run holds it."""
+        if fcntl is None or self.descriptor is not None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / LOCK_FILE
+        while True:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # The holder removes the file as it lets go; a lock on a removed file is
+                # no lock, so take the one under the name now.
+                if _same_file(path, descriptor):
+                    break
+            except BlockingIOError as error:
+                os.close(descriptor)
+                raise FolderInUseError(
+                    f"checkpoint folder {self.folder} is in use by another run that is still "
+                    "going; choose another --checkpoint-dir (checkpoint_dir), or wait for "
+                    "that run to end"
+                ) from error
+            except BaseException:
+                os.close(descriptor)
+                raise
+            os.close(descriptor)
+        self.descriptor = descriptor
+
+    def release(self) -> None:
+        """Let the lock go, removing its file (while still holding it) to leave the folder
+        as the run found it."""
+        descriptor, self.descriptor = self.descriptor, None
+        if descriptor is None:
+            return
+        try:
+            with contextlib.suppress(OSError):
+                os.unlink(self.folder / LOCK_FILE)
+        finally:
+            os.close(descriptor)  # closing the last descriptor drops the flock
+
+
+def _same_file(path: Path, descriptor: int) -> bool:
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(descriptor)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 # ---------------------------------------------------------------------------------- saving
@@ -158,19 +240,8 @@ def save_checkpoint(
         {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()},
         metadata=metadata,
     )
-    with atomic_writer(path, overwrite=True) as handle:
+    with atomic_writer(path, overwrite=True) as handle:  # syncs the folder after the rename
         handle.write(payload)
-    _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable; a no-op where folders cannot be opened (Windows)."""
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 # --------------------------------------------------------------------------------- loading
@@ -392,6 +463,7 @@ def _decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
 __all__ = [
     "CHECKPOINT_FILE",
     "Checkpoint",
+    "FolderLock",
     "Snapshot",
     "check_fingerprint",
     "checkpoint_path",

@@ -85,24 +85,28 @@ def train(
     run = _Run(network, train_data, validation_data, config, callbacks, runtime)
     state = TrainState(max_epochs=config.max_epochs)
     start = time.perf_counter()
-    for callback in callbacks:
-        callback.on_setup(state, run.parts)  # a checkpoint resuming a run puts them back here
-    run.wrap()  # after a resume, so that DDP starts every process from the restored weights
-    for callback in run.hooked:
-        callback.on_train_start(state, network)
-    with stop_on_interrupt() as interrupted:
-        while state.epoch < config.max_epochs and not state.stop:
-            epoch_start = time.perf_counter()
-            total, rows, cut_short = run.epoch(state.epoch, interrupted)
-            if cut_short:  # Ctrl-C: the unfinished epoch is not recorded
-                state.stop, state.stop_reason = True, INTERRUPTED
-                break
-            run.record(state, total, rows, start=start, began=epoch_start)
-            run.end_epoch(state)
-    if not state.stop_reason:
-        state.stop_reason = f"reached max_epochs={config.max_epochs}"
-    for callback in run.hooked:
-        callback.on_train_end(state, network)
+    try:
+        for callback in callbacks:
+            callback.on_setup(state, run.parts)  # a checkpoint resuming a run restores here
+        run.wrap()  # after a resume, so that DDP starts every process from the restored weights
+        for callback in run.hooked:
+            callback.on_train_start(state, network)
+        with stop_on_interrupt() as interrupted:
+            while state.epoch < config.max_epochs and not state.stop:
+                epoch_start = time.perf_counter()
+                total, rows, cut_short = run.epoch(state.epoch, interrupted)
+                if cut_short:  # Ctrl-C: the unfinished epoch is not recorded
+                    state.stop, state.stop_reason = True, INTERRUPTED
+                    break
+                run.record(state, total, rows, start=start, began=epoch_start)
+                run.end_epoch(state)
+        if not state.stop_reason:
+            state.stop_reason = f"reached max_epochs={config.max_epochs}"
+        for callback in run.hooked:
+            callback.on_train_end(state, network)
+    finally:
+        for callback in callbacks:
+            callback.on_close()  # e.g. a checkpoint folder's lock, also after an error
     state.seconds = time.perf_counter() - start
     network.eval()
     return state
