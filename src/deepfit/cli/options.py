@@ -143,6 +143,37 @@ def estimator_options(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+ENCODING_HELP = (
+    "The text encoding of CSV/TSV files read, e.g. latin-1, cp1252 or utf-16. Default: the "
+    "encoding a byte order mark names (UTF-8 or UTF-16), else UTF-8."
+)
+Encoding = Annotated[
+    str | None, typer.Option("--encoding", help=ENCODING_HELP, metavar="NAME", show_default=False)
+]
+
+
+def encoding_option(command: F) -> F:
+    """Give ``command`` an ``--encoding`` option: every text table it reads (the data, a
+    validation file, streamed pieces) is read in that encoding
+    (:func:`deepfit.data.io.text_encoding`)."""
+    original = inspect.signature(command, eval_str=True)
+    added = inspect.Parameter(
+        "encoding", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Encoding
+    )
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, encoding: str | None = None, **kwargs: Any) -> Any:
+        from deepfit.data.io import text_encoding
+
+        with text_encoding(encoding):
+            return command(*args, **kwargs)
+
+    parameters = [*original.parameters.values(), added]
+    wrapper.__signature__ = original.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper  # type: ignore[return-value]
+
+
 def task_params(
     params: dict[str, Any], task: str, seed: int | None, *, foreign: str
 ) -> dict[str, Any]:

@@ -20,9 +20,11 @@ from deepfit.cli.common import (
 )
 from deepfit.cli.harness import say, tell, user_errors
 from deepfit.cli.images import LabelsFile, SkipBad
+from deepfit.cli.options import encoding_option
 
 
 @user_errors
+@encoding_option
 def predict(
     model_path: ModelPath,
     data: Annotated[
@@ -134,6 +136,7 @@ def predict(
 
 
 @user_errors
+@encoding_option
 def evaluate(
     model_path: ModelPath,
     data: LabelledData,

@@ -33,10 +33,11 @@ from deepfit.cli.images import (
     refuse_image_options,
     train_images,
 )
-from deepfit.cli.options import estimator_options
+from deepfit.cli.options import encoding_option, estimator_options
 
 
 @user_errors
+@encoding_option
 @estimator_options
 def train(
     data: Annotated[

@@ -6,31 +6,47 @@ anything array-like. Errors name the file and say how to fix it.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from deepfit.errors import DataError, DataFileNotFoundError
+from deepfit.errors import ConfigError, DataError, DataFileNotFoundError
 from deepfit.files import atomic_writer
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".gz", ".bz2", ".zip", ".xz"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 SNIFF_BYTES = 64 * 1024
+# byte order marks, longest first: a UTF-16 file names its byte order in its first two bytes
+BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_ENCODING: ContextVar[str | None] = ContextVar("deepfit_text_encoding", default=None)
 
 
-def read_table(source: Any) -> pd.DataFrame:
+def read_table(source: Any, *, encoding: str | None = None) -> pd.DataFrame:
     """Return ``source`` as a pandas DataFrame with string column names.
+
+    A text table is read in ``encoding`` when given (or :func:`text_encoding`'s), else in the
+    encoding its byte order mark names (UTF-8 or UTF-16), else as UTF-8.
 
     Example:
         >>> read_table({"a": [1, 2]}).shape
         (2, 1)
     """
     if isinstance(source, str | os.PathLike):
-        return _read_file(Path(source))
+        return _read_file(Path(source), encoding)
     if isinstance(source, pd.DataFrame):
         frame = source
     elif _is_polars(source):
@@ -49,20 +65,113 @@ def read_table(source: Any) -> pd.DataFrame:
                 "reshape it to (rows, columns)"
             )
         frame = pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
-    return frame.set_axis([str(column) for column in frame.columns], axis=1)
+    names = [str(column) for column in frame.columns]
+    check_unique_columns(names, "the data")
+    return frame.set_axis(names, axis=1)
+
+
+def check_unique_columns(names: Iterable[Any], where: str) -> None:
+    """Refuse a column name that appears more than once (as text) in ``names``.
+
+    Example:
+        >>> try:
+        ...     check_unique_columns(["a", "b", "a"], "t.csv")
+        ... except DataError as error:
+        ...     print(str(error).split(";")[0])
+        column 'a' appears 2 times in t.csv
+    """
+    counts = Counter(str(name) for name in names if not _is_blank(name))
+    repeated = [(name, count) for name, count in counts.items() if count > 1]
+    if repeated:
+        name, count = repeated[0]
+        more = f" (and {len(repeated) - 1} more column name(s))" if len(repeated) > 1 else ""
+        raise DataError(
+            f"column '{name}' appears {count} times in {where}{more}; give every column its "
+            "own name (rename or drop the copies)"
+        )
+
+
+def _is_blank(name: Any) -> bool:
+    return name is None or (isinstance(name, float) and np.isnan(name))
+
+
+def check_encoding(encoding: str | None) -> str | None:
+    """``encoding`` if Python knows it (or None), else a ConfigError."""
+    if encoding is None:
+        return None
+    try:
+        codecs.lookup(encoding)
+    except LookupError as error:
+        raise ConfigError(
+            f"unknown text encoding {encoding!r}; use a name such as utf-8, latin-1, cp1252 "
+            "or utf-16"
+        ) from error
+    return encoding
+
+
+@contextmanager
+def text_encoding(encoding: str | None) -> Iterator[None]:
+    """Read text tables in ``encoding`` inside the block (None: from the byte order mark,
+    else UTF-8), wherever they are read: the command line's ``--encoding``.
+
+    Example:
+        >>> with text_encoding("latin-1"):  # doctest: +SKIP
+        ...     frame = read_table("prices.csv")
+    """
+    token = _ENCODING.set(check_encoding(encoding))
+    try:
+        yield
+    finally:
+        _ENCODING.reset(token)
+
+
+def encoding_of(path: Path, encoding: str | None = None) -> str:
+    """The encoding to read the text table ``path`` in: ``encoding``, else
+    :func:`text_encoding`'s, else its byte order mark's, else UTF-8."""
+    given = check_encoding(encoding) or _ENCODING.get()
+    if given is not None:
+        return given
+    try:
+        with pa.input_stream(str(path), compression="detect") as handle:
+            start = bytes(handle.read(4))
+    except (pa.ArrowException, OSError, ValueError):
+        return "utf-8"
+    for mark, name in BOMS:
+        if start.startswith(mark):
+            return name
+    return "utf-8"
+
+
+def given_encoding(encoding: str | None = None) -> str | None:
+    """The encoding the user named (here or through :func:`text_encoding`), if any."""
+    return check_encoding(encoding) or _ENCODING.get()
+
+
+def encoding_error(path: Path, error: UnicodeDecodeError, encoding: str | None) -> DataError:
+    """A text table that is not in the encoding it was read in, in one line with the fix."""
+    where = f"byte 0x{error.object[error.start]:02x} at position {error.start}"
+    if encoding is None:
+        return DataError(
+            f"cannot read {path}: it is not UTF-8 text ({where}); name its encoding, "
+            "e.g. --encoding latin-1 (encoding='latin-1' in Python) or --encoding cp1252"
+        )
+    return DataError(
+        f"cannot read {path}: it is not {encoding} text ({where}); name the encoding it was "
+        "saved in with --encoding (encoding= in Python)"
+    )
 
 
 def _is_polars(source: Any) -> bool:
     return type(source).__module__.startswith("polars") and hasattr(source, "to_pandas")
 
 
-def delimiter(path: Path) -> str:
+def delimiter(path: Path, encoding: str = "utf-8") -> str:
     """The field separator of a text table: a tab for .tsv, else sniffed from its start."""
     if path.name.lower().endswith((".tsv", ".tsv.gz")):
         return "\t"
     if path.suffix.lower() in {".gz", ".bz2", ".zip", ".xz"}:
         return ","
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+    with path.open("r", encoding=encoding, errors="replace", newline="") as handle:
         sample = handle.read(SNIFF_BYTES)
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -80,14 +189,25 @@ def check_file(path: Path) -> None:
         raise DataError(f"{path} is empty; it needs a header row and at least one data row")
 
 
-def _read_file(path: Path) -> pd.DataFrame:
+def csv_header(path: Path, separator: str, encoding: str) -> list[str]:
+    """The names in the header row of a text table, as written (pandas would rename a
+    repeated name ``a`` to ``a.1``)."""
+    first = pd.read_csv(path, sep=separator, header=None, nrows=1, dtype=str, encoding=encoding)
+    return [name for name in first.iloc[0].tolist() if isinstance(name, str)] if len(first) else []
+
+
+def _read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
     check_file(path)
     suffix = path.suffix.lower()
+    given = given_encoding(encoding)
     try:
         if suffix in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
         elif suffix in CSV_SUFFIXES or suffix == "":
-            frame = pd.read_csv(path, sep=delimiter(path), low_memory=False)
+            text = encoding_of(path, given)
+            separator = delimiter(path, text)
+            check_unique_columns(csv_header(path, separator, text), f"the header of {path}")
+            frame = pd.read_csv(path, sep=separator, low_memory=False, encoding=text)
         else:
             raise DataError(
                 f"{path} has suffix '{suffix}', which deepfit cannot read; "
@@ -95,7 +215,9 @@ def _read_file(path: Path) -> pd.DataFrame:
             )
     except pd.errors.EmptyDataError as error:
         raise DataError(f"{path} holds no data; it needs a header row and data rows") from error
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
+    except UnicodeDecodeError as error:
+        raise encoding_error(path, error, given) from error
+    except (pd.errors.ParserError, OSError, ValueError) as error:
         if isinstance(error, DataError):
             raise
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -104,7 +226,9 @@ def _read_file(path: Path) -> pd.DataFrame:
         ) from error
     if frame.shape[0] == 0:
         raise DataError(f"{path} has a header but no data rows; add rows to train on")
-    frame.columns = [str(column) for column in frame.columns]
+    names = [str(column) for column in frame.columns]
+    check_unique_columns(names, str(path))
+    frame.columns = names
     return frame
 
 

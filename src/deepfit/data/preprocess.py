@@ -9,8 +9,8 @@ exported graph or a server applies exactly what training did.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,11 @@ from deepfit.errors import DataError
 UNKNOWN = 0
 MISSING_CATEGORY = "<missing>"
 DATE_PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour", "days_since_1970")
-NANOSECONDS_PER_DAY = 86_400 * 10**9
+MICROSECONDS_PER_DAY = 86_400 * 10**6
+# Dates are counted in microseconds, not nanoseconds: datetime64[ns] ends in 2262, and a
+# "no end" date such as 9999-12-31 must train, predict and serve alike.
+DATE_UNIT: Final = "datetime64[us]"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -31,6 +35,7 @@ class PreparedFeatures:
     numeric: np.ndarray  # float32 (rows, numeric features), NaN where missing
     categorical: np.ndarray  # int64 (rows, categorical features), 0 = unknown
     unseen_categories: int = 0
+    all_missing: list[str] = field(default_factory=list)  # feature columns with no value at all
 
     def __len__(self) -> int:
         return int(self.numeric.shape[0])
@@ -99,7 +104,14 @@ class TabularPreprocessor:
             column_codes = (vocabulary.get_indexer(pd.Index(texts)) + 1)[positions]
             unseen += int((column_codes == UNKNOWN).sum())
             codes[:, j] = column_codes
-        return PreparedFeatures(numeric=numeric, categorical=codes, unseen_categories=unseen)
+        empty = (
+            [name for name in self.schema.feature_names if frame[name].isna().all()]
+            if len(frame) > 1  # one row with a missing value is not worth a note
+            else []
+        )
+        return PreparedFeatures(
+            numeric=numeric, categorical=codes, unseen_categories=unseen, all_missing=empty
+        )
 
     def _numeric_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         parts: dict[str, pd.Series] = {}
@@ -203,7 +215,26 @@ def _as_numeric(series: pd.Series, name: str) -> pd.Series:
             f"{row_label(row)}); "
             "replace them with finite numbers or leave them empty for missing"
         )
+    check_float32(values.to_numpy(), f"column '{name}'")
     return values
+
+
+def check_float32(values: np.ndarray, what: str) -> None:
+    """Refuse a finite number beyond float32's range (the network computes in float32, where
+    it would be infinite); ``what`` names the column, e.g. ``column 'x'``.
+
+    Example:
+        >>> check_float32(np.array([1.0, 3e38]), "column 'x'")
+    """
+    with np.errstate(invalid="ignore"):
+        beyond = np.abs(values) > FLOAT32_MAX
+    if beyond.any():
+        row = first_row(beyond)
+        raise DataError(
+            f"{what} holds {values[row]:.6g} in {row_label(row)}, beyond the largest number "
+            f"the model computes with ({FLOAT32_MAX:.3g}; {int(beyond.sum())} value(s) in all); "
+            "rescale the column (e.g. divide it by a power of ten) or leave those values empty"
+        )
 
 
 def _as_boolean(series: pd.Series, name: str) -> pd.Series:
@@ -230,7 +261,8 @@ def _parse_dates(series: pd.Series, name: str) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(series):
         stamps = series
     else:
-        stamps = pd.to_datetime(series, errors="coerce", format="ISO8601")
+        # utc=True: local times across a daylight-saving change have two UTC offsets
+        stamps = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
         bad = series.notna() & stamps.isna()
         if bad.any():
             row = first_row(bad)
@@ -246,8 +278,8 @@ def _parse_dates(series: pd.Series, name: str) -> pd.Series:
 
 def _date_part(stamps: pd.Series, part: str) -> pd.Series:
     if part == "days_since_1970":
-        nanoseconds = stamps.astype("datetime64[ns]").astype("int64").astype("float64")
-        return (nanoseconds / NANOSECONDS_PER_DAY).where(stamps.notna())
+        microseconds = stamps.astype(DATE_UNIT).astype("int64").astype("float64")
+        return (microseconds / MICROSECONDS_PER_DAY).where(stamps.notna())
     return getattr(stamps.dt, part).astype("float64")
 
 

@@ -133,7 +133,7 @@ def _infer_column(name: str, series: pd.Series) -> ColumnSchema:
 def _is_row_counter(name: str, values: pd.Series) -> bool:
     if len(values) < MIN_ROWS_FOR_ID_CHECK or not pd.api.types.is_integer_dtype(values):
         return False
-    if values.nunique() != len(values):
+    if values.nunique() != len(values) or values.min() < 0:  # ids are non-negative counters
         return False
     lowered = name.lower()
     named_like_id = lowered in {"id", "index", "unnamed: 0"} or lowered.endswith(("_id", " id"))
@@ -172,5 +172,5 @@ def _looks_like_dates(text: pd.Series) -> bool:
     sample = text.iloc[:200]
     if not sample.str.contains(r"\d", regex=True).all() or sample.str.len().min() < 6:
         return False
-    parsed = pd.to_datetime(sample, errors="coerce", format="ISO8601")
+    parsed = pd.to_datetime(sample, errors="coerce", format="ISO8601", utc=True)
     return bool(parsed.notna().all())

@@ -25,7 +25,18 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from deepfit.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, check_file, delimiter, read_table
+from deepfit.data.io import (
+    CSV_SUFFIXES,
+    PARQUET_SUFFIXES,
+    check_file,
+    check_unique_columns,
+    csv_header,
+    delimiter,
+    encoding_error,
+    encoding_of,
+    given_encoding,
+    read_table,
+)
 from deepfit.errors import ConfigError, DataError
 
 PIECE_ROWS = 131_072  # rows per row group of a CSV's Parquet copy, and per slice read
@@ -117,14 +128,16 @@ def is_table_file(path: Path) -> bool:
     return path.is_file() and (suffix in PARQUET_SUFFIXES or suffix in CSV_SUFFIXES or not suffix)
 
 
-def plan_memory(path: Path, budget: int | None = None) -> MemoryPlan:
+def plan_memory(
+    path: Path, budget: int | None = None, *, encoding: str | None = None
+) -> MemoryPlan:
     """How many rows ``path`` holds, how large they are as a frame, and so whether to stream.
 
     Only the file's metadata and its first rows are read.
     """
     budget = default_budget() if budget is None else budget
     check_file(path)
-    sample = head(path, HEAD_ROWS)
+    sample = head(path, HEAD_ROWS, encoding=encoding)
     per_row = max(1.0, float(sample.memory_usage(deep=True, index=False).sum()) / len(sample))
     if is_parquet(path):
         rows, exact = pq.ParquetFile(path).metadata.num_rows, True
@@ -137,14 +150,24 @@ def is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
-def head(path: Path, rows: int = HEAD_ROWS) -> pd.DataFrame:
-    """The first ``rows`` rows of ``path``, read as :func:`read_table` reads the whole file."""
+def head(path: Path, rows: int = HEAD_ROWS, *, encoding: str | None = None) -> pd.DataFrame:
+    """The first ``rows`` rows of ``path``, read as :func:`read_table` reads the whole file
+    (``encoding``: as :func:`~deepfit.data.io.read_table` takes it)."""
     if not is_parquet(path):
         if path.suffix.lower() == ".zip":
-            return read_table(path)  # pandas reads a zip whole; so does the rest of the run
+            # pandas reads a zip whole; so does the rest of the run
+            return read_table(path, encoding=encoding)
+        given = given_encoding(encoding)
+        text = encoding_of(path, given)
         try:
-            frame = pd.read_csv(path, sep=delimiter(path), nrows=rows, low_memory=False)
-        except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
+            separator = delimiter(path, text)
+            check_unique_columns(csv_header(path, separator, text), f"the header of {path}")
+            frame = pd.read_csv(path, sep=separator, nrows=rows, low_memory=False, encoding=text)
+        except UnicodeDecodeError as error:
+            raise encoding_error(path, error, given) from error
+        except DataError:
+            raise
+        except (pd.errors.ParserError, OSError, ValueError) as error:
             raise DataError(
                 f"cannot read {path}: {_reason(error)}; is it a valid CSV file?"
             ) from error
@@ -161,7 +184,9 @@ def head(path: Path, rows: int = HEAD_ROWS) -> pd.DataFrame:
     if batch is None or batch.num_rows == 0:
         raise DataError(f"{path} has no data rows; add rows to train on")
     frame = batch.to_pandas()
-    return frame.set_axis([str(c) for c in frame.columns], axis=1)
+    names = [str(c) for c in frame.columns]
+    check_unique_columns(names, str(path))
+    return frame.set_axis(names, axis=1)
 
 
 def _csv_rows(path: Path, sample_rows: int) -> tuple[int, bool]:
@@ -254,13 +279,17 @@ class TableFile:
 
 
 def slices(
-    path: Path, column_types: dict[str, pa.DataType] | None = None
+    path: Path,
+    column_types: dict[str, pa.DataType] | None = None,
+    *,
+    encoding: str | None = None,
 ) -> Iterator[pd.DataFrame]:
     """The rows of a Parquet or CSV file in order, :data:`PIECE_ROWS` or so at a time, each
     frame indexed by its rows' numbers. A CSV's ``column_types`` fix the named columns' types
-    (a type guessed from one block could fail on the next)."""
+    (a type guessed from one block could fail on the next); ``encoding`` is its text's, as
+    :func:`~deepfit.data.io.read_table` takes it."""
     start = 0
-    for batch in _batches(path, column_types or {}):
+    for batch in _batches(path, column_types or {}, encoding):
         yield _frame(batch, start)
         start += batch.num_rows
 
@@ -271,7 +300,9 @@ def _frame(batch: pa.RecordBatch, start: int) -> pd.DataFrame:
     return frame.set_axis(pd.RangeIndex(start, start + len(frame)))
 
 
-def _batches(path: Path, column_types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+def _batches(
+    path: Path, column_types: dict[str, pa.DataType], encoding: str | None = None
+) -> Iterator[pa.RecordBatch]:
     if is_parquet(path):
         # By row group, then sliced: pyarrow's iter_batches over a whole file held on to
         # memory as it went (1.6 GB after 10M rows here, against 0.6 GB this way).
@@ -289,34 +320,50 @@ def _batches(path: Path, column_types: dict[str, pa.DataType]) -> Iterator[pa.Re
         return
     if path.suffix.lower() == ".zip":
         raise DataError(f"{path} is a zip archive, which cannot be streamed; unzip it first")
-    reader = _csv_reader(path, column_types)
+    given = given_encoding(encoding)
+    reader = _csv_reader(path, column_types, given)
     while True:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
             return
-        except (pa.ArrowException, OSError) as error:
-            raise _csv_error(path, error, list(column_types)) from error
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
+            raise _csv_error(path, error, list(column_types), given) from error
         yield batch
 
 
-def _csv_reader(path: Path, column_types: dict[str, pa.DataType]) -> pa_csv.CSVStreamingReader:
+def _csv_reader(
+    path: Path, column_types: dict[str, pa.DataType], encoding: str | None = None
+) -> pa_csv.CSVStreamingReader:
+    text = encoding_of(path, encoding)
     try:
         return pa_csv.open_csv(
             str(path),
-            read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter(path)),
+            read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding=text),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter(path, text)),
             convert_options=pa_csv.ConvertOptions(
                 column_types=column_types, strings_can_be_null=True
             ),
         )
-    except (pa.ArrowException, OSError) as error:
-        raise _csv_error(path, error, list(column_types)) from error
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
+        raise _csv_error(path, error, list(column_types), encoding) from error
 
 
-def _csv_error(path: Path, error: BaseException, columns: list[str]) -> DataError:
-    """A CSV read's error in one line; a value that is not a number names its column."""
+def _csv_error(
+    path: Path, error: BaseException, columns: list[str], encoding: str | None = None
+) -> DataError:
+    """A CSV read's error in one line; a value that is not a number names its column; text
+    not in its encoding says how to name the encoding."""
+    if isinstance(error, UnicodeDecodeError):
+        return encoding_error(path, error, encoding)
     reason = _reason(error)
+    if "invalid UTF8" in reason:
+        fix = (
+            "name its encoding, e.g. --encoding latin-1 (encoding='latin-1' in Python)"
+            if encoding is None
+            else f"it is not {encoding} text; name the encoding it was saved in with --encoding"
+        )
+        return DataError(f"cannot read {path}: it is not UTF-8 text; {fix}")
     found = re.search(r"column #(\d+): CSV conversion error to \w+: invalid value '(.*)'", reason)
     if found is None:
         return DataError(f"cannot read {path}: {reason}; is it a valid CSV file?")
@@ -346,6 +393,8 @@ def parquet_copy(
     folder: Path,
     column_types: dict[str, pa.DataType],
     on_slice: Callable[[pd.DataFrame], None],
+    *,
+    encoding: str | None = None,
 ) -> TableFile:
     """Copy the CSV ``path`` into ``folder`` as Parquet with row groups of :data:`PIECE_ROWS`
     rows, handing each slice to ``on_slice`` on the way (one pass for both)."""
@@ -353,7 +402,7 @@ def parquet_copy(
     writer: pq.ParquetWriter | None = None
     start = 0
     try:
-        for batch in _batches(path, column_types):
+        for batch in _batches(path, column_types, encoding):
             on_slice(_frame(batch, start))
             start += batch.num_rows
             if writer is None:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import DataConversionWarning
 
+from deepfit.data.preprocess import check_float32
 from deepfit.errors import DataError
 
 
@@ -79,6 +80,7 @@ def check_target(values: Any, name: str = "target") -> np.ndarray:
                 f"target '{name}' is {problem} in {len(rows)} row(s) (first: {_rows(rows)}); "
                 f"drop those rows or {fix}"
             )
+    check_float32(array, f"target '{name}'")
     return array
 
 

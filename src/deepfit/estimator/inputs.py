@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import validate_data
 
-from deepfit.data.io import read_table
+from deepfit.data.io import check_unique_columns, read_table
 from deepfit.errors import DataError
 
 MIN_TRAIN_ROWS = 2
@@ -32,6 +32,7 @@ def as_frame(estimator: BaseEstimator, X: Any, *, reset: bool) -> pd.DataFrame:
     estimator, as scikit-learn's ``validate_data`` does; otherwise they are checked.
     """
     if is_dataframe(X):
+        check_unique_columns(X.columns, "the data")  # before scikit-learn's check of the names
         if reset:
             validate_data(estimator, X, reset=True, skip_check_array=True)
         frame = read_table(X)

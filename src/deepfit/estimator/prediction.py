@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
 from deepfit.data.preprocess import PreparedFeatures
+from deepfit.errors import DeepfitWarning
 from deepfit.kinds.table import inputs
 from deepfit.models.ensemble import EnsembleNetwork
 from deepfit.models.network import TabularNetwork
@@ -14,7 +17,25 @@ from deepfit.training.loop import EVAL_BATCH, predict
 
 def answers(network: TabularNetwork, features: PreparedFeatures) -> np.ndarray:
     """The head's answers: numbers in the target's units, or class probabilities."""
+    note_all_missing(features)
     return network.head(predict(network, inputs(features))).numpy()
+
+
+def note_all_missing(features: PreparedFeatures) -> None:
+    """Warn when a feature column has no value in any of the rows (more than one) to answer:
+    the answers then rest on values filled in from the training data."""
+    if features.all_missing:
+        shown = ", ".join(f"'{name}'" for name in features.all_missing[:10])
+        more = (
+            f" and {len(features.all_missing) - 10} more" if len(features.all_missing) > 10 else ""
+        )
+        warnings.warn(
+            f"feature column(s) {shown}{more} are missing in every row given "
+            f"({len(features)} rows); the predictions use values filled in from the training "
+            "data for them, so check that the columns were meant to be empty",
+            DeepfitWarning,
+            stacklevel=3,
+        )
 
 
 def raw_outputs(network: TabularNetwork, features: PreparedFeatures) -> np.ndarray:

@@ -28,7 +28,14 @@ from deepfit.device import resolve_device
 from deepfit.errors import ConfigError, DataError
 from deepfit.estimator.auto import DataShape, resolve
 from deepfit.estimator.finetune import check_same_columns
-from deepfit.estimator.fitting import Fitted, Parts, check_combinations, load_base, train_run
+from deepfit.estimator.fitting import (
+    Fitted,
+    Parts,
+    check_combinations,
+    load_base,
+    note_constant_target,
+    train_run,
+)
 from deepfit.estimator.inputs import MIN_TRAIN_ROWS
 from deepfit.estimator.params import ARCHITECTURE, check_params
 from deepfit.estimator.resume import saved_checkpoint, seed_for
@@ -87,6 +94,7 @@ def fit_streamed(
     snapshot = saved_checkpoint(settings["checkpoint_dir"]) if resume else None
     seed = seed_for(settings["random_state"], snapshot)
     train_target = task.check_target(sample_y, data.target)
+    note_constant_target(train_target, data.target)  # of the sample: up to 250,000 rows
     if base is None:
         preprocessor = fit_preprocessor(data, sample_X, settings)
         labels = np.asarray(list(data.statistics.labels), dtype=object)

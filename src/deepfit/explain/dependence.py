@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from deepfit.data.preprocess import DATE_UNIT
 from deepfit.explain.columns import feature_roles
 
 if TYPE_CHECKING:
@@ -73,8 +74,8 @@ def _grid(model: Estimator, column: pd.Series, role: str, grid_size: int) -> lis
         stamps = _dates(column).dropna()
         if stamps.empty:
             return []
-        days = stamps.astype("datetime64[ns]").astype("int64").to_numpy(dtype=np.float64)
-        grid = pd.to_datetime(np.quantile(days, levels).round(), unit="ns")
+        moments = stamps.astype(DATE_UNIT).astype("int64").to_numpy(dtype=np.float64)
+        grid = pd.to_datetime(np.quantile(moments, levels).round(), unit="us")
         if "hour" not in model.preprocessor_.date_parts.get(str(column.name), []):
             grid = grid.floor("D")
         return list(pd.DatetimeIndex(grid).unique())
@@ -90,7 +91,7 @@ def _dates(column: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(column):
         stamps = column
     else:
-        stamps = pd.to_datetime(column, errors="coerce", format="ISO8601")
+        stamps = pd.to_datetime(column, errors="coerce", format="ISO8601", utc=True)
     if getattr(stamps.dt, "tz", None) is not None:
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
     return stamps

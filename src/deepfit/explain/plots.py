@@ -13,6 +13,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from deepfit.data.preprocess import DATE_UNIT
+
 BAR_COLOUR = "#4C72B0"
 MAX_FEATURES = 20  # longest chart: the most important columns only
 DPI = 100
@@ -109,8 +111,9 @@ def _value_rank(column: pd.Series, role: str) -> np.ndarray | None:
         return None
     numbers: pd.Series
     if role == "datetime":
-        values = pd.to_datetime(column, errors="coerce", format="ISO8601")
-        numbers = pd.Series(values.astype("int64"), index=column.index).where(values.notna())
+        values = pd.to_datetime(column, errors="coerce", format="ISO8601", utc=True)
+        moments = values.dt.tz_localize(None).astype(DATE_UNIT).astype("int64")
+        numbers = pd.Series(moments, index=column.index).where(values.notna())
     elif role == "boolean":
         text = column.astype("string").str.strip().str.lower()
         numbers = text.isin({"true", "yes", "y", "t", "1", "1.0"}).astype("float64")

@@ -201,18 +201,20 @@ def _numeric_positions(preprocessor: TabularPreprocessor) -> dict[str, int]:
 
 
 def _date_parts(values: Sequence[datetime | None], parts: list[str], name: str) -> np.ndarray:
-    """The date parts the preprocessor derives, through the very same pandas code."""
-    from deepfit.data.preprocess import _date_part
+    """The date parts the preprocessor derives, through the very same pandas code: aware
+    times in UTC, counted in :data:`~deepfit.data.preprocess.DATE_UNIT` (years 1 to 9999)."""
+    from deepfit.data.preprocess import DATE_UNIT, _date_part
 
     utc = [
         None if v is None else (v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v)
         for v in values
     ]
     try:
-        stamps = pd.Series(pd.to_datetime(pd.Series(utc, dtype=object)), dtype="datetime64[ns]")
+        stamps = pd.Series(pd.to_datetime(pd.Series(utc, dtype=object)), dtype=DATE_UNIT)
     except (OverflowError, pd.errors.OutOfBoundsDatetime) as error:
         raise DataError(
-            f"feature '{name}' holds a date outside 1677-2262, which the model cannot use"
+            f"feature '{name}' holds a date the model cannot count ({error}); send a date "
+            "between the years 1 and 9999"
         ) from error
     if not parts:
         return np.empty((len(values), 0), dtype=np.float32)
