@@ -20,11 +20,9 @@ from the weights ``target_mean`` and ``target_std``.
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,26 +30,32 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
+from deepfit.archive import (
+    WeightsSize,
+    build_within,
+    check_parts,
+    finite_json,
+    read_json,
+    read_members,
+    read_weights,
+)
 from deepfit.data.preprocess import TabularPreprocessor
 from deepfit.data.target import TargetScaler
-from deepfit.errors import ArtifactError, DataFileNotFoundError, brief
+from deepfit.errors import ArtifactError, brief
 from deepfit.evaluation.intervals import QUANTILE_LEVELS
 from deepfit.files import atomic_writer, check_writable
 from deepfit.kinds import table
 from deepfit.models.network import TabularNetwork
+from deepfit.models.registry import layer_count
+from deepfit.monitor.reference import model_reference
 from deepfit.tasks import RegressionTask, Task, task_from_dict
 
 FORMAT = "deepfit"
 FORMAT_VERSION = 2
-MEMBERS = ("metadata.json", "config.json", "preprocessing.json", "weights.safetensors")
-MAX_JSON_BYTES = 8 * 2**20  # a model's JSON is kilobytes; history and calibration are capped
 RUN_ONLY = ("checkpoint_dir", "init_from")  # where a run wrote or started; not the model's
-MAX_WEIGHTS_BYTES = 8 * 2**30
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 QUANTILE_PREFIX = "quantile_network."  # the interval network's weights, beside the model's
 VERSION_KEYS = ("deepfit_version", "torch_version", "created_at", "format_version")
@@ -76,6 +80,7 @@ class SavedModel:
     quantile_network: TabularNetwork | None = None
     metrics: dict[str, Any] | None = None
     versions: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, Any] | None = None  # the training data's, for drift (monitor/)
 
 
 def save_model(saved: SavedModel, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -96,6 +101,7 @@ def save_model(saved: SavedModel, path: str | Path, *, overwrite: bool = False) 
         "history": saved.history,
         "metrics": saved.metrics,
         "calibration": None if saved.calibration is None else saved.calibration.to_dict(),
+        "reference": saved.reference,
     }
     documents = {
         "metadata.json": metadata,
@@ -177,14 +183,33 @@ def load_model(path: str | Path) -> SavedModel:
         if not isinstance(params, dict) or not isinstance(settings, dict):
             raise ValueError("params and settings must be objects")
         preprocessor = TabularPreprocessor.from_dict(read_json(members, "preprocessing.json", path))
-        network = table.build_model_network(
-            settings,
-            preprocessor,
-            outputs=task.n_outputs,
-            head=task.head(),
-            members=int(settings.get("n_ensemble", 1)),
-            average=task.member_average,
+        n_members = int(settings.get("n_ensemble", 1))
+        held = WeightsSize.of(weights)
+        check_parts(
+            path,
+            held,
+            layers=layer_count(settings["model"], table.network_options(settings)),
+            members=n_members,
+            columns=len(preprocessor.cardinalities),
         )
+        network = build_within(
+            path,
+            lambda: table.build_model_network(
+                settings,
+                preprocessor,
+                outputs=task.n_outputs,
+                head=task.head(),
+                members=n_members,
+                average=task.member_average,
+            ),
+            held.elements,
+            probe=lambda: table.build_member(
+                settings, preprocessor, outputs=task.n_outputs, average=task.member_average
+            ),
+            copies=max(n_members, 1),
+        )
+    except ArtifactError:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ArtifactError(
             f"{path} has a malformed configuration ({brief(error)}); "
@@ -246,16 +271,6 @@ def network_tensors(network: nn.Module) -> dict[str, torch.Tensor]:
     return {name: t.detach().cpu().contiguous() for name, t in network.state_dict().items()}
 
 
-def read_weights(members: dict[str, bytes], path: Path) -> dict[str, torch.Tensor]:
-    try:
-        return load_tensors(members["weights.safetensors"])
-    except (SafetensorError, RuntimeError, ValueError) as error:
-        raise ArtifactError(
-            f"{path} has weights that do not fit its model ({brief(error)}); "
-            "the file is corrupt or was altered"
-        ) from error
-
-
 def _version_one(
     config: dict[str, Any], metadata: dict[str, Any], weights: dict[str, torch.Tensor]
 ) -> tuple[Task, dict[str, Any]]:
@@ -291,11 +306,17 @@ def _load_weights(
         network.load_state_dict(weights, strict=True)
         if not quantile_weights:
             return None
-        quantile_network = table.build_member(
-            settings, preprocessor, outputs=len(QUANTILE_LEVELS), head=task.head()
+        quantile_network = build_within(
+            path,
+            lambda: table.build_member(
+                settings, preprocessor, outputs=len(QUANTILE_LEVELS), head=task.head()
+            ),
+            WeightsSize.of(quantile_weights).elements,
         )
         quantile_network.load_state_dict(quantile_weights, strict=True)
         return quantile_network.eval()
+    except ArtifactError:
+        raise
     except (RuntimeError, ValueError, KeyError, TypeError) as error:
         raise ArtifactError(
             f"{path} has weights that do not fit its model ({brief(error)}); "
@@ -332,6 +353,10 @@ def _restore_metadata(saved: SavedModel, metadata: dict[str, Any]) -> None:
             raise ValueError("a quantile calibration without its interval network's weights")
     saved.calibration = calibration
     saved.versions = {key: metadata[key] for key in VERSION_KEYS if key in metadata}
+    reference = metadata.get("reference")  # absent in older files: no drift monitoring
+    if reference is not None:  # checked here, so a hostile one never reaches the server
+        model_reference(reference, saved.preprocessor, saved.task.n_outputs)
+    saved.reference = reference
 
 
 def encode_params(value: Any) -> Any:
@@ -362,104 +387,6 @@ def decode_params(value: Any) -> Any:
         }
     if isinstance(value, list):
         return [decode_params(item) for item in value]
-    return value
-
-
-def read_members(path: Path) -> dict[str, bytes]:
-    if not path.exists():
-        raise DataFileNotFoundError(f"model file not found: {path}; check the path")
-    if path.is_dir() or not zipfile.is_zipfile(path):
-        raise ArtifactError(
-            f"{path} is not a deepfit model file (not a zip archive): it may be truncated, "
-            "or another kind of file; train a model with 'deepfit train' to get one"
-        )
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            names = [info.filename for info in infos]
-            unexpected = sorted(set(names) - set(MEMBERS))
-            if unexpected:
-                raise ArtifactError(
-                    f"{path} holds unexpected member(s) {', '.join(unexpected)}; a deepfit "
-                    "model holds only JSON and safetensors, so it was not loaded"
-                )
-            missing = [name for name in MEMBERS if name not in names]
-            if missing or len(names) != len(set(names)):
-                raise ArtifactError(
-                    f"{path} lacks {', '.join(missing) or 'unique members'}; "
-                    "the file is incomplete or not a deepfit model"
-                )
-            for info in infos:
-                _check_member(info, path)
-            return {info.filename: archive.read(info) for info in infos}
-    except (
-        zipfile.BadZipFile,
-        zlib.error,
-        EOFError,
-        OSError,
-        NotImplementedError,
-        RuntimeError,
-    ) as error:
-        raise ArtifactError(
-            f"{path} is corrupt ({brief(error)}); it may be truncated: train or copy it again"
-        ) from error
-
-
-def _check_member(info: zipfile.ZipInfo, path: Path) -> None:
-    """Refuse a member that is encrypted, too large when unpacked, or weights that are
-    compressed (``save`` stores them as they are, so a compressed tensor file is a bomb or an
-    edit)."""
-    if info.flag_bits & 0x1:
-        raise ArtifactError(f"{path}: member {info.filename} is encrypted; it was not loaded")
-    weights = info.filename.endswith(".safetensors")
-    if weights and info.compress_type != zipfile.ZIP_STORED:
-        raise ArtifactError(
-            f"{path}: {info.filename} is compressed, which deepfit never writes; "
-            "the file was altered or written by another tool"
-        )
-    if info.file_size > (MAX_WEIGHTS_BYTES if weights else MAX_JSON_BYTES):
-        raise ArtifactError(f"{path}: member {info.filename} is implausibly large")
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a finite number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of range")
-    return value
-
-
-def read_json(members: dict[str, bytes], name: str, path: Path) -> dict[str, Any]:
-    """A member's JSON object; an :class:`ArtifactError` for anything else, including
-    NaN or infinite numbers, integers of thousands of digits and nesting too deep to parse."""
-    try:
-        document = json.loads(
-            members[name].decode("utf-8"),
-            parse_constant=_refuse_constant,
-            parse_float=_finite_float,
-        )
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise ArtifactError(
-            f"{path}: {name} is not valid JSON ({brief(error)}); the file is corrupt or was edited"
-        ) from error
-    if not isinstance(document, dict):
-        raise ArtifactError(f"{path}: {name} is not a JSON object; the file was edited")
-    return document
-
-
-def finite_json(value: Any) -> Any:
-    """The same document with NaN and infinities as null, so it is strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): finite_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite_json(v) for v in value]
-    if isinstance(value, np.generic):
-        return finite_json(value.item())
     return value
 
 

@@ -2,8 +2,10 @@
 
 * :mod:`~deepfit.cli.training`: ``train``, ``demo``;
 * :mod:`~deepfit.cli.predict`: ``predict``, ``evaluate``; :mod:`~deepfit.cli.info`: ``info``;
+* :mod:`~deepfit.cli.retraining`: ``retrain``;
 * :mod:`~deepfit.cli.forecasting`: ``backtest``, and ``train --time`` and the rest for series;
 * :mod:`~deepfit.cli.explaining`: ``explain``, ``report``;
+* :mod:`~deepfit.cli.monitoring`: ``monitor``;
 * :mod:`~deepfit.cli.search`: ``tune``, ``study``;
 * :mod:`~deepfit.cli.serving`: ``serve``, ``export``;
 * :mod:`~deepfit.cli.harness`: one-line errors, Ctrl-C, notes, output;
@@ -18,6 +20,8 @@ import typer
 
 from deepfit.cli import explaining, forecasting, info, predict, search, serving, training
 from deepfit.cli.harness import say
+from deepfit.cli.monitoring import monitor
+from deepfit.cli.retraining import retrain
 
 app = typer.Typer(
     help="Deep learning for tables and series: train, evaluate, predict, forecast, explain, serve.",
@@ -29,10 +33,12 @@ for command in (
     training.train,
     predict.predict,
     predict.evaluate,
+    retrain,
     forecasting.backtest,
     info.info,
     explaining.report,
     explaining.explain,
+    monitor,
     search.tune,
     search.study,
     serving.serve,

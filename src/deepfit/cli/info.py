@@ -36,11 +36,45 @@ def info(model_path: ModelPath, as_json: Json = False) -> None:
     )
     summary = model.training_summary_
     say(f"rows: {summary.get('train_rows')} train, {summary.get('validation_rows')} validation")
+    say(repeatability_line(model.settings_, summary))
     metrics = getattr(model, "metrics_", None)
     for split in ("test", "validation", "train"):
         if metrics and split in metrics.get("deepfit", {}):
             title = f"{split} set at training time"
             say(metrics_table(metrics, split=split, title=title, task=model.task_))
+
+
+def repeatability_line(settings: dict[str, Any], summary: dict[str, Any]) -> str:
+    """What a refit needs to give this model again: the seed, the thread count, and no clock.
+
+    Example:
+        >>> summary = {"threads": 2, "time_limit": 240.0, "stopped_by_time_limit": True}
+        >>> repeatability_line({"random_state": 0}, summary)  # doctest: +NORMALIZE_WHITESPACE
+        'repeatability: seed 0, 2 thread(s); the time limit of 240 s ended training, so a
+        refit may run another number of epochs (--time-limit none and --max-epochs repeat
+        exactly)'
+    """
+    threads = summary.get("threads")
+    start = f"repeatability: seed {settings.get('random_state')}, " + (
+        "thread count not recorded" if threads is None else f"{threads} thread(s)"
+    )
+    if "time_limit" not in summary:  # written before deepfit recorded it
+        return f"{start}; whether a time limit shaped the run is not recorded"
+    limit = summary["time_limit"]
+    if limit is None:
+        return f"{start}; no time limit: the same seed, data, settings and thread count repeat it"
+    if summary.get("stopped_by_time_limit"):
+        return (
+            f"{start}; the time limit of {limit:g} s ended training, so a refit may run another "
+            "number of epochs (--time-limit none and --max-epochs repeat exactly)"
+        )
+    if settings.get("schedule") == "anneal" or settings.get("interval_method") == "quantile":
+        return (  # the anneal's decay and the interval network's stop read the clock too
+            f"{start}; a time limit of {limit:g} s, not reached by the network, but it may have "
+            "set when the rate decayed or stopped the interval network (--time-limit none "
+            "repeats exactly)"
+        )
+    return f"{start}; a time limit of {limit:g} s, not reached: a refit repeats it"
 
 
 def _document(model: Any, path: str) -> dict[str, Any]:

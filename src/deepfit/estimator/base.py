@@ -6,7 +6,8 @@ returns ``self``, and everything fitted ends in ``_``:
 * ``network_``, ``preprocessor_``, ``task_`` (the fitted task: the target's encoding),
   ``settings_`` (every parameter resolved, ``"auto"`` included), ``target_name_``;
 * ``history_`` (one record per epoch), ``training_summary_``, ``calibration_`` (intervals
-  or prediction sets, or None), ``metrics_`` (when :func:`deepfit.train_table` scored it).
+  or prediction sets, or None), ``metrics_`` (when :func:`deepfit.train_table` scored it),
+  ``reference_`` (the training data's for drift, :mod:`deepfit.monitor`; None in old files).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ _SAVED = {
     "training_summary_": "training",
     "calibration_": "calibration",
     "quantile_network_": "quantile_network",
+    "reference_": "reference",
 }
 
 
@@ -122,6 +124,7 @@ class Estimator(BaseEstimator):
         self.training_summary_ = fitted.summary
         self.calibration_ = fitted.calibration
         self.quantile_network_ = fitted.quantile_network
+        self.reference_ = fitted.reference
         self.__dict__.pop("metrics_", None)  # scores of an earlier fit
 
     # ------------------------------------------------------------------------- predicting
@@ -184,6 +187,7 @@ class Estimator(BaseEstimator):
             training=self.training_summary_,
             calibration=getattr(self, "calibration_", None),
             quantile_network=getattr(self, "quantile_network_", None),
+            reference=getattr(self, "reference_", None),
             params=self.get_params(deep=False),
             n_features_in=int(self.n_features_in_),
             feature_names_in=None if names is None else [str(n) for n in names],

@@ -17,7 +17,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from deepfit.artifact import SavedModel, load_model
-from deepfit.data.preprocess import TabularPreprocessor
+from deepfit.data.preprocess import PreparedFeatures, TabularPreprocessor
 from deepfit.data.schema import infer_schema
 from deepfit.data.split import RowSplitter
 from deepfit.device import resolve_device
@@ -33,10 +33,15 @@ from deepfit.evaluation.intervals import QuantileCalibration
 from deepfit.kinds.table import training_source
 from deepfit.models.ensemble import EnsembleNetwork
 from deepfit.models.network import TabularNetwork
+from deepfit.monitor.reference import MAX_SAMPLE, Reference, build_reference
 from deepfit.tasks import make_task
 from deepfit.tasks.base import Task
 from deepfit.training.callbacks import Callback
+from deepfit.training.sources import InMemorySource
 from deepfit.training.state import INTERRUPTED
+
+PREDICTION_SAMPLE = 50_000  # held-out rows whose answers make the predictions' reference
+ENOUGH_HELD_OUT = 2_000  # fewer validation rows make noisy bins: training rows join them
 
 
 @dataclass
@@ -52,6 +57,7 @@ class Fitted:
     summary: dict[str, Any]
     calibration: Any = None
     quantile_network: TabularNetwork | None = None
+    reference: dict[str, Any] | None = None  # the training data's, for drift (monitor/)
 
 
 @dataclass
@@ -85,6 +91,7 @@ def fit_model(
     target = task.check_target(y, name)
     check_lengths(frame, target)
     task.check_learnable(target)
+    note_constant_target(target, name)
     base = load_base(params, task_name)
     resolved = resolve(params, DataShape(len(frame), _has_numeric(frame, params)), task.name)
     settings = resolved.settings
@@ -96,6 +103,18 @@ def fit_model(
     parts = _parts(estimator, task, frame, target, settings, seed, X_val, y_val)
     run = _run(parts, task, settings, seed, base, snapshot, callbacks)
     return train_run(run, parts, name, params, resolved.chosen)
+
+
+def note_constant_target(target: np.ndarray, name: str) -> None:
+    """Warn when every target value is the same: the model can only learn that value."""
+    if len(target) > 1 and bool((target == target[0]).all()):
+        value = target[0].item() if isinstance(target[0], np.generic) else target[0]
+        warnings.warn(
+            f"target '{name}' is constant (every value is {value!r}); the model will predict "
+            f"{value!r} for every row, with intervals of zero width: check the target column",
+            DeepfitWarning,
+            stacklevel=4,
+        )
 
 
 def train_run(
@@ -130,8 +149,47 @@ def train_run(
         quantile_network=quantile_network,
     )
     _calibrate(fitted, parts)
+    fitted.reference = training_reference(fitted, run, parts).to_dict()
     _note_run(fitted.summary, params, chosen, run.snapshot)
     return fitted
+
+
+def training_reference(fitted: Fitted, run: Run, parts: Parts) -> Reference:
+    """The training rows' reference for drift (:mod:`deepfit.monitor.reference`): their
+    features as the network saw them (the streamed pass's sample when streaming), and the
+    model's answers on the validation rows (with the training rows when they are few)."""
+    source = run.train_data
+    if isinstance(source, InMemorySource):  # already prepared: take an even subset
+        rows = len(source)
+        keep = torch.from_numpy(_even(rows, MAX_SAMPLE)).to(source.device)
+        numeric, codes = (source.tensors[k][keep].cpu().numpy() for k in ("numeric", "categorical"))
+        features = PreparedFeatures(numeric=numeric, categorical=codes)
+    else:
+        features = fitted.preprocessor.transform(
+            parts.train.iloc[_even(len(parts.train), MAX_SAMPLE)]
+        )
+    held, split = parts.validation, "validation"
+    if held is None or len(held) < ENOUGH_HELD_OUT:  # too few for stable bins: add training
+        held = parts.train if held is None else pd.concat([held, parts.train])
+        split = "training" if parts.validation is None else "training and validation"
+    held = held.iloc[_even(len(held), PREDICTION_SAMPLE)]
+    held_features = fitted.preprocessor.transform(held)
+    held_features.all_missing = []  # rows of the training data: no note about them
+    outputs = answers(fitted.network, held_features)
+    task = fitted.task
+    # a task with several outputs answers probabilities: its predictions of the identity
+    # matrix are its classes, in the order of the answers' columns
+    classes = None
+    if task.n_outputs > 1:
+        classes = [str(label) for label in task.predictions(np.eye(task.n_outputs))]
+    return build_reference(fitted.preprocessor, features, outputs, classes=classes, split=split)
+
+
+def _even(rows: int, most: int) -> np.ndarray:
+    """At most ``most`` evenly spaced row positions of ``rows``."""
+    if rows <= most:
+        return np.arange(rows)
+    return np.linspace(0, rows - 1, most).astype(np.int64)
 
 
 def _run(
@@ -265,6 +323,7 @@ def _calibrate(fitted: Fitted, parts: Parts) -> None:
         fitted.network.head = fitted.task.head()
         return
     features = fitted.preprocessor.transform(parts.validation)
+    features.all_missing = []  # held-out rows of the training data: no note about them
     calibration = fitted.task.calibrate(
         raw_outputs(fitted.network, features),
         parts.validation_target,

@@ -29,6 +29,7 @@ from deepfit.training.streaming import StreamingSource
 
 QUANTILE_SEED = 0x9A4E  # the interval network's seed offset, apart from the members'
 BOOTSTRAP_STREAM = 0xB007  # keeps bootstrap draws apart from the validation split's
+TIME_LIMIT = "time limit"  # how the stop reason of :class:`TimeLimit` starts
 
 
 @dataclass
@@ -180,6 +181,11 @@ def summary(states: list[TrainState], run: Run) -> dict[str, Any]:
         "validation_rows": 0 if run.val_data is None else len(run.val_data),
         "batch_size": run.batch_size,
         "device": str(run.train_data.device),
+        # what else decides the weights: the thread count (sums are split differently), and
+        # the clock when a time limit is set (how many epochs fit; when "anneal" decays)
+        "threads": torch.get_num_threads(),
+        "time_limit": run.settings["time_limit"],
+        "stopped_by_time_limit": any(s.stop_reason.startswith(TIME_LIMIT) for s in states),
     }
     if int(run.settings["n_ensemble"]) > 1:
         result["members"] = [
