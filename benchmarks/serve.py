@@ -1,10 +1,12 @@
 """Load test of ``deepfit serve``: concurrent clients on loopback, latency and throughput.
 
 Usage: python benchmarks/serve.py [--model M.deepfit] [--clients 32] [--duration 30]
-                                  [--workers 2] [--rows 1 1000]
+                                  [--workers 2] [--rows 1 1000] [--drift on off]
 Starts the server on 127.0.0.1, keeps ``--clients`` connections busy (each sends its next
 request as soon as the last answer arrived) for ``--duration`` seconds per request size, and
-writes benchmarks/results/serve.md: requests/s, rows/s, p50/p95/p99 latency, errors.
+writes benchmarks/results/serve.md: requests/s, rows/s, p50/p95/p99 latency, errors. With
+``--drift on off`` (the default) the same model is served twice, with drift tracking
+(``GET /drift``) and without it (``--no-drift``), so its cost shows side by side.
 
 Without ``--model`` it trains a California-housing model once (default settings, read from
 ../shared/data/california_housing.csv, never copied here) and keeps it in runs/. The load
@@ -50,6 +52,7 @@ class LoadResult:
     rows_per_request: int
     clients: int
     seconds: float
+    drift: bool = True
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     error_examples: list[str] = field(default_factory=list)
@@ -69,12 +72,33 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rows", type=int, nargs="+", default=[1, 1000])
+    parser.add_argument("--drift", nargs="+", choices=["on", "off"], default=["on", "off"])
     args = parser.parse_args()
 
     if not CALIFORNIA.exists():
         sys.exit(f"benchmark skipped: {CALIFORNIA} is missing (it holds the request rows)")
     frame = pd.read_csv(CALIFORNIA).drop(columns=[TARGET])
     model = args.model or _default_model()
+    results: list[LoadResult] = []
+    errors_in_server_log = ""
+    for drift in args.drift:
+        phase, log = _serve_and_load(frame, model, args, drift=drift == "on")
+        results += phase
+        errors_in_server_log += log
+    report = _report(results, args, model)
+    print(report)
+    if errors_in_server_log:
+        print("server log had tracebacks:\n" + errors_in_server_log, file=sys.stderr)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(report)
+    print(f"wrote {RESULTS}", file=sys.stderr)
+
+
+def _serve_and_load(
+    frame: pd.DataFrame, model: Path, args: argparse.Namespace, *, drift: bool
+) -> tuple[list[LoadResult], str]:
+    """Start ``deepfit serve`` (with or without drift tracking), load it at each request
+    size, stop it; the results, and any traceback lines of its log."""
     port = _free_port()
     server = subprocess.Popen(
         [
@@ -87,6 +111,7 @@ def main() -> None:
             str(port),
             "--workers",
             str(args.workers),
+            "--drift" if drift else "--no-drift",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -97,6 +122,8 @@ def main() -> None:
             _run(_load(port, _bodies(frame, rows), rows, args.clients, args.duration))
             for rows in args.rows
         ]
+        for result in results:
+            result.drift = drift
     finally:
         server.terminate()
         try:
@@ -104,16 +131,10 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             _, stderr = server.communicate()
-        errors_in_server_log = "\n".join(
-            line for line in stderr.decode(errors="replace").splitlines() if "Traceback" in line
-        )
-    report = _report(results, args, model)
-    print(report)
-    if errors_in_server_log:
-        print("server log had tracebacks:\n" + errors_in_server_log, file=sys.stderr)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report)
-    print(f"wrote {RESULTS}", file=sys.stderr)
+    log = "\n".join(
+        line for line in stderr.decode(errors="replace").splitlines() if "Traceback" in line
+    )
+    return results, log
 
 
 def _run(load: Coroutine[Any, Any, LoadResult]) -> LoadResult:
@@ -263,14 +284,15 @@ def _report(results: list[LoadResult], args: argparse.Namespace, model: Path) ->
         f"Server and load generator share the machine: {os.cpu_count()} cores, "
         f"{platform.processor() or platform.machine()}, Python {platform.python_version()}.",
         "",
-        "| rows/request | requests | requests/s | rows/s | p50 ms | p95 ms | p99 ms | max ms "
-        "| errors |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| drift | rows/request | requests | requests/s | rows/s | p50 ms | p95 ms | p99 ms "
+        "| max ms | errors |",
+        "|:--|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         rate = r.requests / r.seconds
         lines.append(
-            f"| {r.rows_per_request:,} | {r.requests:,} | {rate:,.0f} | "
+            f"| {'on' if r.drift else 'off'} | {r.rows_per_request:,} | {r.requests:,} "
+            f"| {rate:,.0f} | "
             f"{rate * r.rows_per_request:,.0f} | {r.percentile(50):.1f} | {r.percentile(95):.1f} "
             f"| {r.percentile(99):.1f} | {max(r.latencies, default=0) * 1000:.1f} | {r.errors} |"
         )

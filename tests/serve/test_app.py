@@ -175,10 +175,10 @@ def test_metrics_count_requests_by_status_and_rows(client: TestClient) -> None:
 
 def test_an_api_key_is_required_when_set(fitted: Regressor) -> None:
     client = TestClient(create_app(fitted, ServerSettings(api_key="s3cret")))
-    assert client.get("/health").status_code == 401
+    assert client.get("/metadata").status_code == 401
     assert client.post("/predict", json=_rows(1)).status_code == 401
-    assert client.get("/health", headers={"X-API-Key": "wrong"}).status_code == 401
-    assert client.get("/health", headers={"X-API-Key": "s3cret"}).status_code == 200
+    assert client.get("/metadata", headers={"X-API-Key": "wrong"}).status_code == 401
+    assert client.get("/metadata", headers={"X-API-Key": "s3cret"}).status_code == 200
     bearer = {"Authorization": "Bearer s3cret"}
     assert client.post("/predict", json=_rows(1), headers=bearer).status_code == 200
 

@@ -94,7 +94,8 @@ def test_a_served_model_answers_across_workers(server: str) -> None:
         assert status == 200
         assert len(json.loads(body)["predictions"]) == 10
     assert _call(f"{server}/predict", json.dumps(rows).encode(), key=None)[0] == 401
-    assert _call(f"{server}/health", key="not-the-key")[0] == 401
+    assert _call(f"{server}/metadata", key="not-the-key")[0] == 401
+    assert _call(f"{server}/health", key=None) == (200, b'{"status":"ok"}')
     status, text = _call(f"{server}/metrics")
     assert status == 200
     samples = {

@@ -40,10 +40,31 @@ def serve(
         int, typer.Option(help="More rows (history and future records) per request get 413.")
     ] = 100_000,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    request_timeout: Annotated[
+        float, typer.Option(help="Seconds a client has to send a request's body; then 408.")
+    ] = 30.0,
+    max_connections: Annotated[
+        int, typer.Option(help="Open connections per worker; more get 503.")
+    ] = 1024,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME",
+            help="A Host header name to answer besides localhost, 127.0.0.1 and [::1] "
+            "(repeatable); on loopback without a key, other names get 400.",
+        ),
+    ] = None,
+    drift: Annotated[
+        bool,
+        typer.Option(
+            help="Track the served rows' drift from the training data (GET /drift, and "
+            "deepfit_feature_drift in /metrics)."
+        ),
+    ] = True,
 ) -> None:
     """Serve MODEL over HTTP: POST /predict (a table model; an image model takes images as
     multipart uploads or base64 JSON) or POST /forecast (a forecaster), GET /health,
-    /metadata, /metrics, /docs."""
+    /metadata, /metrics, /drift, /docs."""
     from deepfit.errors import ConfigError
     from deepfit.serve import ServerSettings
     from deepfit.serve import serve as run_server
@@ -66,6 +87,9 @@ def serve(
         max_rows=max_rows,
         backend="torch" if backend == "torch" else "onnx",
         threads=threads,
+        request_timeout=request_timeout,
+        max_connections=max_connections,
+        drift=drift,
     )
     run_server(
         model_path,
@@ -76,6 +100,7 @@ def serve(
         api_key_env=api_key_env,
         access_log=access_log,
         announce=lambda line: tell(f"{model_path}: {line}"),
+        extra_hosts=allowed_host or (),
     )
 
 

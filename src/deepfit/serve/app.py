@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import torch
 from fastapi import FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
@@ -29,15 +30,19 @@ from deepfit.estimator import Estimator
 from deepfit.estimator.forecaster import Forecaster
 from deepfit.estimator.image_regressor import ImageRegressor
 from deepfit.serve.batching import MicroBatcher
+from deepfit.serve.drift import DriftTracker, tracker_for
 from deepfit.serve.engine import Backend, InferenceEngine
 from deepfit.serve.features import FeatureSchema
 from deepfit.serve.forecasting import ForecastGateway, create_forecast_app
 from deepfit.serve.gateway import Gateway
 from deepfit.serve.metrics import ServerMetrics
 from deepfit.serve.predictor import Predictor
+from deepfit.serve.routes import public, reply
 
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20
 DEFAULT_MAX_ROWS = 100_000
+DEFAULT_REQUEST_TIMEOUT = 30.0
+DEFAULT_MAX_CONNECTIONS = 1024
 JSON = "application/json"
 
 
@@ -50,6 +55,10 @@ class ServerSettings:
     max_rows: int = DEFAULT_MAX_ROWS
     backend: Backend = "onnx"
     threads: int = 1
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # seconds to receive a whole body
+    allowed_hosts: tuple[str, ...] | None = None  # Host header names accepted; None: any
+    max_connections: int = DEFAULT_MAX_CONNECTIONS  # per worker; more get 503 (uvicorn)
+    drift: bool = True  # count the served rows' drift from the training data (GET /drift)
 
 
 class Prediction(BaseModel):
@@ -131,8 +140,16 @@ def create_app(
     schema = FeatureSchema(fitted.preprocessor_)
     target = fitted.target_name_
     metrics = ServerMetrics(model_version=version, target=target, deepfit_version=__version__)
+    drift = tracker_for(fitted, schema) if settings.drift else None
     predictor = Predictor(
-        schema, MicroBatcher(engine), metrics, target, version, settings.max_rows, fitted
+        schema,
+        MicroBatcher(engine),
+        metrics,
+        target,
+        version,
+        settings.max_rows,
+        fitted,
+        drift=drift,
     )
     app = FastAPI(
         telemetry={"tracing": False, "metrics": False, "logs": False},  # we export Prometheus
@@ -146,6 +163,7 @@ def create_app(
         ),
     )
     _routes(app, predictor, engine, metrics, _metadata(fitted, schema, version, __version__))
+    _drift_route(app, drift)
     app.openapi = _openapi(app, schema)  # type: ignore[method-assign]
     return Gateway(
         app,
@@ -153,6 +171,8 @@ def create_app(
         predictor=predictor,
         api_key=settings.api_key,
         max_body_bytes=settings.max_body_bytes,
+        request_timeout=settings.request_timeout,
+        allowed_hosts=settings.allowed_hosts,
     )
 
 
@@ -169,7 +189,7 @@ def _routes(
     @app.post(
         "/predict",
         response_model=Prediction,
-        responses={413: {"model": Problem}, 422: {"model": Problem}},
+        responses={status: {"model": Problem} for status in (400, 401, 408, 413, 415, 422)},
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -218,7 +238,28 @@ def _routes(
     async def get_metrics() -> Response:
         """Request counts, latencies, rows predicted, unseen categories, missing values."""
         content, content_type = metrics.exposition()
+        if predictor.drift is not None:
+            content += ("\n".join(predictor.drift.gauge_lines()) + "\n").encode()
         return Response(content, media_type=content_type)
+
+
+NO_REFERENCE = (
+    "this model file keeps no reference of its training data (it was saved by an older "
+    "deepfit, or the server runs with drift tracking off); retrain it with this version "
+    "(deepfit retrain) to track drift"
+)
+
+
+def _drift_route(app: FastAPI, drift: DriftTracker | None) -> None:
+    """``GET /drift``: the served rows' drift from the training data, worst feature first."""
+
+    @app.get("/drift", responses={404: {"model": Problem}})
+    async def get_drift() -> Response:
+        """Each feature's drift (population stability index) over the latest served rows,
+        worst first, with a threshold and a one-line reading, and the predictions' drift."""
+        if drift is None:
+            return reply(404, orjson.dumps({"error": NO_REFERENCE, "detail": []}))
+        return reply(200, orjson.dumps(drift.report()))
 
 
 def _openapi(app: FastAPI, schema: FeatureSchema) -> Callable[[], dict[str, Any]]:
@@ -257,7 +298,7 @@ def _metadata(
         "deepfit_version": deepfit_version,
         "trained_with_deepfit": stored.get("deepfit_version"),
         "created_at": stored.get("created_at"),
-        "training": model.training_summary_,
+        "training": public(model.training_summary_),
         "metrics": getattr(model, "metrics_", None),
         "intervals": _intervals(model),
     }
@@ -290,10 +331,20 @@ def app_from_environment() -> Gateway | ForecastGateway:
             max_rows=int(os.environ.get("DEEPFIT_SERVE_MAX_ROWS", "0")) or DEFAULT_MAX_ROWS,
             backend="torch" if backend == "torch" else "onnx",
             threads=threads,
+            request_timeout=float(os.environ.get("DEEPFIT_SERVE_REQUEST_TIMEOUT", "0"))
+            or DEFAULT_REQUEST_TIMEOUT,
+            allowed_hosts=_hosts_from_environment(),
+            drift=os.environ.get("DEEPFIT_SERVE_DRIFT", "1") == "1",
         ),
     )
     settle()
     return app
+
+
+def _hosts_from_environment() -> tuple[str, ...] | None:
+    """``DEEPFIT_SERVE_ALLOWED_HOSTS``: comma-separated names; unset: any Host."""
+    names = os.environ.get("DEEPFIT_SERVE_ALLOWED_HOSTS")
+    return None if names is None else tuple(name for name in names.split(",") if name)
 
 
 def settle() -> None:

@@ -13,7 +13,9 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Iterable
 from typing import Annotated, Any, Protocol
 
 import orjson
@@ -22,21 +24,27 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from deepfit.errors import ConfigError, DataError
 from deepfit.estimator.forecaster import Forecaster
 from deepfit.serve.gateway import (
+    OPEN_HEALTH,
     UNAUTHORISED,
+    WRONG_HOST,
     ASGIApp,
     Message,
     Receive,
     Scope,
     Send,
     authorised,
+    host_allowed,
+    host_names,
+    is_json,
 )
 from deepfit.serve.metrics import ServerMetrics
 from deepfit.serve.predictor import TooLargeError, problem
-from deepfit.serve.routes import add_query_errors, add_status_routes, reply
+from deepfit.serve.routes import add_query_errors, add_status_routes, public, reply
 from deepfit.version import __version__
 
 JSON = "application/json"
@@ -57,6 +65,12 @@ class ServerLimits(Protocol):
 
     @property
     def max_rows(self) -> int: ...
+
+    @property
+    def request_timeout(self) -> float: ...
+
+    @property
+    def allowed_hosts(self) -> tuple[str, ...] | None: ...
 
 
 class ForecastRequest(BaseModel):
@@ -97,7 +111,9 @@ def create_forecast_app(
     add_query_errors(app)
 
     _routes(app, forecaster, settings, version, metrics)
-    return ForecastGateway(app, metrics=metrics, api_key=settings.api_key)
+    return ForecastGateway(
+        app, metrics=metrics, api_key=settings.api_key, allowed_hosts=settings.allowed_hosts
+    )
 
 
 def _routes(
@@ -115,12 +131,19 @@ def _routes(
         request: Request, interval: Annotated[float | None, INTERVAL] = None
     ) -> Response:
         """Forecast the horizon after each series' history (413: too large; 422: invalid)."""
+        kind = request.headers.get("content-type")
+        if kind is not None and not is_json(kind.encode("latin-1")):
+            return reply(*problem(415, "send the body as application/json (the Content-Type)"))
         try:
-            raw = await read_body(request, settings.max_body_bytes)
+            raw = await read_body(request, settings.max_body_bytes, settings.request_timeout)
             history, future = parse_forecast_request(raw, settings.max_rows)
             answer = await run_in_threadpool(forecast_answer, forecaster, history, future, interval)
         except TooLargeError as error:
             return reply(*problem(413, str(error)))
+        except TimeoutError:
+            return late(settings.request_timeout)
+        except ClientDisconnect:  # gone before the whole body came: no work for nobody
+            return Response(status_code=499)
         except (DataError, ConfigError) as error:
             return reply(*problem(422, str(error)))
         metrics.rows.inc(len(answer["forecasts"]))
@@ -129,19 +152,27 @@ def _routes(
     add_status_routes(app, version=version, metadata=metadata, metrics=metrics)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, timeout: float = 30.0) -> bytes:
     """The request's body, refused (:class:`TooLargeError`) as soon as it exceeds ``limit``:
-    from its content-length, or while reading."""
+    from its content-length, or while reading; ``TimeoutError`` if it takes over ``timeout``
+    seconds to arrive."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise TooLargeError(f"the body has {int(declared)} bytes; the limit is {limit}")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLargeError(f"the body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    async with asyncio.timeout(timeout):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TooLargeError(f"the body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
     return b"".join(chunks)
+
+
+def late(timeout: float) -> Response:
+    """The 408 of a body that did not arrive in time; the connection is closed."""
+    status, content = problem(408, f"the body did not arrive within {timeout:g} seconds")
+    return Response(content, status, {"connection": "close"}, JSON)
 
 
 def parse_forecast_request(
@@ -223,15 +254,16 @@ def forecast_metadata(forecaster: Forecaster, version: str, max_rows: int) -> di
         "series_ids": list(preparer.ids),
         "intervals": None if conformal is None else {"calibration_windows": min(conformal.counts)},
         "max_rows": max_rows,
-        "training": fit.summary,
+        "training": public(fit.summary),
         "model_version": version,
         "deepfit_version": __version__,
     }
 
 
 class ForecastGateway:
-    """Checks the API key (``X-API-Key`` or ``Authorization: Bearer``) on every path but
-    :data:`OPEN_PATHS`, and times and counts every HTTP request."""
+    """Checks the Host header (when ``allowed_hosts`` is given) and the API key (``X-API-Key``
+    or ``Authorization: Bearer``; ``/health`` without it says only ``{"status": "ok"}``), and
+    times and counts every HTTP request."""
 
     def __init__(
         self,
@@ -240,11 +272,13 @@ class ForecastGateway:
         metrics: ServerMetrics,
         api_key: str | None,
         paths: frozenset[str] = PATHS,
+        allowed_hosts: Iterable[str] | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.api_key = api_key.encode() if api_key else None
         self.paths = paths
+        self.hosts = host_names(allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -259,8 +293,12 @@ class ForecastGateway:
             await send(message)
 
         try:
-            if self.api_key is None or path in OPEN_PATHS or authorised(scope, self.api_key):
+            if self.hosts is not None and not host_allowed(scope, self.hosts):
+                await Response(WRONG_HOST, 400, None, JSON)(scope, receive, send_and_note)
+            elif self.api_key is None or authorised(scope, self.api_key):
                 await self.app(scope, receive, send_and_note)
+            elif path in OPEN_PATHS:
+                await Response(OPEN_HEALTH, 200, None, JSON)(scope, receive, send_and_note)
             else:
                 refusal = Response(UNAUTHORISED, 401, {"www-authenticate": "Bearer"}, JSON)
                 await refusal(scope, receive, send_and_note)

@@ -27,15 +27,17 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from deepfit.errors import ConfigError, DataError
 from deepfit.estimator.image_regressor import ImageRegressor
 from deepfit.kinds.image.decode import Conversions, decode_bytes
 from deepfit.kinds.image.source import MemoryImages, OpenedImages
-from deepfit.serve.forecasting import ForecastGateway, ServerLimits, read_body
+from deepfit.serve.forecasting import ForecastGateway, ServerLimits, late, read_body
+from deepfit.serve.gateway import is_json
 from deepfit.serve.metrics import ServerMetrics
 from deepfit.serve.predictor import TooLargeError, problem
-from deepfit.serve.routes import add_query_errors, add_status_routes, reply
+from deepfit.serve.routes import add_query_errors, add_status_routes, public, reply
 from deepfit.version import __version__
 
 JSON = "application/json"
@@ -82,7 +84,13 @@ def create_image_app(
     add_query_errors(app)
 
     _routes(app, model, settings, version, metrics)
-    return ForecastGateway(app, metrics=metrics, api_key=settings.api_key, paths=PATHS)
+    return ForecastGateway(
+        app,
+        metrics=metrics,
+        api_key=settings.api_key,
+        paths=PATHS,
+        allowed_hosts=settings.allowed_hosts,
+    )
 
 
 def _routes(
@@ -106,16 +114,23 @@ def _routes(
         request: Request, interval: Annotated[float | None, INTERVAL] = None
     ) -> Response:
         """Predict from each image sent (413: too large; 422: invalid)."""
+        kind = request.headers.get("content-type", "")
+        multipart = kind.startswith("multipart/form-data")
+        if kind and not (multipart or is_json(kind.encode("latin-1"))):
+            return reply(*problem(415, f"the Content-Type {kind[:60]!r} is not accepted; {SHAPE}"))
         try:
-            raw = await read_body(request, settings.max_body_bytes)
-            kind = request.headers.get("content-type", "")
-            if kind.startswith("multipart/form-data"):
+            raw = await read_body(request, settings.max_body_bytes, settings.request_timeout)
+            if multipart:
                 uploads = await _form_images(request, raw, settings.max_rows)
             else:
                 uploads = parse_image_json(raw, settings.max_rows)
             answer = await run_in_threadpool(image_answer, model, uploads, interval)
         except TooLargeError as error:
             return reply(*problem(413, str(error)))
+        except TimeoutError:
+            return late(settings.request_timeout)
+        except ClientDisconnect:  # gone before the whole body came: no work for nobody
+            return Response(status_code=499)
         except (DataError, ConfigError) as error:
             return reply(*problem(422, str(error)))
         metrics.rows.inc(len(answer["predictions"]))
@@ -234,7 +249,9 @@ def image_metadata(model: ImageRegressor, version: str, max_images: int) -> dict
         if fit.conformal is None
         else {"calibration_images": fit.conformal.n_rows},
         "max_images": max_images,
-        "training": {k: v for k, v in fit.summary.items() if k != "seconds_per_epoch_estimates"},
+        "training": public(
+            {k: v for k, v in fit.summary.items() if k != "seconds_per_epoch_estimates"}
+        ),
         "model_version": version,
         "deepfit_version": __version__,
     }

@@ -8,6 +8,9 @@ Example:
 
 from __future__ import annotations
 
+import ntpath
+import posixpath
+import re
 import time
 from typing import Any
 
@@ -19,6 +22,26 @@ from deepfit.serve.metrics import ServerMetrics
 from deepfit.serve.predictor import problem
 
 JSON = "application/json"
+ABSOLUTE_PATH = re.compile(r"^(?:/|~[/\\]|[A-Za-z]:[/\\]|\\\\)")  # POSIX, ~, C:\, UNC
+
+
+def public(value: Any) -> Any:
+    """``value`` (JSON-like) with every absolute path in a text cut to its last part, so that
+    ``/metadata`` does not show where the model's files were.
+
+    Example:
+        >>> public({"init_from": "/home/me/runs/base.deepfit", "epochs": 12})
+        {'init_from': 'base.deepfit', 'epochs': 12}
+    """
+    if isinstance(value, str):
+        if not ABSOLUTE_PATH.match(value):
+            return value
+        return ntpath.basename(value) if "\\" in value else posixpath.basename(value.rstrip("/"))
+    if isinstance(value, dict):
+        return {key: public(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [public(item) for item in value]
+    return value
 
 
 def reply(status: int, content: bytes) -> Response:
