@@ -103,7 +103,7 @@ def test_a_new_column_trains_afresh_and_says_so(champion: Path, tmp_path: Path) 
     result = invoke("retrain", champion, data, "--out", out, "--max-epochs", 40, *QUICK)
     assert result.exit_code == 0, result.output
     assert "trained afresh" in result.stdout
-    assert "new column(s) 'x3'" in result.stdout
+    assert "it has new column(s) 'x3'" in result.stdout
     assert "the challenger wins" in result.stdout
     assert next(c.name for c in load(out).preprocessor_.schema.columns) == "x3"
 

@@ -17,25 +17,33 @@ from deepfit.data.schema import Schema, infer_schema
 from deepfit.errors import ConfigError, DataError
 
 
+def schema_changes(frame: pd.DataFrame, schema: Schema, roles: dict[str, str] | None) -> list[str]:
+    """How ``frame``'s feature columns differ from ``schema``'s: columns the model needs
+    that are gone, new columns, and columns whose inferred role differs (empty: none)."""
+    known = {column.name: column.role for column in schema.columns}
+    missing = [name for name in schema.feature_names if name not in frame.columns]
+    extra = [str(name) for name in frame.columns if name not in known]
+    changes = []
+    if missing:
+        changes.append("it lacks " + ", ".join(f"'{name}'" for name in missing))
+    if extra:
+        changes.append("it has new column(s) " + ", ".join(f"'{name}'" for name in extra))
+    if changes:
+        return changes
+    inferred = {c.name: c for c in infer_schema(frame, roles=roles, target=None).columns}
+    for name in schema.feature_names:
+        now = inferred[name]
+        auto_dropped = now.role == "drop" and now.reason != "chosen by the user"
+        if now.role != known[name] and not auto_dropped:
+            changes.append(f"'{name}' is {now.role}, not {known[name]}")
+    return changes
+
+
 def check_same_columns(
     frame: pd.DataFrame, schema: Schema, roles: dict[str, str] | None, source: str
 ) -> None:
     """Refuse data whose feature columns or roles differ from the model being fine-tuned."""
-    known = {column.name: column.role for column in schema.columns}
-    missing = [name for name in schema.feature_names if name not in frame.columns]
-    extra = [str(name) for name in frame.columns if name not in known]
-    problems = []
-    if missing:
-        problems.append("it lacks " + ", ".join(f"'{name}'" for name in missing))
-    if extra:
-        problems.append("it has new column(s) " + ", ".join(f"'{name}'" for name in extra))
-    if not problems:
-        inferred = {c.name: c for c in infer_schema(frame, roles=roles, target=None).columns}
-        for name in schema.feature_names:
-            now = inferred[name]
-            auto_dropped = now.role == "drop" and now.reason != "chosen by the user"
-            if now.role != known[name] and not auto_dropped:
-                problems.append(f"'{name}' is {now.role}, not {known[name]}")
+    problems = schema_changes(frame, schema, roles)
     if problems:
         raise DataError(
             f"the data does not match the model in {source}: {'; '.join(problems)}; "

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepfit.data.schema import Schema, infer_schema
 from deepfit.data.split import RowSplitter
 from deepfit.errors import ConfigError, DataError, brief
 from deepfit.estimator.base import Estimator
+from deepfit.estimator.finetune import schema_changes
 from deepfit.estimator.load import estimator_for, load_estimator
 from deepfit.trained import split_target
 from deepfit.training.state import INTERRUPTED
@@ -93,8 +93,8 @@ class Retraining:
         """One line: both scores, the change, and who won."""
         old, new = self.champion_value, self.challenger_value
         shown = {
-            "champion": "cannot score" if old is None else f"{old:.4g}",
-            "challenger": "cannot score" if new is None else f"{new:.4g}",
+            "champion": "cannot score" if old is None else _number(old),
+            "challenger": "cannot score" if new is None else _number(new),
         }
         change = self.relative_change
         by = "" if change is None else f" ({change:+.1%})"
@@ -217,29 +217,6 @@ def _cannot_fine_tune(champion: Estimator, X: pd.DataFrame, y: np.ndarray) -> st
     return None
 
 
-def schema_changes(frame: pd.DataFrame, schema: Schema, roles: dict[str, str] | None) -> list[str]:
-    """How ``frame``'s feature columns differ from ``schema``'s: columns the model needs
-    that are gone, new columns, and columns whose inferred role differs (as
-    :func:`deepfit.estimator.finetune.check_same_columns` checks them)."""
-    known = {column.name: column.role for column in schema.columns}
-    missing = [name for name in schema.feature_names if name not in frame.columns]
-    extra = [str(name) for name in frame.columns if name not in known]
-    changes = []
-    if missing:
-        changes.append("it lacks " + ", ".join(f"'{name}'" for name in missing))
-    if extra:
-        changes.append("new column(s) " + ", ".join(f"'{name}'" for name in extra))
-    if changes:
-        return changes
-    inferred = {c.name: c for c in infer_schema(frame, roles=roles, target=None).columns}
-    for name in schema.feature_names:
-        now = inferred[name]
-        auto_dropped = now.role == "drop" and now.reason != "chosen by the user"
-        if now.role != known[name] and not auto_dropped:
-            changes.append(f"'{name}' is now {now.role}, not {known[name]}")
-    return changes
-
-
 def _scores(
     model: Estimator, X: pd.DataFrame, y: np.ndarray, name: str, notes: list[str]
 ) -> dict[str, float] | None:
@@ -264,3 +241,8 @@ def _record(challenger: Estimator, result: Retraining, model_path: str | Path) -
     if result.champion_scores is not None:
         metrics["champion"] = {"test": result.champion_scores}
     challenger.metrics_ = metrics
+
+
+def _number(value: float) -> str:
+    """A score as people read it: 86,370 rather than 8.637e+04; 0.3123 for small ones."""
+    return f"{value:,.0f}" if 1_000 <= abs(value) < 1e15 else f"{value:.4g}"
