@@ -175,6 +175,14 @@ def _default_model() -> Path:
     return DEFAULT_MODEL
 
 
+def _settings(model: Path) -> str:
+    """The model's network and time limit, as its file records them."""
+    import deepfit
+
+    settings = deepfit.load(model).settings_
+    return f"model={settings.get('model')}, time_limit={settings.get('time_limit')}"
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -276,9 +284,13 @@ def _report(results: list[LoadResult], args: argparse.Namespace, model: Path) ->
         "",
         f"`python benchmarks/serve.py --clients {args.clients} --duration {args.duration:g} "
         f"--workers {args.workers}`: `deepfit serve` with {args.workers} worker process(es) "
-        "(one compute thread each, the network in ONNX Runtime), a model trained on "
-        "California housing with default settings "
-        f"({model.name}), {args.clients} concurrent keep-alive clients on 127.0.0.1 (each "
+        "(one compute thread each, the network in ONNX Runtime), "
+        + (
+            f"the model {model.name} (settings: {_settings(model)}), "
+            if args.model
+            else f"a model trained on California housing with default settings ({model.name}), "
+        )
+        + f"{args.clients} concurrent keep-alive clients on 127.0.0.1 (each "
         "sends its next request when the last is answered; asyncio on uvloop), "
         f"{WARM_UP_SECONDS:g} s warm-up, then {args.duration:g} s measured per request size. "
         f"Server and load generator share the machine: {os.cpu_count()} cores, "
