@@ -12,7 +12,9 @@ from optuna.trial import TrialState
 
 from deepfit import ConfigError, load
 from deepfit.data.split import train_validation_test_split
+from deepfit.estimator.auto import DataShape
 from deepfit.evaluation.metrics import rmse
+from deepfit.training.state import ANNEALED
 from deepfit.tuning import TuningResult, tune
 from deepfit.tuning.space import SPACES, base_settings
 from deepfit.tuning.table import NOT_IMPROVED, summary_lines
@@ -40,7 +42,10 @@ def searched() -> TuningResult:
 def test_trial_0_is_the_default_settings(searched: TuningResult) -> None:
     first = searched.study.trials[0]
     assert first.user_attrs["default"] is True
-    assert first.params == SPACES["mlp"].default(base_settings({**TINY, "random_state": 0}))
+    train_rows = len(train_validation_test_split(ROWS, seed=0).train)
+    base = base_settings({**TINY, "random_state": 0}, "regression", DataShape(train_rows))
+    assert base["model"] == "ensemble"  # without a model: the network auto picks
+    assert first.params == SPACES["ensemble"].default(base)
     assert searched.summary["default_validation_rmse"] == first.value
     assert sum(bool(t.user_attrs.get("default")) for t in searched.study.trials) == 1
 
@@ -77,7 +82,7 @@ def test_saved_model_loads_with_the_tuning_summary(searched: TuningResult, tmp_p
     assert tuning["best_trial"] == searched.summary["best_trial"]
     assert tuning["best_validation_rmse"] == pytest.approx(searched.summary["best_validation_rmse"])
     assert set(tuning["importances"]) <= set(tuning["best_params"])
-    assert tuning["trials"] == {"complete": 4}
+    assert sum(tuning["trials"].values()) == 4  # complete, or pruned by the median pruner
     assert [record["trial"] for record in tuning["history"]] == [0, 1, 2, 3]
     assert tuning["history"][0]["default"] is True
     assert "test" in loaded.metrics_["deepfit"]
@@ -139,7 +144,9 @@ def test_time_limit_caps_the_search_and_each_trial() -> None:
     )
     assert len(result.study.trials) < 50
     assert result.summary["seconds"] < 2.0 + 15.0  # generous: one epoch and scoring over
-    assert "time limit" in result.study.trials[0].user_attrs["stop_reason"]
+    # the time limit ends trial 0, or auto's anneal schedule, which decays to zero by it
+    reason = result.study.trials[0].user_attrs["stop_reason"]
+    assert "time limit" in reason or reason == ANNEALED, reason
 
 
 def test_cross_validated_scoring() -> None:

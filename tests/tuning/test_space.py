@@ -6,6 +6,7 @@ import optuna
 import pytest
 
 from deepfit import ConfigError
+from deepfit.estimator.auto import DataShape, resolve
 from deepfit.tuning.space import SPACES, base_settings, choices, search_space
 
 
@@ -51,3 +52,19 @@ def test_the_ensemble_space_draws_members_and_embeddings_and_its_default_is_the_
         str(SPACES["ensemble"].suggest(study.ask(), base)["numeric_embedding"]) for _ in range(30)
     }
     assert seen == {"None", "piecewise", "periodic"}
+
+
+def test_without_a_model_the_base_is_the_model_train_gives() -> None:
+    shape = DataShape(20_000)
+    base = base_settings({}, "regression", shape)
+    auto = resolve({"model": "auto"}, shape, "regression").settings
+    assert base["model"] == "ensemble"
+    assert {k: v for k, v in base.items() if k != "batch_size"} == {
+        k: v for k, v in auto.items() if k != "batch_size"
+    }
+    point = search_space(base["model"]).default(base)
+    drawn = search_space(base["model"]).suggest(optuna.trial.FixedTrial(point), base)
+    assert drawn["model_options"] == auto["model_options"]
+    assert drawn["hidden_layers"] == auto["hidden_layers"]
+    assert drawn["numeric_embedding"] == "piecewise"
+    assert drawn["learning_rate"] == pytest.approx(auto["learning_rate"])

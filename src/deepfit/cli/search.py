@@ -137,7 +137,8 @@ def tune(
 
     The score is the task's: validation RMSE for regression, log-loss for classification.
 
-    Trial 0 is the default settings; the study is stored (sqlite tune.db beside --out by
+    Trial 0 is the default settings (without --model: auto's, the model train gives),
+    and the search space sits around them; the study is stored (sqlite tune.db beside --out by
     default), so running the same command again continues it. Writes the best model to
     --out and every trial to OUT.trials.csv (same name, .trials.csv suffix).
     """

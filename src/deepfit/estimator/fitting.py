@@ -93,7 +93,8 @@ def fit_model(
     task.check_learnable(target)
     note_constant_target(target, name)
     base = load_base(params, task_name)
-    resolved = resolve(params, DataShape(len(frame), _has_numeric(frame, params)), task.name)
+    shape = DataShape(len(frame), has_numeric(frame, params["column_roles"]))
+    resolved = resolve(params, shape, task.name)
     settings = resolved.settings
     if base is not None:  # fine-tuning: the old network's architecture and target encoding
         settings |= {key: base.settings[key] for key in ARCHITECTURE}
@@ -272,8 +273,10 @@ def load_base(params: dict[str, Any], task_name: str) -> SavedModel | None:
     return base
 
 
-def _has_numeric(frame: pd.DataFrame, params: dict[str, Any]) -> bool:
-    schema = infer_schema(frame, roles=params["column_roles"], target=None)
+def has_numeric(frame: pd.DataFrame, roles: dict[str, str] | None) -> bool:
+    """Whether ``frame`` has a column auto's numeric embeddings apply to (``roles``: the
+    user's column roles)."""
+    schema = infer_schema(frame, roles=roles, target=None)
     return any(c.role in ("numeric", "boolean", "datetime") for c in schema.columns)
 
 

@@ -26,6 +26,8 @@ from deepfit.data.io import read_table
 from deepfit.data.split import train_validation_test_split
 from deepfit.errors import ConfigError, DeepfitWarning
 from deepfit.estimator import Estimator, estimator_for
+from deepfit.estimator.auto import DataShape
+from deepfit.estimator.fitting import has_numeric
 from deepfit.evaluation.scoring import Parts, evaluate_model, prepare_parts
 from deepfit.tasks import make_task
 from deepfit.trained import choose_task, split_target
@@ -92,9 +94,10 @@ def tune(
       validation split, or with ``cv=K`` its mean over K-fold cross-validation on train +
       validation.
     - **Search:** Optuna's TPE (seeded) over :mod:`deepfit.tuning.space` for the model in
-      ``params`` (``"mlp"`` by default); trial 0 is the base settings (``params`` over the
-      estimator defaults), so the study itself says whether the search beat them. Bad trials
-      are pruned by a median pruner from their learning curves once 3 trials finished
+      ``params``, by default the network auto picks for this data (TabM); trial 0 is the
+      base settings (``params`` over what ``deepfit train`` would use: auto's recipe), so the
+      search starts from the model training alone gives, and the study says whether it beat
+      it. Bad trials are pruned by a median pruner from their learning curves once 3 trials finished
       (``pruner`` replaces it).
     - **Budget:** ``trials`` is the study's total of finished (complete or pruned) trials;
       ``time_limit`` seconds bound this call's search, and each trial's training is capped
@@ -113,7 +116,9 @@ def tune(
     _check(trials, time_limit, cv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     parts, task, X = _parts(data, target, task, seed)
-    base = base_settings({**params, "random_state": seed, "verbose": 0}, task)
+    train_X = parts["train"][0]
+    shape = DataShape(len(train_X), has_numeric(train_X, params.get("column_roles")))
+    base = base_settings({**params, "random_state": seed, "verbose": 0}, task, shape)
     space = search_space(base["model"])
     scoring = Scoring(*parts["train"], *parts["validation"], target=target, cv=cv, task=task)
     pruner = pruner or _pruner(cv, int(base["max_epochs"]))

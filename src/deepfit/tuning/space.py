@@ -49,13 +49,21 @@ class SearchSpace:
     default: Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def base_settings(params: dict[str, Any], task: str = "regression") -> dict[str, Any]:
-    """Every parameter of the ``task``'s estimator: the value in ``params``, or its default
-    resolved for a model other than auto; the model searched is ``mlp`` unless ``params``
-    names another (``auto`` is already a tuned recipe). ``batch_size="auto"`` stays a choice
-    of its own."""
-    given = {"model": "mlp", **params}
-    settings = resolve(given, DataShape(n_rows=1), task).settings
+def base_settings(
+    params: dict[str, Any], task: str = "regression", shape: DataShape | None = None
+) -> dict[str, Any]:
+    """Every parameter of the ``task``'s estimator: the value in ``params``, or what
+    ``deepfit train`` would use on data of ``shape``. Without a ``model`` that is auto's
+    recipe, resolved to the network it names (TabM, ``ensemble``), so trial 0 of a search is
+    the model ``train`` gives and the search space sits around it. ``batch_size="auto"``
+    stays a choice of its own.
+
+    Example:
+        >>> base_settings({}, shape=DataShape(20_000))["model"]
+        'ensemble'
+    """
+    given = {"model": AUTO, **params}
+    settings = resolve(given, shape or DataShape(n_rows=1), task).settings
     settings["batch_size"] = given.get("batch_size", AUTO)
     return settings
 
@@ -105,7 +113,7 @@ def _mlp_default(base: dict[str, Any]) -> dict[str, Any]:
 
 
 def _defaults() -> dict[str, Any]:
-    return base_settings({})
+    return base_settings({"model": "mlp"})
 
 
 ENSEMBLE_SIZES: tuple[Choice, ...] = (8, 16, 32)
