@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from deepfit.errors import ConfigError
+from deepfit.models.dropout import FastDropout
 from deepfit.models.layout import InputLayout
-from deepfit.models.tabm import BatchEnsembleLinear, FastDropout, TabM, tabm_backbone
+from deepfit.models.tabm import BatchEnsembleLinear, TabM, tabm_backbone
 from tests.support.model_tasks import mixed_task
 from tests.support.onnx import onnx_and_torch_outputs
 
@@ -137,6 +138,15 @@ def test_fast_dropout_drops_at_rate_p_and_keeps_the_mean(p: float) -> None:
     torch.manual_seed(0)
     torch.testing.assert_close(layer(x), out)  # seeded by the global generator
     assert layer.eval()(x) is x
+
+
+def test_fast_dropout_masks_differ_between_calls_and_each_bit_lane_drops_at_p() -> None:
+    layer = FastDropout(0.2).train()
+    torch.manual_seed(1)
+    first, second = layer(torch.ones(400_000)), layer(torch.ones(400_000))
+    assert not torch.equal(first == 0, second == 0)
+    lanes = (first == 0).view(-1, 4).float().mean(dim=0)  # four values come from one draw
+    assert torch.allclose(lanes, torch.full((4,), 0.2), atol=0.005), lanes
 
 
 @pytest.mark.parametrize(

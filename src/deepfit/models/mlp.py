@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from deepfit.errors import ConfigError
+from deepfit.models.dropout import FastDropout
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -68,7 +69,7 @@ class MLP(nn.Module):
                 layers.append(nn.LayerNorm(int(width)))
             layers.append(make_activation(activation))
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(FastDropout(dropout))
             width_in = int(width)
         layers.append(nn.Linear(width_in, d_out))
         self.layers = nn.Sequential(*layers)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from deepfit.errors import ConfigError
+from deepfit.models.dropout import FastDropout
 from deepfit.models.mlp import NORMS, Norm, make_activation
 
 
@@ -37,9 +38,9 @@ class ResidualBlock(nn.Module):
             _make_norm(norm, width),
             nn.Linear(width, d_hidden),
             make_activation(activation),
-            nn.Dropout(dropout),
+            FastDropout(dropout),
             nn.Linear(d_hidden, width),
-            nn.Dropout(dropout),
+            FastDropout(dropout),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from deepfit.errors import ConfigError
+from deepfit.models.dropout import FastDropout
 from deepfit.models.layout import InputLayout
 from deepfit.models.mlp import make_activation
 
@@ -108,36 +109,6 @@ class BatchEnsembleLinear(nn.Module):
         if self.r is not None:
             x = x * self.r
         return torch.addcmul(self.bias, nn.functional.linear(x, self.weight), self.s)
-
-
-class FastDropout(nn.Dropout):
-    """``nn.Dropout`` with a cheaper mask: 16 random bits per element, two per ``randint`` draw.
-
-    On CPU, ``nn.Dropout`` draws one Bernoulli sample per element, which for TabM's
-    ``[B, k, width]`` activations costs more than the layer's matmul. Here each 32-bit draw
-    gives two 16-bit numbers, so the drop rate is ``p`` to within 1/65536 and a training step
-    with dropout is roughly a quarter faster. Uses the global generator, so seeding works.
-
-    Example:
-        >>> _ = torch.manual_seed(0)
-        >>> kept = FastDropout(0.25).train()(torch.ones(100_000))
-        >>> round(float((kept == 0).float().mean()), 2), round(float(kept.mean()), 2)
-        (0.25, 1.0)
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        dropped = round(self.p * 65536)  # of the 65536 values of a 16-bit number
-        if not 0 < dropped < 65536:
-            return super().forward(x)
-        n = x.numel()
-        draws = torch.randint(
-            -(2**31), 2**31 - 1, ((n + 1) // 2,), dtype=torch.int32, device=x.device
-        )
-        bits = draws.view(torch.int16)[:n].view(x.shape)
-        keep = (bits >= dropped - 32768).to(x.dtype).mul_(65536 / (65536 - dropped))
-        return x * keep
 
 
 class _Block(nn.Module):

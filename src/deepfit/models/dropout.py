@@ -1,0 +1,51 @@
+"""Dropout with a cheap mask on the CPU, for the tabular networks.
+
+On the CPU, ``nn.Dropout`` draws one Bernoulli sample per element from PyTorch's Mersenne
+Twister, which costs more than the layer's matrix product for TabM's ``[B, k, width]``
+activations: on diamonds (TabM k=16, 3x256, batch 512) the random numbers took a quarter
+of an epoch. :class:`FastDropout` takes 16 random bits per element instead, four per 64-bit
+draw of NumPy's SFC64 generator (one of the fastest there are), so the drop rate is ``p`` to
+within 1/65536. The generator is seeded by one draw from PyTorch's global generator per
+call, so ``torch.manual_seed`` and a checkpoint's saved RNG state still decide every mask.
+On other devices the bits come from ``torch.randint`` on the device, which is fast there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+BITS = 16
+VALUES = 2**BITS
+
+
+class FastDropout(nn.Dropout):
+    """``nn.Dropout`` with a cheaper mask (same module, same state: none).
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> kept = FastDropout(0.25).train()(torch.ones(100_000))
+        >>> round(float((kept == 0).float().mean()), 2), round(float(kept.mean()), 2)
+        (0.25, 1.0)
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        dropped = round(self.p * VALUES)  # of the 65536 values of a 16-bit number
+        if not 0 < dropped < VALUES:
+            return super().forward(x)
+        bits = random_bits(x.numel(), x.device).view(x.shape)
+        keep = (bits >= dropped - VALUES // 2).to(x.dtype).mul_(VALUES / (VALUES - dropped))
+        return x * keep
+
+
+def random_bits(n: int, device: torch.device) -> torch.Tensor:
+    """``n`` uniform random int16 values on ``device``, from PyTorch's global generator."""
+    if device.type == "cpu":
+        seed = int(torch.randint(0, 2**62, (1,)))
+        raw = np.random.SFC64(seed).random_raw((n + 3) // 4)
+        return torch.from_numpy(raw.view(np.int16)[:n])
+    draws = torch.randint(-(2**31), 2**31 - 1, ((n + 1) // 2,), dtype=torch.int32, device=device)
+    return draws.view(torch.int16)[:n]
