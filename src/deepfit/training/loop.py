@@ -177,13 +177,14 @@ class _Run:
         deadline = min(deadlines, default=math.inf)
         if self.runtime.distributed:
             return self._epoch_together(done, batches, interrupted, deadline)
-        total, rows = 0.0, 0
+        total: float | torch.Tensor = 0.0
+        rows = 0
         for index, batch in enumerate(batches):
             if interrupted.is_set() or (index and time.perf_counter() > deadline):
                 break
             loss, seen = self._step(done, index, batch)
             total, rows = total + loss, rows + seen
-        return total, rows, interrupted.is_set()
+        return float(total), rows, interrupted.is_set()  # one read of the loss per epoch
 
     def _epoch_together(
         self,
@@ -195,7 +196,8 @@ class _Run:
         """:meth:`epoch` across processes: each takes a step only if all have a batch, none
         is past its deadline and nobody pressed Ctrl-C, so that uneven shards end the epoch
         together, never hang."""
-        total, rows, index = 0.0, 0, 0
+        total: float | torch.Tensor = 0.0
+        rows, index = 0, 0
         while True:
             batch = next(batches, None)
             late = bool(index) and time.perf_counter() > deadline
@@ -203,17 +205,18 @@ class _Run:
                 [batch is None, interrupted.is_set(), late]
             )
             if batch is None or out_of_batches or cut_short or past:
-                return total, rows, cut_short
+                return float(total), rows, cut_short
             loss, seen = self._step(done, index, batch)
             total, rows, index = total + loss, rows + seen, index + 1
 
-    def _step(self, done: int, index: int, batch: Batch) -> tuple[float, int]:
-        """Train on one batch (the ``index``-th of epoch ``done``): its summed loss and rows."""
+    def _step(self, done: int, index: int, batch: Batch) -> tuple[torch.Tensor, int]:
+        """Train on one batch (the ``index``-th of epoch ``done``): its summed loss, as a
+        tensor on the device (read once per epoch: no wait for a GPU per batch), and rows."""
         config, parts = self.config, self.parts
         parts.schedule.step_batch(done + (index + 1) / self.n_batches)
         inputs, target = inputs_and_target(batch)
         loss = self.loss_fn(self.model(**inputs), target)
-        total = float(loss.detach()) * len(target)
+        total = loss.detach() * len(target)
         penalty = weight_penalty(self.weights, l1=config.l1, l2=config.l2)
         if penalty is not None:
             loss = loss + penalty
