@@ -275,12 +275,23 @@ def load_checkpoint(path: str | Path) -> Snapshot:
     return snapshot
 
 
+def _lay_out_as_parameters(optimizer: torch.optim.Optimizer) -> None:
+    """Give each restored state tensor its parameter's memory layout (a convolution's weights
+    may be channels-last), as a new run's ``zeros_like`` does: the checkpoint holds them
+    contiguous, and a fused optimiser step walks a parameter and its state in memory order."""
+    for parameter, state in optimizer.state.items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and value.shape == parameter.shape:
+                state[key] = torch.empty_like(parameter, dtype=value.dtype).copy_(value)
+
+
 def restore_checkpoint(snapshot: Snapshot, state: TrainState, parts: LoopParts) -> None:
     """Put the saved run back into ``state`` and ``parts`` (network, optimiser, RNGs, ...)."""
     saved = snapshot.document
     try:
         parts.network.load_state_dict(saved["network"], strict=True)
         parts.optimizer.load_state_dict(saved["optimizer"])
+        _lay_out_as_parameters(parts.optimizer)
         if parts.schedule.scheduler is not None and saved["schedule"] is not None:
             parts.schedule.scheduler.load_state_dict(saved["schedule"])
         for key, callback in _keyed(parts.callbacks).items():
