@@ -25,7 +25,7 @@ from deepfit.data.preprocess import PreparedFeatures, TabularPreprocessor
 from deepfit.errors import NotFittedError
 from deepfit.estimator.fitting import Fitted, fit_model
 from deepfit.estimator.inputs import as_frame
-from deepfit.estimator.prediction import answers
+from deepfit.estimator.prediction import answers, note_all_missing
 from deepfit.estimator.streaming import StreamedData, fit_streamed
 from deepfit.models.network import TabularNetwork
 from deepfit.tasks.base import Task
@@ -137,9 +137,12 @@ class Estimator(BaseEstimator):
             )
 
     def prepare(self, X: Any) -> PreparedFeatures:
-        """``X`` prepared by the fitted preprocessor (counts unseen categories)."""
+        """``X`` prepared by the fitted preprocessor (counts unseen categories, and notes a
+        feature missing in every row)."""
         self.check_fitted()
-        return self.preprocessor_.transform(as_frame(self, X, reset=False))
+        features = self.preprocessor_.transform(as_frame(self, X, reset=False))
+        note_all_missing(features)
+        return features
 
     def predict_answers(self, X: Any) -> np.ndarray:
         """The network's answers for raw rows ``X``: :meth:`answers` of :meth:`prepare`."""

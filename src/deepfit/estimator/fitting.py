@@ -174,9 +174,7 @@ def training_reference(fitted: Fitted, run: Run, parts: Parts) -> Reference:
         held = parts.train if held is None else pd.concat([held, parts.train])
         split = "training" if parts.validation is None else "training and validation"
     held = held.iloc[_even(len(held), PREDICTION_SAMPLE)]
-    held_features = fitted.preprocessor.transform(held)
-    held_features.all_missing = []  # rows of the training data: no note about them
-    outputs = answers(fitted.network, held_features)
+    outputs = answers(fitted.network, fitted.preprocessor.transform(held))
     task = fitted.task
     # a task with several outputs answers probabilities: its predictions of the identity
     # matrix are its classes, in the order of the answers' columns
@@ -326,7 +324,6 @@ def _calibrate(fitted: Fitted, parts: Parts) -> None:
         fitted.network.head = fitted.task.head()
         return
     features = fitted.preprocessor.transform(parts.validation)
-    features.all_missing = []  # held-out rows of the training data: no note about them
     calibration = fitted.task.calibrate(
         raw_outputs(fitted.network, features),
         parts.validation_target,

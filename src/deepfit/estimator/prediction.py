@@ -17,7 +17,6 @@ from deepfit.training.loop import EVAL_BATCH, predict
 
 def answers(network: TabularNetwork, features: PreparedFeatures) -> np.ndarray:
     """The head's answers: numbers in the target's units, or class probabilities."""
-    note_all_missing(features)
     return network.head(predict(network, inputs(features))).numpy()
 
 
@@ -34,7 +33,7 @@ def note_all_missing(features: PreparedFeatures) -> None:
             f"({len(features)} rows); the predictions use values filled in from the training "
             "data for them, so check that the columns were meant to be empty",
             DeepfitWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 

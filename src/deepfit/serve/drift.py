@@ -30,7 +30,6 @@ from deepfit.data.preprocess import PreparedFeatures, TabularPreprocessor
 from deepfit.errors import ConfigError
 from deepfit.monitor.drift import (
     DRIFTED,
-    FINE,
     PREDICTION,
     WATCH,
     DriftBins,
@@ -178,7 +177,7 @@ class DriftTracker:
             return document
         features = [d for d in drifts if d.kind != PREDICTION]
         prediction = next((d for d in drifts if d.kind == PREDICTION), None)
-        document["status"] = worst_status(drifts) if drifts else FINE
+        document["status"] = worst_status(drifts)
         document["features"] = [_entry(d) for d in features]
         document["prediction"] = None if prediction is None else _entry(prediction)
         return document
