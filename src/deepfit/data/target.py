@@ -13,6 +13,8 @@ from sklearn.exceptions import DataConversionWarning
 from deepfit.data.preprocess import check_float32
 from deepfit.errors import DataError
 
+TARGET_TRANSFORMS = ("none", "log")  # what a regression network learns: the target, its log
+
 
 def as_target_series(values: Any, name: str = "target") -> pd.Series:
     """One target column as a Series (0..n-1 index), or a DataError about its shape.

@@ -99,6 +99,8 @@ def fit_model(
     if base is not None:  # fine-tuning: the old network's architecture and target encoding
         settings |= {key: base.settings[key] for key in ARCHITECTURE}
         task = base.task
+    else:
+        task.configure(settings, target)
     snapshot = saved_checkpoint(settings["checkpoint_dir"]) if resume else None
     seed = seed_for(settings["random_state"], snapshot)
     parts = _parts(estimator, task, frame, target, settings, seed, X_val, y_val)

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from deepfit.data.target import TARGET_TRANSFORMS
 from deepfit.errors import ConfigError
 from deepfit.estimator.rules import (
     Boolean,
@@ -151,6 +152,9 @@ _SPECS: tuple[Param, ...] = (
     Param("loss", "mse", Choice(REGRESSION_LOSSES), "Training loss.", tasks=REGRESSION),
     Param("huber_delta", 1.0, Number(0.0, open_low=True),
           "Huber loss threshold, in target standard deviations.", tasks=REGRESSION),
+    Param("target_transform", "none", Choice(TARGET_TRANSFORMS), "log: learn the logarithm "
+          "of a positive, skewed target (prices, wages), which weighs relative errors alike: "
+          "a lower MAPE, usually a higher RMSE.", tasks=REGRESSION),
     Param("label_smoothing", 0.0, Number(0.0, 1.0),
           "Cross-entropy label smoothing (0: none).", tasks=CLASSIFICATION),
     Param("class_weight", None, Weights(), "balanced: weight each class by the inverse of its "

@@ -98,6 +98,7 @@ def fit_streamed(
     if base is None:
         preprocessor = fit_preprocessor(data, sample_X, settings)
         labels = np.asarray(list(data.statistics.labels), dtype=object)
+        task.configure(settings, train_target)
         task.fit(train_target, every=labels if len(labels) else None)
     else:
         settings |= {key: base.settings[key] for key in ARCHITECTURE}

@@ -27,21 +27,28 @@ from deepfit.errors import ConfigError
 
 
 class TargetUnits(nn.Module):
-    """``raw * std + mean`` in float64: a regression network's output in the target's units.
+    """``raw * std + mean`` in float64: a regression network's output in the target's units;
+    with ``log``, ``exp(raw * std + mean)`` (the network learned the target's logarithm).
 
     Works on any shape (one output per row, or one per quantile).
+
+    Example:
+        >>> TargetUnits(mean=1.0, std=2.0, log=True)(torch.tensor([0.0])).tolist()
+        [2.718281828459045]
     """
 
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, *, mean: float = 0.0, std: float = 1.0) -> None:
+    def __init__(self, *, mean: float = 0.0, std: float = 1.0, log: bool = False) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float64), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float64), persistent=False)
+        self.log = log
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
-        return raw.double() * self.std + self.mean
+        units = raw.double() * self.std + self.mean
+        return units.exp() if self.log else units
 
 
 class Probabilities(nn.Module):

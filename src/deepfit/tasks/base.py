@@ -53,6 +53,11 @@ class Task(ABC):
     def check_learnable(self, y: np.ndarray) -> None:  # noqa: B027 (optional, no-op by default)
         """Refuse, with a DataError, a whole target (before any split) this task cannot learn."""
 
+    def configure(self, settings: Mapping[str, Any], y: np.ndarray) -> None:
+        """Take the settings that shape the target's encoding, before :meth:`fit`, and check
+        the whole target ``y`` against them (no such settings here)."""
+        return None
+
     @abstractmethod
     def fit(self, y: np.ndarray, *, every: np.ndarray | None = None) -> None:
         """Learn the target's encoding from the training rows ``y``; ``every`` holds the

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepfit.data.target import TargetScaler, check_target
-from deepfit.errors import DeepfitWarning
+from deepfit.data.target import TARGET_TRANSFORMS, TargetScaler, check_target
+from deepfit.errors import DataError, DeepfitWarning
 from deepfit.evaluation.baselines import BASELINES, BaselineData, fit_baselines
 from deepfit.evaluation.intervals import (
     ConformalCalibration,
@@ -53,14 +53,33 @@ class RegressionTask(Task):
     importance_scorer: ClassVar[str] = "neg_root_mean_squared_error"
     answer_name: ClassVar[str] = "prediction"
 
-    def __init__(self, scaler: TargetScaler | None = None) -> None:
+    def __init__(self, scaler: TargetScaler | None = None, transform: str = "none") -> None:
         self.scaler = scaler or TargetScaler()
+        self.transform = transform
 
     def check_target(self, y: Any, name: str = "target") -> np.ndarray:
         return check_target(y, name)
 
+    def configure(self, settings: Mapping[str, Any], y: np.ndarray) -> None:
+        """``target_transform``: "log" trains on the target's logarithm (a positive target)."""
+        self.transform = str(settings.get("target_transform") or "none")
+        self._transformed(y)
+
     def fit(self, y: np.ndarray, *, every: np.ndarray | None = None) -> None:
-        self.scaler = TargetScaler.fit(y)  # the scale of the training rows only
+        self.scaler = TargetScaler.fit(self._transformed(y))  # the training rows' scale only
+
+    def _transformed(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        if self.transform != "log":
+            return y
+        rows = np.flatnonzero(~(y > 0))
+        if len(rows):
+            raise DataError(
+                f"target_transform='log' needs a positive target, but row {rows[0] + 1} holds "
+                f"{y[rows[0]]:g} ({len(rows)} such row(s)); drop them or use "
+                "target_transform='none'"
+            )
+        return np.log(y)
 
     @property
     def n_outputs(self) -> int:
@@ -68,13 +87,15 @@ class RegressionTask(Task):
 
     @property
     def answer_scale(self) -> float:
+        if self.transform == "log":  # the slope of exp at the mean: a spread in target units
+            return float(self.scaler.std * np.exp(self.scaler.mean))
         return self.scaler.std
 
     def encode(self, y: np.ndarray) -> torch.Tensor:
-        return torch.tensor(self.scaler.transform(y), dtype=torch.float32)
+        return torch.tensor(self.scaler.transform(self._transformed(y)), dtype=torch.float32)
 
     def head(self) -> nn.Module:
-        return TargetUnits(mean=self.scaler.mean, std=self.scaler.std)
+        return TargetUnits(mean=self.scaler.mean, std=self.scaler.std, log=self.transform == "log")
 
     def loss_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
         return {"loss": settings["loss"], "huber_delta": float(settings["huber_delta"])}
@@ -114,11 +135,18 @@ class RegressionTask(Task):
         return calibration_from_dict(document)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": self.name, "target_mean": self.scaler.mean, "target_std": self.scaler.std}
+        scaler = self.scaler
+        document = {"task": self.name, "target_mean": scaler.mean, "target_std": scaler.std}
+        if self.transform != "none":  # files without it load as before
+            document["target_transform"] = self.transform
+        return document
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> RegressionTask:
         mean, std = float(document["target_mean"]), float(document["target_std"])
         if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
             raise ValueError("the target's mean and standard deviation must be finite, std > 0")
-        return cls(TargetScaler(mean, std))
+        transform = document.get("target_transform", "none")
+        if transform not in TARGET_TRANSFORMS:
+            raise ValueError(f"target_transform must be one of {', '.join(TARGET_TRANSFORMS)}")
+        return cls(TargetScaler(mean, std), transform)
