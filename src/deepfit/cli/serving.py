@@ -61,6 +61,14 @@ def serve(
             "deepfit_feature_drift in /metrics)."
         ),
     ] = True,
+    all_members: Annotated[
+        bool,
+        typer.Option(
+            help="Run every member of a TabM model. By default the server runs the members "
+            "chosen on the validation rows at training (see /metadata): as accurate there as "
+            "all of them, for a fraction of the arithmetic."
+        ),
+    ] = False,
 ) -> None:
     """Serve MODEL over HTTP: POST /predict (a table model; an image model takes images as
     multipart uploads or base64 JSON) or POST /forecast (a forecaster), GET /health,
@@ -90,6 +98,7 @@ def serve(
         request_timeout=request_timeout,
         max_connections=max_connections,
         drift=drift,
+        all_members=all_members,
     )
     run_server(
         model_path,

@@ -32,6 +32,7 @@ from deepfit.estimator.training import Run, summary, train_members, train_quanti
 from deepfit.evaluation.intervals import QuantileCalibration
 from deepfit.kinds.table import training_source
 from deepfit.models.ensemble import EnsembleNetwork
+from deepfit.models.members import MIN_VALIDATION_ROWS, find_tabm, member_outputs, select_members
 from deepfit.models.network import TabularNetwork
 from deepfit.monitor.reference import MAX_SAMPLE, Reference, build_reference
 from deepfit.tasks import make_task
@@ -152,9 +153,43 @@ def train_run(
         quantile_network=quantile_network,
     )
     _calibrate(fitted, parts)
+    served = served_members(fitted, parts)
+    if served is not None:
+        fitted.summary["served_members"] = served
     fitted.reference = training_reference(fitted, run, parts).to_dict()
     _note_run(fitted.summary, params, chosen, run.snapshot)
     return fitted
+
+
+def served_members(fitted: Fitted, parts: Parts) -> dict[str, Any] | None:
+    """The TabM members the server runs (:mod:`deepfit.models.members`), chosen on the
+    validation rows; None without a single TabM or without enough validation rows."""
+    tabm = find_tabm(fitted.network)
+    held, target = parts.validation, parts.validation_target
+    if tabm is None or tabm.k < 2 or held is None or target is None:
+        return None
+    if len(held) < MIN_VALIDATION_ROWS:
+        return None
+    rows = _even(len(held), PREDICTION_SAMPLE)
+    features = fitted.preprocessor.transform(held.iloc[rows])
+    outputs = member_outputs(
+        fitted.network, torch.tensor(features.numeric), torch.tensor(features.categorical)
+    )
+    encoded = fitted.task.encode(np.asarray(target)[rows])
+    choice = select_members(
+        outputs,
+        encoded,
+        average=fitted.task.member_average,
+        fewest=min(tabm.k, max(2, tabm.k // 8)),
+    )
+    if len(choice.members) == tabm.k:
+        return None
+    return {
+        "members": choice.members,
+        "of": choice.k,
+        "validation_loss": choice.loss,
+        "validation_loss_all": choice.loss_all,
+    }
 
 
 def training_reference(fitted: Fitted, run: Run, parts: Parts) -> Reference:

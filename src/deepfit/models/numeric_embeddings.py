@@ -167,15 +167,21 @@ class PiecewiseLinearEmbedding(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The piecewise-linear encoding of ``x``: ``[B, n] -> [B, n, n_bins]``."""
+        # Each bin's ratio is clamped to [0, 1], but the first bin's is open below and the
+        # last non-empty bin's above; an empty bin (repeated edges) gives 0. The bounds depend
+        # on the edges only, so an exported graph holds them as constants and runs four
+        # elementwise operations per value, with no Where (slow in ONNX Runtime).
         left, right = self.bin_edges[:, :-1], self.bin_edges[:, 1:]
         width = right - left
         nonempty = width > 0
-        ratio = (x.unsqueeze(-1) - left) / torch.where(nonempty, width, torch.ones_like(width))
-        ratio = torch.cat([ratio[..., :1], ratio[..., 1:].clamp_min(0.0)], dim=-1)
+        inverse = torch.where(nonempty, 1.0 / torch.where(nonempty, width, 1.0), 0.0)
         next_nonempty = torch.cat([nonempty[:, 1:], torch.zeros_like(nonempty[:, :1])], dim=1)
         last = nonempty & ~next_nonempty
-        ratio = torch.where(last, ratio, ratio.clamp_max(1.0))
-        return torch.where(nonempty, ratio, torch.zeros_like(ratio))
+        low = torch.zeros_like(width)
+        low[:, 0] = -torch.inf
+        high = torch.where(last, torch.inf, 1.0).to(width)
+        ratio = (x.unsqueeze(-1) - left) * inverse
+        return torch.minimum(torch.maximum(ratio, low), high)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.linear_x(x.unsqueeze(-1)) + self.linear_bins(self.encode(x))

@@ -199,8 +199,16 @@ class TabM(nn.Module):
     def member_outputs(self, x: torch.Tensor) -> torch.Tensor:
         """Every member's output, ``[B, k, d_out]`` (with dropout in training mode)."""
         h = x.unsqueeze(1) * self.adapter  # [B, k, d_in]
-        for block in self.blocks:
-            h = block(h)  # [B, k, width]
+        if self.variant == "mini":
+            # the hidden layers are shared: run them on [B * k, width], which exports as Gemm
+            # (matmul and bias in one) where [B, k, width] gives MatMul and a separate Add
+            h = h.reshape(-1, h.shape[-1])
+            for block in self.blocks:
+                h = block(h)
+            h = h.reshape(-1, self.k, h.shape[-1])
+        else:
+            for block in self.blocks:
+                h = block(h)  # [B, k, width]
         # one batched matmul over members: [k, B, width] @ [k, width, d_out]
         return (h.transpose(0, 1) @ self.head_weight).transpose(0, 1) + self.head_bias
 

@@ -31,7 +31,7 @@ from deepfit.estimator.forecaster import Forecaster
 from deepfit.estimator.image_regressor import ImageRegressor
 from deepfit.serve.batching import MicroBatcher
 from deepfit.serve.drift import DriftTracker, tracker_for
-from deepfit.serve.engine import Backend, InferenceEngine
+from deepfit.serve.engine import Backend, InferenceEngine, served_network
 from deepfit.serve.features import FeatureSchema
 from deepfit.serve.forecasting import ForecastGateway, create_forecast_app
 from deepfit.serve.gateway import Gateway
@@ -59,6 +59,7 @@ class ServerSettings:
     allowed_hosts: tuple[str, ...] | None = None  # Host header names accepted; None: any
     max_connections: int = DEFAULT_MAX_CONNECTIONS  # per worker; more get 503 (uvicorn)
     drift: bool = True  # count the served rows' drift from the training data (GET /drift)
+    all_members: bool = False  # run every TabM member, not those chosen at training
 
 
 class Prediction(BaseModel):
@@ -136,7 +137,10 @@ def create_app(
 
         return create_image_app(fitted, settings, version)
     fitted.check_fitted()
-    engine = InferenceEngine(fitted.network_, backend=settings.backend, threads=settings.threads)
+    network, members = served_network(
+        fitted.network_, fitted.training_summary_, all_members=settings.all_members
+    )
+    engine = InferenceEngine(network, backend=settings.backend, threads=settings.threads)
     schema = FeatureSchema(fitted.preprocessor_)
     target = fitted.target_name_
     metrics = ServerMetrics(model_version=version, target=target, deepfit_version=__version__)
@@ -162,7 +166,8 @@ def create_app(
             "marks a missing value."
         ),
     )
-    _routes(app, predictor, engine, metrics, _metadata(fitted, schema, version, __version__))
+    metadata = {**_metadata(fitted, schema, version, __version__), "members": members}
+    _routes(app, predictor, engine, metrics, metadata)
     _drift_route(app, drift)
     app.openapi = _openapi(app, schema)  # type: ignore[method-assign]
     return Gateway(
@@ -335,6 +340,7 @@ def app_from_environment() -> Gateway | ForecastGateway:
             or DEFAULT_REQUEST_TIMEOUT,
             allowed_hosts=_hosts_from_environment(),
             drift=os.environ.get("DEEPFIT_SERVE_DRIFT", "1") == "1",
+            all_members=os.environ.get("DEEPFIT_SERVE_ALL_MEMBERS", "0") == "1",
         ),
     )
     settle()

@@ -8,16 +8,49 @@ at start-up, checks that the graph agrees with torch, and runs the graph.
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from deepfit.models.members import find_tabm, keep_members
 from deepfit.models.network import TabularNetwork
 
 Backend = Literal["onnx", "torch"]
 AGREEMENT = 1e-4  # relative; the graph is used only if it agrees with torch this well
 log = logging.getLogger(__name__)
+
+
+def served_network(
+    network: TabularNetwork, training: dict[str, Any], *, all_members: bool = False
+) -> tuple[TabularNetwork, str]:
+    """The network to serve, and which members it runs (say so in /metadata).
+
+    A TabM whose training record names the members chosen on the validation rows
+    (``served_members``, :mod:`deepfit.models.members`) is served with those members only,
+    unless ``all_members``. A record that does not fit the network is ignored with a warning:
+    the file may come from anywhere, and all members still answer correctly.
+    """
+    tabm = find_tabm(network)
+    if tabm is None or tabm.k < 2:
+        return network, "all"
+    record = training.get("served_members") if isinstance(training, dict) else None
+    if all_members or record is None:
+        return network, f"all {tabm.k}"
+    members = record.get("members") if isinstance(record, dict) else None
+    if not (
+        isinstance(members, list)
+        and all(isinstance(m, int) and not isinstance(m, bool) for m in members)
+    ):
+        log.warning("serving all members: the model's served_members record is malformed")
+        return network, f"all {tabm.k}"
+    try:
+        lean = keep_members(network, members)
+    except ValueError as error:
+        log.warning("serving all members: %s", error)
+        return network, f"all {tabm.k}"
+    assert isinstance(lean, TabularNetwork)
+    return lean, f"{len(members)} of {tabm.k}, chosen on the validation rows"
 
 
 class InferenceEngine:

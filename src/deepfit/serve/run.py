@@ -102,6 +102,7 @@ def serve(
         "DEEPFIT_SERVE_MAX_ROWS": str(settings.max_rows),
         "DEEPFIT_SERVE_REQUEST_TIMEOUT": str(settings.request_timeout),
         "DEEPFIT_SERVE_DRIFT": "1" if settings.drift else "0",
+        "DEEPFIT_SERVE_ALL_MEMBERS": "1" if settings.all_members else "0",
     }
     if hosts is not None:
         os.environ["DEEPFIT_SERVE_ALLOWED_HOSTS"] = ",".join(hosts)
