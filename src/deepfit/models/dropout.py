@@ -45,8 +45,8 @@ class FastDropout(nn.Dropout):
             mask = np.greater_equal(bits, threshold).astype(np.float32)
             mask *= np.float32(scale)
             return x * torch.from_numpy(mask).view(x.shape).to(x.dtype)
-        bits = random_bits(x.numel(), x.device).view(x.shape)
-        keep = (bits >= threshold).to(x.dtype).mul_(scale)
+        draws = random_bits(x.numel(), x.device).view(x.shape)
+        keep = (draws >= threshold).to(x.dtype).mul_(scale)
         return x * keep
 
 
