@@ -1,15 +1,23 @@
 """Load test of ``deepfit serve``: concurrent clients on loopback, latency and throughput.
 
-Usage: python benchmarks/serve.py [--model M.deepfit] [--clients 32] [--duration 30]
+Usage: python benchmarks/serve.py [--model M.deepfit ...] [--clients 32] [--duration 30]
                                   [--workers 2] [--rows 1 1000] [--drift on off]
 Starts the server on 127.0.0.1, keeps ``--clients`` connections busy (each sends its next
 request as soon as the last answer arrived) for ``--duration`` seconds per request size, and
 writes benchmarks/results/serve.md: requests/s, rows/s, p50/p95/p99 latency, errors. With
 ``--drift on off`` (the default) the same model is served twice, with drift tracking
-(``GET /drift``) and without it (``--no-drift``), so its cost shows side by side.
+(``GET /drift``) and without it (``--no-drift``), so its cost shows side by side. Several
+``--model`` files are served one after the other, each with its own rows in the table.
+
+Accuracy as served: while the first server of a model runs, the test rows of ``deepfit
+train``'s split of California housing (15%, seed 0) are posted to it, and their RMSE is put
+beside the RMSE of the same model's ``predict`` in this process (torch, every member), so a
+server that runs fewer TabM members or another runtime shows what it costs.
 
 Without ``--model`` it trains a California-housing model once (default settings, read from
-../shared/data/california_housing.csv, never copied here) and keeps it in runs/. The load
+../shared/data/california_housing.csv, never copied here) and keeps it in
+runs/california-serve-bench.deepfit; naming that file with ``--model`` trains it too when it
+is missing. The load
 generator is a plain asyncio HTTP/1.1 client with ready-made request bytes, so it takes as
 little CPU as possible from the server it shares the machine with.
 """
@@ -53,6 +61,7 @@ class LoadResult:
     clients: int
     seconds: float
     drift: bool = True
+    model: str = ""
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     error_examples: list[str] = field(default_factory=list)
@@ -67,7 +76,7 @@ class LoadResult:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--model", type=Path, nargs="+", default=[])
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=2)
@@ -78,14 +87,21 @@ def main() -> None:
     if not CALIFORNIA.exists():
         sys.exit(f"benchmark skipped: {CALIFORNIA} is missing (it holds the request rows)")
     frame = pd.read_csv(CALIFORNIA).drop(columns=[TARGET])
-    model = args.model or _default_model()
+    models = [_default_model() if path.resolve() == DEFAULT_MODEL else path for path in args.model]
+    models = models or [_default_model()]
     results: list[LoadResult] = []
+    accuracy: dict[str, Accuracy] = {}
     errors_in_server_log = ""
-    for drift in args.drift:
-        phase, log = _serve_and_load(frame, model, args, drift=drift == "on")
-        results += phase
-        errors_in_server_log += log
-    report = _report(results, args, model)
+    for model in models:
+        for index, drift in enumerate(args.drift):
+            phase, log, served = _serve_and_load(
+                frame, model, args, drift=drift == "on", score=index == 0
+            )
+            results += phase
+            errors_in_server_log += log
+            if served is not None:
+                accuracy[model.name] = served
+    report = _report(results, args, models, accuracy)
     print(report)
     if errors_in_server_log:
         print("server log had tracebacks:\n" + errors_in_server_log, file=sys.stderr)
@@ -94,11 +110,22 @@ def main() -> None:
     print(f"wrote {RESULTS}", file=sys.stderr)
 
 
+@dataclass
+class Accuracy:
+    """Test RMSE of a model as served, and of its ``predict`` in process; what it served."""
+
+    served: float
+    in_process: float
+    members: str
+    backend: str
+
+
 def _serve_and_load(
-    frame: pd.DataFrame, model: Path, args: argparse.Namespace, *, drift: bool
-) -> tuple[list[LoadResult], str]:
-    """Start ``deepfit serve`` (with or without drift tracking), load it at each request
-    size, stop it; the results, and any traceback lines of its log."""
+    frame: pd.DataFrame, model: Path, args: argparse.Namespace, *, drift: bool, score: bool
+) -> tuple[list[LoadResult], str, Accuracy | None]:
+    """Start ``deepfit serve`` (with or without drift tracking), score it on the test rows
+    if ``score``, load it at each request size, stop it; the results, any traceback lines of
+    its log, and the accuracy."""
     port = _free_port()
     server = subprocess.Popen(
         [
@@ -118,12 +145,13 @@ def _serve_and_load(
     )
     try:
         _wait_until_healthy(port, server)
+        accuracy = _accuracy(port, model) if score else None
         results = [
             _run(_load(port, _bodies(frame, rows), rows, args.clients, args.duration))
             for rows in args.rows
         ]
         for result in results:
-            result.drift = drift
+            result.drift, result.model = drift, model.name
     finally:
         server.terminate()
         try:
@@ -134,7 +162,40 @@ def _serve_and_load(
     log = "\n".join(
         line for line in stderr.decode(errors="replace").splitlines() if "Traceback" in line
     )
-    return results, log
+    return results, log, accuracy
+
+
+def _accuracy(port: int, model: Path) -> Accuracy:
+    """RMSE on ``deepfit train``'s test rows of California housing, served and in process."""
+    import deepfit
+    from deepfit.data.split import train_validation_test_split
+
+    table = pd.read_csv(CALIFORNIA)
+    rows = train_validation_test_split(len(table), seed=0).test
+    test = table.iloc[rows]
+    y = test[TARGET].to_numpy(dtype=np.float64)
+    X = test.drop(columns=[TARGET])
+    served = []
+    for start in range(0, len(X), 1000):
+        part = X.iloc[start : start + 1000]
+        body = json.dumps(part.astype(object).where(part.notna(), None).to_dict("records"))
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict",
+            data=body.encode(),
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            served += json.loads(answer.read())["predictions"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata", timeout=10) as answer:
+        members = str(json.loads(answer.read()).get("members", "all"))
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as answer:
+        backend = str(json.loads(answer.read()).get("backend", "?"))
+    in_process = deepfit.load(model).predict(X)
+
+    def rmse(predicted: Any) -> float:
+        return float(np.sqrt(np.mean((np.asarray(predicted, dtype=np.float64) - y) ** 2)))
+
+    return Accuracy(rmse(served), rmse(in_process), members, backend)
 
 
 def _run(load: Coroutine[Any, Any, LoadResult]) -> LoadResult:
@@ -180,7 +241,9 @@ def _settings(model: Path) -> str:
     import deepfit
 
     settings = deepfit.load(model).settings_
-    return f"model={settings.get('model')}, time_limit={settings.get('time_limit')}"
+    options = settings.get("model_options") or {}
+    k = f", k={options['k']}" if "k" in options else ""
+    return f"model={settings.get('model')}{k}, time_limit={settings.get('time_limit')}"
 
 
 def _free_port() -> int:
@@ -278,7 +341,13 @@ def _note(result: LoadResult, text: str) -> None:
         result.error_examples.append(text)
 
 
-def _report(results: list[LoadResult], args: argparse.Namespace, model: Path) -> str:
+def _report(
+    results: list[LoadResult],
+    args: argparse.Namespace,
+    models: list[Path],
+    accuracy: dict[str, Accuracy],
+) -> str:
+    described = "; ".join(f"{model.name} ({_settings(model)})" for model in models)
     lines = [
         "# Prediction server under load",
         "",
@@ -286,9 +355,9 @@ def _report(results: list[LoadResult], args: argparse.Namespace, model: Path) ->
         f"--workers {args.workers}`: `deepfit serve` with {args.workers} worker process(es) "
         "(one compute thread each, the network in ONNX Runtime), "
         + (
-            f"the model {model.name} (settings: {_settings(model)}), "
+            f"the model(s) {described}, "
             if args.model
-            else f"a model trained on California housing with default settings ({model.name}), "
+            else f"a model trained on California housing with default settings ({described}), "
         )
         + f"{args.clients} concurrent keep-alive clients on 127.0.0.1 (each "
         "sends its next request when the last is answered; asyncio on uvloop), "
@@ -296,18 +365,34 @@ def _report(results: list[LoadResult], args: argparse.Namespace, model: Path) ->
         f"Server and load generator share the machine: {os.cpu_count()} cores, "
         f"{platform.processor() or platform.machine()}, Python {platform.python_version()}.",
         "",
-        "| drift | rows/request | requests | requests/s | rows/s | p50 ms | p95 ms | p99 ms "
-        "| max ms | errors |",
-        "|:--|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | drift | rows/request | requests | requests/s | rows/s | p50 ms | p95 ms "
+        "| p99 ms | max ms | errors |",
+        "|:--|:--|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         rate = r.requests / r.seconds
         lines.append(
-            f"| {'on' if r.drift else 'off'} | {r.rows_per_request:,} | {r.requests:,} "
+            f"| {r.model} | {'on' if r.drift else 'off'} | {r.rows_per_request:,} "
+            f"| {r.requests:,} "
             f"| {rate:,.0f} | "
             f"{rate * r.rows_per_request:,.0f} | {r.percentile(50):.1f} | {r.percentile(95):.1f} "
             f"| {r.percentile(99):.1f} | {max(r.latencies, default=0) * 1000:.1f} | {r.errors} |"
         )
+    if accuracy:
+        lines += [
+            "",
+            "Accuracy as served: test RMSE on `deepfit train`'s test rows of California housing "
+            "(3,096 rows, split seed 0), posted to the server, against the model's `predict` "
+            "in process (torch, every member).",
+            "",
+            "| model | members served | backend | served RMSE | in-process RMSE | difference |",
+            "|:--|:--|:--|---:|---:|---:|",
+        ]
+        for name, score in accuracy.items():
+            lines.append(
+                f"| {name} | {score.members} | {score.backend} | {score.served:,.1f} "
+                f"| {score.in_process:,.1f} | {score.served / score.in_process - 1:+.2%} |"
+            )
     for r in results:
         for example in r.error_examples:
             lines.append(f"\nerror ({r.rows_per_request} rows): {example}")

@@ -180,7 +180,7 @@ def served_members(fitted: Fitted, parts: Parts) -> dict[str, Any] | None:
         outputs,
         encoded,
         average=fitted.task.member_average,
-        fewest=min(tabm.k, max(2, tabm.k // 8)),
+        fewest=min(tabm.k, max(2, tabm.k // 4)),
     )
     if len(choice.members) == tabm.k:
         return None
