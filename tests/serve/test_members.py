@@ -99,3 +99,18 @@ def test_a_malformed_record_serves_every_member(
     answer = client.post("/predict", json=rows).json()["predictions"]
     np.testing.assert_allclose(answer, tabm.predict(pd.DataFrame(rows)), rtol=1e-4)
     assert "serving all members" in caplog.text
+
+
+def test_the_start_up_lines_say_which_members_answer(tabm: Regressor) -> None:
+    from deepfit.serve.run import _announce
+
+    gateway = create_app(tabm, ServerSettings(backend="torch"))
+    lines: list[str] = []
+    _announce(lines.append, "127.0.0.1", 8000, 1, None, gateway.members)
+    assert gateway.members is not None
+    assert lines[1].startswith(f"TabM members served: {gateway.members};")
+    assert "--all-members" in lines[1]
+    every = create_app(tabm, ServerSettings(backend="torch", all_members=True))
+    lines.clear()
+    _announce(lines.append, "127.0.0.1", 8000, 1, None, every.members)
+    assert len(lines) == 1

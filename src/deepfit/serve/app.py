@@ -170,7 +170,7 @@ def create_app(
     _routes(app, predictor, engine, metrics, metadata)
     _drift_route(app, drift)
     app.openapi = _openapi(app, schema)  # type: ignore[method-assign]
-    return Gateway(
+    gateway = Gateway(
         app,
         metrics=metrics,
         predictor=predictor,
@@ -179,6 +179,8 @@ def create_app(
         request_timeout=settings.request_timeout,
         allowed_hosts=settings.allowed_hosts,
     )
+    gateway.members = members
+    return gateway
 
 
 def _routes(

@@ -50,6 +50,8 @@ class Gateway:
     ``POST /predict`` (JSON only, its body read within ``request_timeout`` seconds) and
     ``GET /health`` without the key (``{"status": "ok"}`` only)."""
 
+    members: str | None = None  # which TabM members the network runs, when it has some
+
     def __init__(
         self,
         app: ASGIApp,

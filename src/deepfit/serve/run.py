@@ -84,14 +84,15 @@ def serve(
         torch.set_num_threads(threads)
         app = create_app(model_path, settings)
         settle()
-        _announce(announce, host, port, workers, warning)
+        _announce(announce, host, port, workers, warning, getattr(app, "members", None))
         with _signals_handled_by_uvicorn():
             uvicorn.run(
                 app, host=host, port=port, log_level="warning", access_log=access_log, **options
             )
         return
-    create_app(model_path, settings)  # fail here, once, on a bad model file or setting
-    _announce(announce, host, port, workers, warning)
+    checked = create_app(model_path, settings)  # fail here, once, on a bad file or setting
+    _announce(announce, host, port, workers, warning, getattr(checked, "members", None))
+    del checked
     metrics_dir = tempfile.mkdtemp(prefix="deepfit-metrics-")
     os.environ |= {
         "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
@@ -380,9 +381,15 @@ def _announce(
     port: int,
     workers: int,
     warning: str | None,
+    members: str | None = None,
 ) -> None:
     if announce is not None:
         url = f"http://{host}:{port}"
         announce(f"serving on {url} ({workers} worker(s)); API docs at {url}/docs; Ctrl-C stops")
+        if members is not None and not members.startswith("all"):
+            announce(
+                f"TabM members served: {members}; faster than all of them, and slightly "
+                "less accurate on new rows (--all-members serves every one)"
+            )
         if warning is not None:
             announce(warning)
