@@ -40,22 +40,17 @@ class FastDropout(nn.Dropout):
         if not 0 < dropped < VALUES:
             return super().forward(x)
         threshold, scale = dropped - VALUES // 2, VALUES / (VALUES - dropped)
+        n = x.numel()
         if x.device.type == "cpu":
-            bits = cpu_bits(x.numel())
-            mask = np.greater_equal(bits, threshold).astype(np.float32)
+            mask = np.greater_equal(cpu_bits(n), threshold).astype(np.float32)
             mask *= np.float32(scale)
-            return x * torch.from_numpy(mask).view(x.shape).to(x.dtype)
-        draws = random_bits(x.numel(), x.device).view(x.shape)
-        keep = (draws >= threshold).to(x.dtype).mul_(scale)
-        return x * keep
-
-
-def random_bits(n: int, device: torch.device) -> torch.Tensor:
-    """``n`` uniform random int16 values on ``device``, from PyTorch's global generator."""
-    if device.type == "cpu":
-        return torch.from_numpy(cpu_bits(n))
-    draws = torch.randint(-(2**31), 2**31 - 1, ((n + 1) // 2,), dtype=torch.int32, device=device)
-    return draws.view(torch.int16)[:n]
+            keep = torch.from_numpy(mask).to(x.dtype)
+        else:  # two 16-bit values per 32-bit draw of torch's generator on the device
+            draws = torch.randint(
+                -(2**31), 2**31 - 1, ((n + 1) // 2,), dtype=torch.int32, device=x.device
+            )
+            keep = (draws.view(torch.int16)[:n] >= threshold).to(x.dtype).mul_(scale)
+        return x * keep.view(x.shape)
 
 
 def cpu_bits(n: int) -> np.ndarray:

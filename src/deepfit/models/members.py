@@ -62,23 +62,31 @@ def find_tabm(network: nn.Module) -> TabM | None:
 def member_outputs(network: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
     """Every member's raw output ``[B, k, outputs]`` for ``network(*inputs)`` in eval mode.
 
-    A forward hook on the TabM hands back its members' outputs instead of their mean; the
-    layers after the TabM (none in deepfit's networks but a squeeze) are not applied.
+    A pre-hook on the TabM takes its input and stops the network's forward there, so the
+    TabM runs once, for its members; the layers after it (none in deepfit's networks but a
+    squeeze) are not applied.
     """
     tabm = find_tabm(network)
     if tabm is None:
         raise ValueError("the network has no single TabM whose members could be chosen")
     captured: list[torch.Tensor] = []
 
-    def keep(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        captured.append(tabm.member_outputs(args[0]))
+    def take(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        captured.append(args[0])
+        raise _ReachedTabMError
 
-    hook = tabm.register_forward_hook(keep)
+    hook = tabm.register_forward_pre_hook(take)
     try:
         network.eval()(*inputs)
+    except _ReachedTabMError:
+        pass
     finally:
         hook.remove()
-    return captured[0]
+    return tabm.member_outputs(captured[0])
+
+
+class _ReachedTabMError(Exception):
+    """The forward reached the TabM, whose input :func:`member_outputs` has taken."""
 
 
 def select_members(
