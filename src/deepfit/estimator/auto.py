@@ -76,11 +76,13 @@ def ensemble_size(n_rows: int) -> int:
 
 @dataclass(frozen=True)
 class DataShape:
-    """What auto looks at: the training rows, and whether any feature is numeric, boolean or
-    a date (which the piecewise-linear embedding needs)."""
+    """What auto looks at: the training rows, whether any feature is numeric, boolean or a
+    date (which the piecewise-linear embedding needs), and whether the target is positive and
+    highly skewed (:func:`deepfit.data.target.skewed_positive`)."""
 
     n_rows: int
     has_numeric: bool = True
+    skewed_target: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,9 @@ def resolve(params: Mapping[str, Any], shape: DataShape, task: str) -> Resolved:
     table = params_for(task)
     given = {name: params.get(name, spec.default) for name, spec in table.items()}
     recipe = (
-        auto_settings(shape.n_rows, has_numeric=shape.has_numeric)
+        auto_settings(
+            shape.n_rows, has_numeric=shape.has_numeric, skewed_target=shape.skewed_target
+        )
         if given["model"] == AUTO and given.get("init_from") is None
         else {}
     )
@@ -122,11 +126,14 @@ def resolve(params: Mapping[str, Any], shape: DataShape, task: str) -> Resolved:
     return Resolved(settings, chosen)
 
 
-def auto_settings(n_rows: int, *, has_numeric: bool = True) -> dict[str, Any]:
-    """The settings ``model="auto"`` uses for ``n_rows`` rows (``has_numeric``: see
-    :class:`DataShape`)."""
+def auto_settings(
+    n_rows: int, *, has_numeric: bool = True, skewed_target: bool = False
+) -> dict[str, Any]:
+    """The settings ``model="auto"`` uses for ``n_rows`` rows (``has_numeric`` and
+    ``skewed_target``: see :class:`DataShape`)."""
     small = n_rows < SMALL_DATA_ROWS
     return {
+        "target_transform": "log_link" if skewed_target else "none",
         "model": "ensemble",
         "numeric_embedding": "piecewise" if has_numeric else None,
         "model_options": {"k": ensemble_size(n_rows)},

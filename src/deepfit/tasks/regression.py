@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepfit.data.target import TARGET_TRANSFORMS, TargetScaler, check_target
+from deepfit.data.target import LOG_TRANSFORMS, TARGET_TRANSFORMS, TargetScaler, check_target
 from deepfit.errors import DataError, DeepfitWarning
 from deepfit.evaluation.baselines import BASELINES, BaselineData, fit_baselines
 from deepfit.evaluation.intervals import (
@@ -61,7 +61,8 @@ class RegressionTask(Task):
         return check_target(y, name)
 
     def configure(self, settings: Mapping[str, Any], y: np.ndarray) -> None:
-        """``target_transform``: "log" trains on the target's logarithm (a positive target)."""
+        """``target_transform``: "log" and "log_link" train on the logarithm of a positive
+        target; "log_link" scores it in the target's units."""
         self.transform = str(settings.get("target_transform") or "none")
         self._transformed(y)
 
@@ -70,13 +71,13 @@ class RegressionTask(Task):
 
     def _transformed(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
-        if self.transform != "log":
+        if self.transform not in LOG_TRANSFORMS:
             return y
         rows = np.flatnonzero(~(y > 0))
         if len(rows):
             raise DataError(
-                f"target_transform='log' needs a positive target, but row {rows[0] + 1} holds "
-                f"{y[rows[0]]:g} ({len(rows)} such row(s)); drop them or use "
+                f"target_transform='{self.transform}' needs a positive target, but row "
+                f"{rows[0] + 1} holds {y[rows[0]]:g} ({len(rows)} such row(s)); drop them or use "
                 "target_transform='none'"
             )
         return np.log(y)
@@ -87,7 +88,7 @@ class RegressionTask(Task):
 
     @property
     def answer_scale(self) -> float:
-        if self.transform == "log":  # the slope of exp at the mean: a spread in target units
+        if self.transform in LOG_TRANSFORMS:  # exp's slope at the mean: a spread in its units
             return float(self.scaler.std * np.exp(self.scaler.mean))
         return self.scaler.std
 
@@ -95,10 +96,21 @@ class RegressionTask(Task):
         return torch.tensor(self.scaler.transform(self._transformed(y)), dtype=torch.float32)
 
     def head(self) -> nn.Module:
-        return TargetUnits(mean=self.scaler.mean, std=self.scaler.std, log=self.transform == "log")
+        return TargetUnits(
+            mean=self.scaler.mean, std=self.scaler.std, log=self.transform in LOG_TRANSFORMS
+        )
 
     def loss_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
-        return {"loss": settings["loss"], "huber_delta": float(settings["huber_delta"])}
+        """The loss by name; under "log_link" it scores ``exp`` of the network's answer in
+        units of :attr:`answer_scale`."""
+        link = None
+        if self.transform == "log_link":
+            link = (self.scaler.mean, self.scaler.std, self.answer_scale)
+        return {
+            "loss": settings["loss"],
+            "huber_delta": float(settings["huber_delta"]),
+            "log_link": link,
+        }
 
     def predictions(self, answers: np.ndarray) -> np.ndarray:
         return np.asarray(answers, dtype=np.float64)

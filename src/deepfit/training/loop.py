@@ -58,6 +58,7 @@ class TrainConfig:
     class_weights: tuple[float, ...] = ()  # of the "cross_entropy" loss, one per class
     time_budget: float | None = None  # seconds: when the "anneal" schedule must have decayed
     stall_epochs: int | None = None  # "anneal" decays after this many epochs without progress
+    log_link: tuple[float, float, float] | None = None  # the loss's LogLink: mean, std, unit
     skip_missing_target: bool = False  # NaN targets (unobserved forecast steps) are not scored
 
 
@@ -134,6 +135,7 @@ class _Run:
             label_smoothing=config.label_smoothing,
             class_weights=config.class_weights,
             skip_missing=config.skip_missing_target,
+            log_link=config.log_link,
         )
         optimizer = make_optimizer(
             config.optimizer,

@@ -21,6 +21,7 @@ from deepfit.errors import ConfigError
 REGRESSION_LOSSES = ("mse", "mae", "huber")
 LOSSES = (*REGRESSION_LOSSES, "quantile", "cross_entropy")
 DEFAULT_QUANTILES = (0.05, 0.5, 0.95)
+LOG_LINK_CAP = 20.0  # standard deviations of the log-target: exp stays finite in float32
 
 
 def _aligned_target(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -130,6 +131,35 @@ class CrossEntropy(nn.Module):
         )
 
 
+class LogLink(nn.Module):
+    """Score a network that predicts a target's standardised logarithm in the target's own
+    units: ``exp(z * std + mean) / unit`` for the prediction and the target alike, then
+    ``loss``. The fit is multiplicative (a price's factors multiply), yet the squared error
+    is the one the model is judged by, so large targets weigh most as with no transform.
+
+    ``unit`` divides both sides so that the loss has the scale of a standardised target.
+    Predictions more than :data:`LOG_LINK_CAP` standard deviations above the mean are
+    clamped there, so that ``exp`` cannot overflow.
+
+    Example:
+        >>> loss = LogLink(MemberLoss(functional.mse_loss), mean=0.0, std=1.0, unit=1.0)
+        >>> round(float(loss(torch.tensor([0.0]), torch.tensor([1.0]))), 4)  # (1 - e)^2
+        2.9525
+    """
+
+    def __init__(self, loss: nn.Module, *, mean: float, std: float, unit: float) -> None:
+        super().__init__()
+        if not (std > 0 and unit > 0):
+            raise ConfigError(f"a log link needs std > 0 and unit > 0, however: {std}, {unit}")
+        self.loss, self.mean, self.std, self.unit = loss, float(mean), float(std), float(unit)
+
+    def _units(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.exp(z.clamp(max=LOG_LINK_CAP) * self.std + self.mean) / self.unit
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.loss(self._units(prediction), self._units(target))
+
+
 class SkipMissing(nn.Module):
     """A loss scored only where the target is finite: a forecast's steps that were not
     observed (NaN) count for nothing. The prediction has the target's shape, or one more
@@ -160,12 +190,14 @@ def make_loss(
     label_smoothing: float = 0.0,
     class_weights: Sequence[float] = (),
     skip_missing: bool = False,
+    log_link: tuple[float, float, float] | None = None,
 ) -> nn.Module:
     """Return the loss ``name`` (on the standardised target, so ``huber_delta`` is in stds).
 
     ``quantiles`` is read only by ``"quantile"``; ``label_smoothing`` and ``class_weights``
     only by ``"cross_entropy"``. With ``skip_missing``, NaN targets are not scored
-    (:class:`SkipMissing`).
+    (:class:`SkipMissing`). ``log_link`` (the log-target's mean and std, and a unit) scores
+    a network that predicts a standardised logarithm in the target's units (:class:`LogLink`).
 
     Example:
         >>> loss = make_loss("huber")
@@ -181,6 +213,9 @@ def make_loss(
         label_smoothing=label_smoothing,
         class_weights=class_weights,
     )
+    if log_link is not None:
+        mean, std, unit = log_link
+        loss = LogLink(loss, mean=mean, std=std, unit=unit)
     return SkipMissing(loss) if skip_missing else loss
 
 
