@@ -395,7 +395,7 @@ def _table_row(
     rmse = _mean_std([r["rmse"] for r in ok], digits)
     r2 = statistics.fmean(r["r2"] for r in ok)
     mapes = [r["mape"] for r in ok if "mape" in r]  # records before MAPE was kept have none
-    mape = f"{statistics.fmean(mapes):.2%}" if len(mapes) == len(ok) else "–"
+    mape = f"{statistics.fmean(mapes):.2%}" if len(mapes) == len(ok) else "n/a"
     seconds = statistics.fmean(r["train_seconds"] for r in ok)
     return (
         f"| {label} | {rmse} | {r2:.4f} | {mape} | {seconds:,.1f} | {len(ok)} | "

@@ -103,3 +103,24 @@ def test_losses_lists_every_user_facing_name():
     assert LOSSES == ("mse", "mae", "huber", "quantile", "cross_entropy")
     for name in LOSSES:
         assert isinstance(make_loss(name), nn.Module)
+
+
+def test_a_log_link_scores_the_exponential_in_units_for_every_member():
+    mean, std, unit = 5.0, 0.5, 100.0
+    loss = make_loss("mse", log_link=(mean, std, unit))
+    prediction = torch.tensor([[0.0, 1.0], [-1.0, 2.0]])  # 2 rows, 2 members
+    target = torch.tensor([0.5, -1.0])
+    in_units = torch.exp(prediction * std + mean) / unit
+    expected = nn.functional.mse_loss(
+        in_units, (torch.exp(target * std + mean) / unit).unsqueeze(1).expand(-1, 2)
+    )
+    assert float(loss(prediction, target)) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_a_log_link_stays_finite_for_an_absurd_prediction():
+    loss = make_loss("mse", log_link=(10.0, 3.0, 1.0))
+    prediction = torch.tensor([1e4, 0.0], requires_grad=True)
+    value = loss(prediction, torch.tensor([0.0, 0.0]))
+    value.backward()
+    assert torch.isfinite(value)
+    assert torch.isfinite(prediction.grad).all()

@@ -95,7 +95,7 @@ def skewed_positive(y: np.ndarray) -> bool:
     a price, a wage or an income, which a multiplicative fit (its logarithm) suits.
 
     Example:
-        >>> skewed_positive(np.exp(np.linspace(0.0, 3.0, 100)))
+        >>> skewed_positive(np.exp(np.linspace(0.0, 5.0, 100)))
         True
         >>> skewed_positive(np.linspace(1.0, 2.0, 100))
         False

@@ -24,6 +24,12 @@ saw only 3 epochs in 240 s and scored 30% behind LightGBM:
   delays, 1.6% of rows beyond 10 IQRs), which the clip at 3 squeezes together; on smaller
   tables it still guards against a few extreme values.
 
+A positive target whose skewness is above 1 (a price, a wage: "highly skewed" by the usual
+rule of thumb) gets ``target_transform="log_link"``: the network learns the target's
+logarithm, a multiplicative fit, and is scored by the squared error of its exponential in the
+target's units, the same criterion as without it (``benchmarks/results/accuracy.md``,
+``deepfit-auto-none`` rows).
+
 Auto decides only the settings left at ``"auto"``: ``Regressor(max_epochs=30)`` still
 trains for at most 30 epochs, with auto's architecture, and a value given explicitly is
 kept even when it equals auto's. The ``time_limit`` under auto is :data:`AUTO_TIME_LIMIT`

@@ -9,6 +9,7 @@ loss is the mean of the members' losses. The quantile (pinball) loss takes ``[B,
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -21,7 +22,7 @@ from deepfit.errors import ConfigError
 REGRESSION_LOSSES = ("mse", "mae", "huber")
 LOSSES = (*REGRESSION_LOSSES, "quantile", "cross_entropy")
 DEFAULT_QUANTILES = (0.05, 0.5, 0.95)
-LOG_LINK_CAP = 20.0  # standard deviations of the log-target: exp stays finite in float32
+LOG_LINK_CAP = 30.0  # at most e^30 units: a squared error stays finite in float32
 
 
 def _aligned_target(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -138,8 +139,8 @@ class LogLink(nn.Module):
     is the one the model is judged by, so large targets weigh most as with no transform.
 
     ``unit`` divides both sides so that the loss has the scale of a standardised target.
-    Predictions more than :data:`LOG_LINK_CAP` standard deviations above the mean are
-    clamped there, so that ``exp`` cannot overflow.
+    Predictions above ``exp(LOG_LINK_CAP)`` units are clamped there, so that neither ``exp``
+    nor the squared error can overflow.
 
     Example:
         >>> loss = LogLink(MemberLoss(functional.mse_loss), mean=0.0, std=1.0, unit=1.0)
@@ -151,10 +152,11 @@ class LogLink(nn.Module):
         super().__init__()
         if not (std > 0 and unit > 0):
             raise ConfigError(f"a log link needs std > 0 and unit > 0, however: {std}, {unit}")
-        self.loss, self.mean, self.std, self.unit = loss, float(mean), float(std), float(unit)
+        self.loss, self.std = loss, float(std)
+        self.offset = float(mean) - math.log(unit)
 
     def _units(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.exp(z.clamp(max=LOG_LINK_CAP) * self.std + self.mean) / self.unit
+        return torch.exp((z * self.std + self.offset).clamp(max=LOG_LINK_CAP))
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.loss(self._units(prediction), self._units(target))
