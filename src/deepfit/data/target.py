@@ -17,7 +17,6 @@ from deepfit.errors import DataError
 # scored in the target's units (a multiplicative fit, judged by squared error as with none).
 TARGET_TRANSFORMS = ("none", "log", "log_link")
 LOG_TRANSFORMS = frozenset({"log", "log_link"})
-HIGH_SKEW = 1.0  # beyond this skewness a distribution is "highly skewed" (Bulmer, 1979)
 
 
 def as_target_series(values: Any, name: str = "target") -> pd.Series:
@@ -88,26 +87,6 @@ def check_target(values: Any, name: str = "target") -> np.ndarray:
             )
     check_float32(array, f"target '{name}'")
     return array
-
-
-def skewed_positive(y: np.ndarray) -> bool:
-    """Whether every target value is positive and their skewness exceeds :data:`HIGH_SKEW`:
-    a price, a wage or an income, which a multiplicative fit (its logarithm) suits.
-
-    Example:
-        >>> skewed_positive(np.exp(np.linspace(0.0, 5.0, 100)))
-        True
-        >>> skewed_positive(np.linspace(1.0, 2.0, 100))
-        False
-    """
-    y = np.asarray(y, dtype=np.float64)
-    if len(y) < 3 or not bool((y > 0).all()):
-        return False
-    deviations = y - y.mean()
-    spread = float(np.sqrt(np.mean(deviations**2)))
-    if spread <= 1e-12 * float(np.abs(y).max()):
-        return False
-    return float(np.mean(deviations**3)) / spread**3 > HIGH_SKEW
 
 
 def _rows(rows: np.ndarray) -> str:

@@ -24,12 +24,6 @@ saw only 3 epochs in 240 s and scored 30% behind LightGBM:
   delays, 1.6% of rows beyond 10 IQRs), which the clip at 3 squeezes together; on smaller
   tables it still guards against a few extreme values.
 
-A positive target whose skewness is above 1 (a price, a wage: "highly skewed" by the usual
-rule of thumb) gets ``target_transform="log_link"``: the network learns the target's
-logarithm, a multiplicative fit, and is scored by the squared error of its exponential in the
-target's units, the same criterion as without it (``benchmarks/results/accuracy.md``,
-``deepfit-auto-none`` rows).
-
 Auto decides only the settings left at ``"auto"``: ``Regressor(max_epochs=30)`` still
 trains for at most 30 epochs, with auto's architecture, and a value given explicitly is
 kept even when it equals auto's. The ``time_limit`` under auto is :data:`AUTO_TIME_LIMIT`
@@ -82,13 +76,11 @@ def ensemble_size(n_rows: int) -> int:
 
 @dataclass(frozen=True)
 class DataShape:
-    """What auto looks at: the training rows, whether any feature is numeric, boolean or a
-    date (which the piecewise-linear embedding needs), and whether the target is positive and
-    highly skewed (:func:`deepfit.data.target.skewed_positive`)."""
+    """What auto looks at: the training rows, and whether any feature is numeric, boolean or
+    a date (which the piecewise-linear embedding needs)."""
 
     n_rows: int
     has_numeric: bool = True
-    skewed_target: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,9 +100,7 @@ def resolve(params: Mapping[str, Any], shape: DataShape, task: str) -> Resolved:
     table = params_for(task)
     given = {name: params.get(name, spec.default) for name, spec in table.items()}
     recipe = (
-        auto_settings(
-            shape.n_rows, has_numeric=shape.has_numeric, skewed_target=shape.skewed_target
-        )
+        auto_settings(shape.n_rows, has_numeric=shape.has_numeric)
         if given["model"] == AUTO and given.get("init_from") is None
         else {}
     )
@@ -132,14 +122,11 @@ def resolve(params: Mapping[str, Any], shape: DataShape, task: str) -> Resolved:
     return Resolved(settings, chosen)
 
 
-def auto_settings(
-    n_rows: int, *, has_numeric: bool = True, skewed_target: bool = False
-) -> dict[str, Any]:
-    """The settings ``model="auto"`` uses for ``n_rows`` rows (``has_numeric`` and
-    ``skewed_target``: see :class:`DataShape`)."""
+def auto_settings(n_rows: int, *, has_numeric: bool = True) -> dict[str, Any]:
+    """The settings ``model="auto"`` uses for ``n_rows`` rows (``has_numeric``: see
+    :class:`DataShape`)."""
     small = n_rows < SMALL_DATA_ROWS
     return {
-        "target_transform": "log_link" if skewed_target else "none",
         "model": "ensemble",
         "numeric_embedding": "piecewise" if has_numeric else None,
         "model_options": {"k": ensemble_size(n_rows)},

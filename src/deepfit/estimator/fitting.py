@@ -20,7 +20,6 @@ from deepfit.artifact import SavedModel, load_model
 from deepfit.data.preprocess import PreparedFeatures, TabularPreprocessor
 from deepfit.data.schema import infer_schema
 from deepfit.data.split import RowSplitter
-from deepfit.data.target import skewed_positive
 from deepfit.device import resolve_device
 from deepfit.errors import ConfigError, DeepfitWarning
 from deepfit.estimator.auto import DataShape, resolve
@@ -95,8 +94,7 @@ def fit_model(
     task.check_learnable(target)
     note_constant_target(target, name)
     base = load_base(params, task_name)
-    skewed = task.name == "regression" and skewed_positive(target)
-    shape = DataShape(len(frame), has_numeric(frame, params["column_roles"]), skewed)
+    shape = DataShape(len(frame), has_numeric(frame, params["column_roles"]))
     resolved = resolve(params, shape, task.name)
     settings = resolved.settings
     if base is not None:  # fine-tuning: the old network's architecture and target encoding
