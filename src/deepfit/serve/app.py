@@ -166,21 +166,20 @@ def create_app(
             "marks a missing value."
         ),
     )
-    metadata = {**_metadata(fitted, schema, version, __version__), "members": members}
+    metadata = {**_metadata(fitted, schema, version, __version__), "members": str(members)}
     _routes(app, predictor, engine, metrics, metadata)
     _drift_route(app, drift)
     app.openapi = _openapi(app, schema)  # type: ignore[method-assign]
-    gateway = Gateway(
+    return Gateway(
         app,
         metrics=metrics,
         predictor=predictor,
+        members=members,
         api_key=settings.api_key,
         max_body_bytes=settings.max_body_bytes,
         request_timeout=settings.request_timeout,
         allowed_hosts=settings.allowed_hosts,
     )
-    gateway.members = members
-    return gateway
 
 
 def _routes(

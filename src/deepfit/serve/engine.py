@@ -8,6 +8,7 @@ at start-up, checks that the graph agrees with torch, and runs the graph.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -21,9 +22,34 @@ AGREEMENT = 1e-4  # relative; the graph is used only if it agrees with torch thi
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ServedMembers:
+    """Which of a TabM's ``of`` members the server runs: ``count`` of them (every one when
+    equal; both None for a network without a TabM). ``str`` gives /metadata's words.
+
+    Example:
+        >>> str(ServedMembers(5, 16)), ServedMembers(16, 16).every
+        ('5 of 16, chosen on the validation rows', True)
+    """
+
+    count: int | None = None
+    of: int | None = None
+
+    @property
+    def every(self) -> bool:
+        return self.count == self.of
+
+    def __str__(self) -> str:
+        if self.of is None:
+            return "all"
+        if self.every:
+            return f"all {self.of}"
+        return f"{self.count} of {self.of}, chosen on the validation rows"
+
+
 def served_network(
     network: TabularNetwork, training: dict[str, Any], *, all_members: bool = False
-) -> tuple[TabularNetwork, str]:
+) -> tuple[TabularNetwork, ServedMembers]:
     """The network to serve, and which members it runs (say so in /metadata).
 
     A TabM whose training record names the members chosen on the validation rows
@@ -33,24 +59,25 @@ def served_network(
     """
     tabm = find_tabm(network)
     if tabm is None or tabm.k < 2:
-        return network, "all"
+        return network, ServedMembers()
+    every = ServedMembers(tabm.k, tabm.k)
     record = training.get("served_members") if isinstance(training, dict) else None
     if all_members or record is None:
-        return network, f"all {tabm.k}"
+        return network, every
     members = record.get("members") if isinstance(record, dict) else None
     if not (
         isinstance(members, list)
         and all(isinstance(m, int) and not isinstance(m, bool) for m in members)
     ):
         log.warning("serving all members: the model's served_members record is malformed")
-        return network, f"all {tabm.k}"
+        return network, every
     try:
         lean = keep_members(network, members)
     except ValueError as error:
         log.warning("serving all members: %s", error)
-        return network, f"all {tabm.k}"
+        return network, every
     assert isinstance(lean, TabularNetwork)
-    return lean, f"{len(members)} of {tabm.k}, chosen on the validation rows"
+    return lean, ServedMembers(len(members), tabm.k)
 
 
 class InferenceEngine:

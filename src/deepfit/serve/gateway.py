@@ -11,10 +11,13 @@ import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepfit.serve.metrics import ServerMetrics
 from deepfit.serve.predictor import Predictor, TooLargeError, problem
+
+if TYPE_CHECKING:
+    from deepfit.serve.engine import ServedMembers
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,8 +53,6 @@ class Gateway:
     ``POST /predict`` (JSON only, its body read within ``request_timeout`` seconds) and
     ``GET /health`` without the key (``{"status": "ok"}`` only)."""
 
-    members: str | None = None  # which TabM members the network runs, when it has some
-
     def __init__(
         self,
         app: ASGIApp,
@@ -62,8 +63,10 @@ class Gateway:
         max_body_bytes: int,
         request_timeout: float = 30.0,
         allowed_hosts: Iterable[str] | None = None,
+        members: ServedMembers | None = None,
     ) -> None:
         self.app = app
+        self.members = members  # which TabM members the network runs, for the start-up line
         self.metrics = metrics
         self.predictor = predictor
         self.api_key = api_key.encode() if api_key else None

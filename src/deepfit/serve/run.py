@@ -27,13 +27,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import uvicorn
 
 from deepfit.errors import ConfigError
 from deepfit.serve.app import ServerSettings, create_app, settle
+
+if TYPE_CHECKING:
+    from deepfit.serve.engine import ServedMembers
 
 APP_FACTORY = "deepfit.serve.app:app_from_environment"
 DRAIN_SECONDS = 10.0  # on SIGTERM/SIGINT, requests in flight get this long to finish
@@ -381,12 +384,12 @@ def _announce(
     port: int,
     workers: int,
     warning: str | None,
-    members: str | None = None,
+    members: ServedMembers | None = None,
 ) -> None:
     if announce is not None:
         url = f"http://{host}:{port}"
         announce(f"serving on {url} ({workers} worker(s)); API docs at {url}/docs; Ctrl-C stops")
-        if members is not None and not members.startswith("all"):
+        if members is not None and not members.every:
             announce(
                 f"TabM members served: {members}; faster than all of them, and slightly "
                 "less accurate on new rows (--all-members serves every one)"
