@@ -9,6 +9,7 @@ from deepfit.training.distributed import LOCAL, Runtime
 from deepfit.training.loop import TrainConfig, evaluate_loss, train
 from deepfit.training.losses import make_loss
 from deepfit.training.optim import OPTIMIZERS, Schedule, make_optimizer, weight_penalty
+from deepfit.training.state import ANNEALED
 from tests.support.sources import table_source
 
 
@@ -67,9 +68,10 @@ def test_schedules_move_the_learning_rate_as_named(schedule):
 def test_early_stopping_stops_and_restores_the_best_weights():
     torch.manual_seed(0)
     net = Linear()
-    train_data, validation = _data(), _data(64, seed=1)
+    train_data = _data()
     # Validation targets are pure noise, so validation loss soon stops improving.
-    validation.target = torch.randn(64, generator=torch.Generator().manual_seed(3))
+    noise = torch.Generator().manual_seed(3)
+    validation = table_source(torch.randn(64, 3, generator=noise), torch.randn(64, generator=noise))
     config = TrainConfig(learning_rate=0.05, max_epochs=500, batch_size=32, schedule="constant")
     state = train(net, train_data, validation, config, [EarlyStopping(patience=5)])
     assert state.epoch < 500
@@ -77,6 +79,25 @@ def test_early_stopping_stops_and_restores_the_best_weights():
     assert state.epoch - state.best_epoch == 5
     restored = evaluate_loss(net, validation, make_loss("mse"))
     assert restored == pytest.approx(state.best_validation_loss, rel=1e-6)
+
+
+def test_early_stopping_waits_for_an_anneal_to_reach_zero():
+    torch.manual_seed(0)
+    net = Linear()
+    train_data = _data()
+    noise = torch.Generator().manual_seed(3)  # a target nothing predicts: progress soon stops
+    validation = table_source(torch.randn(64, 3, generator=noise), torch.randn(64, generator=noise))
+    # 3 epochs without progress start a decay of at least 3 more: patience 4 falls inside it
+    config = TrainConfig(
+        learning_rate=0.05, max_epochs=500, batch_size=32, schedule="anneal", stall_epochs=3
+    )
+    state = train(net, train_data, validation, config, [EarlyStopping(patience=4)])
+    assert state.stop_reason == ANNEALED
+    assert state.history[-1].learning_rate < 0.05
+    assert state.epoch - state.best_epoch > 4  # patience alone would have stopped it sooner
+    assert evaluate_loss(net, validation, make_loss("mse")) == pytest.approx(
+        state.best_validation_loss, rel=1e-6
+    )
 
 
 def test_time_limit_stops_a_long_run():

@@ -11,9 +11,14 @@ last steps. It starts at the end of the first epoch after which
 * the validation loss has not improved for ``stall_epochs`` epochs (it lasts ``fraction`` of the
   epochs so far, at least ``stall_epochs``, and no longer than the time left holds).
 
-The rate falls with every batch, and the run is over when it reaches zero. Once started, the
-decay is counted in epochs, so a checkpoint can save it (:meth:`state_dict`) and a resumed run
-goes on with the same rates.
+The rate falls with every batch, and the run is over when it reaches zero; early stopping
+waits while the rate decays (:class:`~deepfit.training.callbacks.EarlyStopping`). Once
+started, the decay is counted in epochs, so a checkpoint can save it (:meth:`state_dict`) and
+a resumed run goes on with the same rates.
+
+A stalled run's decay was tried at the length of all the epochs so far (up to the time left)
+rather than a quarter of them: on California housing (auto, 240 s) seeds 0 and 1 scored
+44,740 and 44,920 against 44,381 and 44,678, so a quarter it stays.
 """
 
 from __future__ import annotations
@@ -66,6 +71,11 @@ class AnnealSchedule:
         self.best_loss: float | None = None
         self.best_epoch = 0
         self.first_epoch: int | None = None  # the first epoch this process ran (for its pace)
+
+    @property
+    def decaying(self) -> bool:
+        """Whether the decay has started and not yet reached zero."""
+        return self.decay_start is not None and not self.finished
 
     def multiplier(self, progress: float) -> float:
         """The share of the base rate at ``progress`` epochs (fractional within an epoch)."""

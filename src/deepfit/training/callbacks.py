@@ -79,6 +79,10 @@ class Callback:
 class EarlyStopping(Callback):
     """Stop when the validation loss has not improved for ``patience`` epochs; restore the best.
 
+    Not while the ``"anneal"`` schedule decays the rate (``state.decaying``): the decay has a
+    set end, and the validation loss mostly improves in its last, slowest steps, so a stop
+    part-way through would keep weights trained at a still-high rate.
+
     Example:
         >>> EarlyStopping(patience=10).patience
         10
@@ -114,6 +118,8 @@ class EarlyStopping(Callback):
         self.best_weights = state.get("best_weights")
 
     def _check_patience(self, state: TrainState) -> None:
+        if state.decaying or state.stop:  # a finished decay has stopped the run already
+            return
         if state.best_epoch is not None and state.epoch - state.best_epoch >= self.patience:
             state.stop = True
             state.stop_reason = (

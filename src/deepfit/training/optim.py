@@ -98,6 +98,11 @@ class Schedule:
         """Whether the schedule has run its course (only "anneal" does, at a rate of zero)."""
         return isinstance(self.scheduler, AnnealSchedule) and self.scheduler.finished
 
+    @property
+    def decaying(self) -> bool:
+        """Whether "anneal" has started its decay and not yet reached zero."""
+        return isinstance(self.scheduler, AnnealSchedule) and self.scheduler.decaying
+
     def step_batch(self, progress: float) -> None:
         """Before the batch that ends at ``progress`` epochs (fractional)."""
         if isinstance(self.scheduler, AnnealSchedule):
