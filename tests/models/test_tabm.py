@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from deepfit.errors import ConfigError
+from deepfit.models import dropout as dropout_module
 from deepfit.models.dropout import FastDropout
 from deepfit.models.layout import InputLayout
 from deepfit.models.tabm import BatchEnsembleLinear, TabM, tabm_backbone
@@ -147,6 +148,59 @@ def test_fast_dropout_masks_differ_between_calls_and_each_bit_lane_drops_at_p() 
     assert not torch.equal(first == 0, second == 0)
     lanes = (first == 0).view(-1, 4).float().mean(dim=0)  # four values come from one draw
     assert torch.allclose(lanes, torch.full((4,), 0.2), atol=0.005), lanes
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_relu_then_dropout_in_one_step_gives_the_same_values_and_gradients(
+    p: float, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dropout_module, "FUSED_FROM", 1)  # fuse these small ones too
+    layer = FastDropout(p).train()
+    x = torch.randn(64, 48, dtype=dtype).requires_grad_(True)
+    weights = torch.randn(64, 48, dtype=dtype)
+    torch.manual_seed(3)
+    fused = layer.after_relu(x)
+    (fused_grad,) = torch.autograd.grad((fused * weights).sum(), x)
+    torch.manual_seed(3)
+    apart = layer(torch.relu(x))
+    (apart_grad,) = torch.autograd.grad((apart * weights).sum(), x)
+    assert torch.equal(fused, apart)
+    assert fused.dtype == dtype
+    assert torch.equal(fused_grad, apart_grad)
+    assert 0 < int((fused_grad == 0).sum()) < x.numel()  # dropped and negative inputs: no gradient
+    assert torch.equal(layer.eval().after_relu(x), torch.relu(x))
+
+
+def test_the_mlp_and_tabm_train_through_the_one_step_relu_and_dropout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from deepfit.models.mlp import MLP
+
+    fused_calls: list[torch.Size] = []
+    after_relu = FastDropout.after_relu
+
+    def counted(self: FastDropout, h: torch.Tensor) -> torch.Tensor:
+        fused_calls.append(h.shape)
+        return after_relu(self, h)
+
+    monkeypatch.setattr(FastDropout, "after_relu", counted)
+    monkeypatch.setattr(dropout_module, "FUSED_FROM", 1)
+    x = torch.randn(32, 5)
+    mlp = MLP(d_in=5, d_out=1, hidden_layers=(16, 16), dropout=0.2).train()
+    tabm = TabM(d_in=5, hidden_layers=(16, 16), k=4, dropout=0.2).train()
+    torch.manual_seed(0)
+    fused = [mlp(x), tabm(x)]
+    assert fused_calls == [torch.Size([32, 16])] * 2 + [torch.Size([128, 16])] * 2
+    torch.manual_seed(0)
+    apart_mlp = mlp.layers(x)  # the Sequential itself: ReLU, then dropout
+    h = (x.unsqueeze(1) * tabm.adapter).reshape(-1, 5)
+    for block in tabm.blocks:
+        h = block.dropout(block.activation(block.linear(h)))
+    h = h.reshape(-1, tabm.k, 16)
+    apart_tabm = (h.transpose(0, 1) @ tabm.head_weight).transpose(0, 1) + tabm.head_bias
+    assert torch.equal(fused[0], apart_mlp)
+    assert torch.equal(fused[1], apart_tabm)
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,20 @@ On the CPU the mask is also made in NumPy (compare, convert, scale): torch's ele
 kernels on int16 and bool tensors took 55 of a mask's 70 microseconds for a 256x256
 activation, NumPy's 10. On other devices the bits come from ``torch.randint`` on the device,
 which is fast there.
+
+A ReLU followed by dropout (every hidden layer of the MLP and of TabM) runs as one step on the
+CPU, :meth:`FastDropout.after_relu`: the ReLU's sign test joins the NumPy mask, so the forward
+pass is one product and the backward pass another, where a separate ReLU costs a pass each way
+over the activation. For TabM's ``[8192, 256]`` activations (k=16, batch 512) that took a
+layer's ReLU, dropout and their gradients from 8.4 to 5.8 ms, and a whole training step by 5%
+(the median ratio of 30 interleaved rounds). Below :data:`FUSED_FROM` elements the extra
+NumPy pass costs more than the ReLU it saves (the 3x256 and 3x512 MLPs at batch 256 were 1-4%
+slower fused), so small activations keep the two steps.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +32,7 @@ from torch import nn
 
 BITS = 16
 VALUES = 2**BITS
+FUSED_FROM = 1 << 20  # elements: TabM's [B * k, width] activations, not an MLP's
 
 
 class FastDropout(nn.Dropout):
@@ -51,6 +63,48 @@ class FastDropout(nn.Dropout):
             )
             keep = (draws.view(torch.int16)[:n] >= threshold).to(x.dtype).mul_(scale)
         return x * keep.view(x.shape)
+
+    def after_relu(self, x: torch.Tensor) -> torch.Tensor:
+        """``self(relu(x))``: the same values and gradients, in one pass each way on the CPU
+        for activations of at least :data:`FUSED_FROM` elements.
+
+        Example:
+            >>> dropout, x = FastDropout(0.5).train(), torch.randn(FUSED_FROM)
+            >>> _ = torch.manual_seed(0); fused = dropout.after_relu(x)
+            >>> _ = torch.manual_seed(0); apart = dropout(torch.relu(x))
+            >>> bool(torch.equal(fused, apart))
+            True
+        """
+        dropped = round(self.p * VALUES)
+        fused = (
+            x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64)
+            and x.numel() >= FUSED_FROM
+        )
+        if not self.training or not 0 < dropped < VALUES or not fused:
+            return self(torch.relu(x))
+        return _ReluKeep.apply(x, dropped)
+
+
+class _ReluKeep(torch.autograd.Function):
+    """``x * mask`` where the mask is 0 for dropped or negative inputs and the dropout's scale
+    elsewhere; the gradient is the same product."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, dropped: int) -> torch.Tensor:
+        threshold, scale = dropped - VALUES // 2, VALUES / (VALUES - dropped)
+        keep = np.greater_equal(cpu_bits(x.numel()), threshold)
+        keep &= x.detach().contiguous().numpy().reshape(-1) > 0
+        mask = keep.astype(np.float32)
+        mask *= np.float32(scale)
+        weights = torch.from_numpy(mask).to(x.dtype).view(x.shape)
+        ctx.save_for_backward(weights)
+        return x * weights
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (weights,) = ctx.saved_tensors
+        return grad * weights, None
 
 
 def cpu_bits(n: int) -> np.ndarray:

@@ -121,8 +121,9 @@ class _Block(nn.Module):
         self.dropout = FastDropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.activation(self.linear(x))
-        return self.dropout(x)
+        if type(self.activation) is nn.ReLU:
+            return self.dropout.after_relu(self.linear(x))
+        return self.dropout(self.activation(self.linear(x)))
 
 
 class TabM(nn.Module):
