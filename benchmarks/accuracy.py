@@ -149,7 +149,8 @@ def deepfit_refusal(name: str) -> str | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            Regressor(**kwargs, max_epochs=1, time_limit=10, random_state=0).fit(X, X["a"] * 2)
+            positive = np.exp(X["a"])  # every target transform takes it (log needs y > 0)
+            Regressor(**kwargs, max_epochs=1, time_limit=10, random_state=0).fit(X, positive)
     except (ConfigError, TypeError) as error:
         return f"this deepfit refuses {kwargs}: {one_line(error)}"
     return None
