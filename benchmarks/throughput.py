@@ -13,8 +13,10 @@ temporary folder, unless ``--output`` says otherwise) and prints it:
    GFLOP/s (2 n³ FLOPs) of the best of a few repeats after two warm-up products, on
    ``--threads`` threads (default: every core).
 2. Throughput on diamonds' training rows (benchmarks/epoch_time.py's split: 34,521 rows) of
-   four networks: MLP 3x256 at batch 256 and 1,024, MLP 3x512 at batch 256, and auto's TabM
-   (``model="ensemble"``, 3x256, piecewise embeddings, k=16) at batch 512. Every library fits
+   five networks: MLP 3x256 at batch 256 and 1,024, MLP 3x512 at batch 256, MLP 3x256 at
+   batch 256 without dropout (scikit-learn's network exactly, since its MLP has none), and
+   auto's TabM (``model="ensemble"``, 3x256, piecewise embeddings, k=16) at batch 512. Every
+   library fits
    in a fresh process (benchmarks/throughput_peers.py, which describes the settings) with the
    same thread count (torch, OpenMP, BLAS): first a 1-epoch warm-up fit on two batches, then
    a ``--epochs-short`` and an ``--epochs-long`` fit from scratch. A peer's seconds per epoch

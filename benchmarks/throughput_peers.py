@@ -13,7 +13,8 @@ cut / color / clarity one-hot encoded by scikit-learn (TabM: the numbers standar
 categories as codes, which its package one-hot encodes itself) and the target standardised,
 prepared before the clock starts. Every fit: the network's layers, its batch size, Adam(W) at
 1e-3 (weight decay 1e-5, deepfit's default; sklearn's MLP: its L2 ``alpha`` 1e-4), dropout
-0.1 after each hidden layer (sklearn's MLP has none), a constant rate, no validation and no
+0.1 after each hidden layer (sklearn's MLP has none; ``mlp-3x256-b256-nodrop`` is its network
+for every library), a constant rate, no validation and no
 early stopping.
 """
 
@@ -52,12 +53,17 @@ class Network:
     layers: tuple[int, ...]
     batch: int
     tabm: bool = False
+    dropout: float = DROPOUT
 
 
 NETWORKS = {
     "mlp-3x256-b256": Network("mlp 3x256, batch 256", (256, 256, 256), 256),
     "mlp-3x256-b1024": Network("mlp 3x256, batch 1,024", (256, 256, 256), 1024),
     "mlp-3x512-b256": Network("mlp 3x512, batch 256", (512, 512, 512), 256),
+    # scikit-learn's MLP has no dropout: this is the network it trains, for every library
+    "mlp-3x256-b256-nodrop": Network(
+        "mlp 3x256, batch 256, no dropout", (256, 256, 256), 256, dropout=0.0
+    ),
     "tabm-k16-b512": Network("TabM k=16 + piecewise, 3x256, batch 512", (256,) * 3, 512, True),
 }
 
@@ -116,7 +122,9 @@ class MLP(nn.Sequential):
     def __init__(self, d_in: int, layers: tuple[int, ...], dropout: float = DROPOUT) -> None:
         parts: list[nn.Module] = []
         for width in layers:
-            parts += [nn.Linear(d_in, width), nn.ReLU(), nn.Dropout(dropout)]
+            parts += [nn.Linear(d_in, width), nn.ReLU()]
+            if dropout:
+                parts.append(nn.Dropout(dropout))
             d_in = width
         super().__init__(*parts, nn.Linear(d_in, 1))
 
@@ -146,7 +154,7 @@ def fit_deepfit(data: Data, net: Network, epochs: int) -> tuple[Step, Any]:
         time_limit=None,
         learning_rate=LEARNING_RATE,
         schedule="constant",
-        dropout=DROPOUT,
+        dropout=net.dropout,
         device="cpu",
         random_state=0,
     )
@@ -160,7 +168,7 @@ def fit_deepfit(data: Data, net: Network, epochs: int) -> tuple[Step, Any]:
 def _bare_step(data: Data, net: Network) -> Step:
     """The forward pass of an :class:`MLP` of the same shape, for libraries that are not
     torch modules we can run (sklearn, Keras) or that wrap this very module (skorch)."""
-    module = MLP(data.X.shape[1], net.layers)
+    module = MLP(data.X.shape[1], net.layers, net.dropout)
     batch = torch.from_numpy(data.X[: net.batch])
     return lambda: module(batch)
 
@@ -196,6 +204,7 @@ def fit_skorch(data: Data, net: Network, epochs: int) -> tuple[Step, Any]:
         MLP,
         module__d_in=data.X.shape[1],
         module__layers=net.layers,
+        module__dropout=net.dropout,
         max_epochs=epochs,
         lr=LEARNING_RATE,
         optimizer=torch.optim.AdamW,
@@ -217,7 +226,9 @@ def fit_keras(data: Data, net: Network, epochs: int) -> tuple[Step, Any]:
     keras.utils.set_random_seed(0)
     layers: list[Any] = [keras.Input((data.X.shape[1],))]
     for width in net.layers:
-        layers += [keras.layers.Dense(width, activation="relu"), keras.layers.Dropout(DROPOUT)]
+        layers.append(keras.layers.Dense(width, activation="relu"))
+        if net.dropout:
+            layers.append(keras.layers.Dropout(net.dropout))
     model = keras.Sequential([*layers, keras.layers.Dense(1)])
     optimizer = keras.optimizers.AdamW(learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     model.compile(optimizer=optimizer, loss="mse")
@@ -242,7 +253,7 @@ def fit_pytorch_tabular(data: Data, net: Network, epochs: int) -> tuple[Step, An
             task="regression",
             layers="-".join(str(width) for width in net.layers),
             activation="ReLU",
-            dropout=DROPOUT,
+            dropout=net.dropout,
             learning_rate=LEARNING_RATE,
             batch_norm_continuous_input=False,  # the same layers as the others: no input norm
             seed=0,
@@ -292,7 +303,7 @@ def fit_tabm(data: Data, net: Network, epochs: int) -> tuple[Step, Any]:
         k=TABM_K,
         n_blocks=len(net.layers),
         d_block=net.layers[0],
-        dropout=DROPOUT,
+        dropout=net.dropout,
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     model.train()

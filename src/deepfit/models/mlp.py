@@ -75,15 +75,4 @@ class MLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        layers = list(self.layers)
-        index = 0
-        while index < len(layers):
-            layer = layers[index]
-            following = layers[index + 1] if index + 1 < len(layers) else None
-            if type(layer) is nn.ReLU and isinstance(following, FastDropout):
-                x = following.after_relu(x)  # one pass each way on the CPU
-                index += 2
-            else:
-                x = layer(x)
-                index += 1
-        return x
+        return self.layers(x)
