@@ -12,14 +12,15 @@ kernels on int16 and bool tensors took 55 of a mask's 70 microseconds for a 256x
 activation, NumPy's 10. On other devices the bits come from ``torch.randint`` on the device,
 which is fast there.
 
-A ReLU followed by dropout (every hidden layer of the MLP and of TabM) runs as one step on the
-CPU, :meth:`FastDropout.after_relu`: the ReLU's sign test joins the NumPy mask, so the forward
+A ReLU followed by dropout in TabM's hidden layers runs as one step on the CPU,
+:meth:`FastDropout.after_relu`: the ReLU's sign test joins the NumPy mask, so the forward
 pass is one product and the backward pass another, where a separate ReLU costs a pass each way
 over the activation. For TabM's ``[8192, 256]`` activations (k=16, batch 512) that took a
 layer's ReLU, dropout and their gradients from 8.4 to 5.8 ms, and a whole training step by 5%
 (the median ratio of 30 interleaved rounds). Below :data:`FUSED_FROM` elements the extra
 NumPy pass costs more than the ReLU it saves (the 3x256 and 3x512 MLPs at batch 256 were 1-4%
-slower fused), so small activations keep the two steps.
+slower fused), so small activations keep the two steps, and the MLP, whose activations are
+that small at its usual batch sizes, keeps its plain ``Sequential``.
 """
 
 from __future__ import annotations
