@@ -52,13 +52,11 @@ class FastDropout(nn.Dropout):
         dropped = round(self.p * VALUES)  # of the 65536 values of a 16-bit number
         if not 0 < dropped < VALUES:
             return super().forward(x)
-        threshold, scale = dropped - VALUES // 2, VALUES / (VALUES - dropped)
         n = x.numel()
         if x.device.type == "cpu":
-            mask = np.greater_equal(cpu_bits(n), threshold).astype(np.float32)
-            mask *= np.float32(scale)
-            keep = torch.from_numpy(mask).to(x.dtype)
+            keep = torch.from_numpy(cpu_mask(n, dropped)).to(x.dtype)
         else:  # two 16-bit values per 32-bit draw of torch's generator on the device
+            threshold, scale = dropped - VALUES // 2, VALUES / (VALUES - dropped)
             draws = torch.randint(
                 -(2**31), 2**31 - 1, ((n + 1) // 2,), dtype=torch.int32, device=x.device
             )
@@ -93,12 +91,9 @@ class _ReluKeep(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, dropped: int) -> torch.Tensor:
-        threshold, scale = dropped - VALUES // 2, VALUES / (VALUES - dropped)
-        keep = np.greater_equal(cpu_bits(x.numel()), threshold)
-        keep &= x.detach().contiguous().numpy().reshape(-1) > 0
-        mask = keep.astype(np.float32)
-        mask *= np.float32(scale)
-        weights = torch.from_numpy(mask).to(x.dtype).view(x.shape)
+        positive = x.detach().contiguous().numpy().reshape(-1) > 0
+        weights = torch.from_numpy(cpu_mask(x.numel(), dropped, positive)).to(x.dtype)
+        weights = weights.view(x.shape)
         ctx.save_for_backward(weights)
         return x * weights
 
@@ -106,6 +101,17 @@ class _ReluKeep(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (weights,) = ctx.saved_tensors
         return grad * weights, None
+
+
+def cpu_mask(n: int, dropped: int, positive: np.ndarray | None = None) -> np.ndarray:
+    """Dropout's float32 multipliers for ``n`` elements: 0 where dropped (``dropped`` of every
+    65536 values of the bits) or, given ``positive``, where it is False; the scale elsewhere."""
+    keep = np.greater_equal(cpu_bits(n), dropped - VALUES // 2)
+    if positive is not None:
+        keep &= positive
+    mask = keep.astype(np.float32)
+    mask *= np.float32(VALUES / (VALUES - dropped))
+    return mask
 
 
 def cpu_bits(n: int) -> np.ndarray:
