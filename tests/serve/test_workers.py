@@ -25,8 +25,12 @@ START_TIMEOUT = 120.0
 SLOW_ROWS = 3  # a request of this many rows takes SLOW_SECONDS to predict
 SLOW_SECONDS = 3.0
 # spawn's children import the parent's main script, so the slow engine reaches every worker
+# (it touches the file SLOW_MARK names once a slow prediction has begun)
+SLOW_MARK = "DEEPFIT_TEST_SLOW_MARK"
 SCRIPT = f"""
+import os
 import time
+from pathlib import Path
 
 from deepfit.serve.engine import InferenceEngine
 
@@ -35,6 +39,7 @@ _predict = InferenceEngine.predict
 
 def _slow(self, numeric, codes):
     if numeric.shape[0] == {SLOW_ROWS}:
+        Path(os.environ["{SLOW_MARK}"]).touch()
         time.sleep({SLOW_SECONDS})
     return _predict(self, numeric, codes)
 
@@ -121,7 +126,12 @@ def server(
             "--workers",
             workers,
         ],
-        env=os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()},
+        env=os.environ
+        | {
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": os.getcwd(),
+            SLOW_MARK: str(tmp_path / "predicting"),
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -155,7 +165,7 @@ def test_a_worker_that_dies_is_replaced(server: tuple[str, subprocess.Popen[byte
 
 @pytest.mark.parametrize("server", [1, 2], indirect=True, ids=["1-worker", "2-workers"])
 def test_sigterm_lets_a_request_in_flight_finish(
-    server: tuple[str, subprocess.Popen[bytes]],
+    server: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     url, process = server
     rows = json.loads(make_table(SLOW_ROWS, seed=2).drop(columns="y").to_json(orient="records"))
@@ -169,7 +179,9 @@ def test_sigterm_lets_a_request_in_flight_finish(
 
     caller = threading.Thread(target=slow_request)
     caller.start()
-    time.sleep(1.0)  # the request is being predicted
+    # a fixed wait raced the request on a busy machine: SIGTERM before a worker had read it
+    predicting = tmp_path / "predicting"
+    _wait_for(predicting.exists, 60, "the slow request never reached a worker")
     process.send_signal(signal.SIGTERM)
     caller.join(timeout=30)
     assert statuses == [200]
