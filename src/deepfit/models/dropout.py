@@ -49,7 +49,7 @@ class FastDropout(nn.Dropout):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        dropped = round(self.p * VALUES)  # of the 65536 values of a 16-bit number
+        dropped = self._dropped_values()
         if not 0 < dropped < VALUES:
             return super().forward(x)
         n = x.numel()
@@ -74,7 +74,7 @@ class FastDropout(nn.Dropout):
             >>> bool(torch.equal(fused, apart))
             True
         """
-        dropped = round(self.p * VALUES)
+        dropped = self._dropped_values()
         fused = (
             x.device.type == "cpu"
             and x.dtype in (torch.float32, torch.float64)
@@ -83,6 +83,10 @@ class FastDropout(nn.Dropout):
         if not self.training or not 0 < dropped < VALUES or not fused:
             return self(torch.relu(x))
         return _ReluKeep.apply(x, dropped)
+
+    def _dropped_values(self) -> int:
+        """How many of the 65536 values of a 16-bit number drop an element."""
+        return round(self.p * VALUES)
 
 
 class _ReluKeep(torch.autograd.Function):

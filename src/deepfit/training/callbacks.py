@@ -79,7 +79,7 @@ class Callback:
 class EarlyStopping(Callback):
     """Stop when the validation loss has not improved for ``patience`` epochs; restore the best.
 
-    Not while the ``"anneal"`` schedule decays the rate (``state.decaying``): the decay has a
+    Not while the ``"anneal"`` schedule decays the rate (``Schedule.decaying``): the decay has a
     set end, and the validation loss mostly improves in its last, slowest steps, so a stop
     part-way through would keep weights trained at a still-high rate.
 
@@ -93,6 +93,10 @@ class EarlyStopping(Callback):
             raise ConfigError(f"patience must be a positive integer, however: patience={patience}")
         self.patience = patience
         self.best_weights: dict[str, Any] | None = None
+        self.schedule: Schedule | None = None
+
+    def on_setup(self, state: TrainState, parts: LoopParts) -> None:
+        self.schedule = parts.schedule  # asked at each check (a resume restores it in place)
 
     def on_train_start(self, state: TrainState, network: nn.Module) -> None:
         self._check_patience(state)  # a resumed run may have waited long enough already
@@ -118,7 +122,8 @@ class EarlyStopping(Callback):
         self.best_weights = state.get("best_weights")
 
     def _check_patience(self, state: TrainState) -> None:
-        if state.decaying or state.stop:  # a finished decay has stopped the run already
+        decaying = self.schedule is not None and self.schedule.decaying
+        if decaying or state.stop:  # a finished decay has stopped the run already
             return
         if state.best_epoch is not None and state.epoch - state.best_epoch >= self.patience:
             state.stop = True

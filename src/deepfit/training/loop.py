@@ -89,7 +89,6 @@ def train(
     try:
         for callback in callbacks:
             callback.on_setup(state, run.parts)  # a checkpoint resuming a run restores here
-        state.decaying = run.parts.schedule.decaying
         run.wrap()  # after a resume, so that DDP starts every process from the restored weights
         for callback in run.hooked:
             callback.on_train_start(state, network)
@@ -262,7 +261,6 @@ class _Run:
             )
         )
         _track_best(state, validation_loss)
-        state.decaying = self.parts.schedule.decaying
         if not math.isfinite(train_loss):
             state.stop, state.stop_reason = True, DIVERGED
         elif self.parts.schedule.finished:

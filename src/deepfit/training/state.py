@@ -32,7 +32,6 @@ class TrainState:
     stop: bool = False
     stop_reason: str = ""
     seconds: float = 0.0
-    decaying: bool = False  # the "anneal" schedule's decay is under way: it ends the run itself
 
     @property
     def last(self) -> EpochRecord | None:
