@@ -28,6 +28,8 @@ def test_auto_is_the_default_and_picks_tabm_over_piecewise_embeddings() -> None:
     assert large["schedule"] == "anneal"
     assert large["time_limit"] == AUTO_TIME_LIMIT
     assert auto_settings(500, has_numeric=False)["numeric_embedding"] is None
+    assert large["target_transform"] == "none"
+    assert auto_settings(20_000, skewed_target=True)["target_transform"] == "log_link"
 
 
 def test_auto_trades_members_for_epochs_and_widens_the_clip_on_large_tables() -> None:

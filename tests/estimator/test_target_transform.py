@@ -1,5 +1,6 @@
 """target_transform: "log" learns the logarithm of a positive, skewed target; "log_link" learns
-it but scores it in the target's units."""
+it but scores it in the target's units and as a log, and is auto's choice for a positive,
+right-skewed target."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 
 from deepfit import Regressor, load
+from deepfit.data.target import skewed_positive
 from deepfit.errors import DataError
 from deepfit.export import export_onnx, onnx_feed, onnx_predict, onnx_session
 from deepfit.tasks.regression import RegressionTask
@@ -104,20 +106,44 @@ def test_the_cli_takes_the_option(tmp_path: Path) -> None:
     assert load(tmp_path / "m.deepfit").task_.transform == "log"
 
 
-def test_log_link_scores_the_log_of_a_price_in_its_units() -> None:
+def test_only_a_positive_right_skewed_target_that_the_log_evens_counts_as_skewed() -> None:
+    _, prices = _prices()
+    assert skewed_positive(prices)
+    assert not skewed_positive(np.log(prices))  # about uniform: no skew
+    assert not skewed_positive(np.append(prices, -1.0))  # one value below zero
+    assert not skewed_positive(np.full(50, 3.0))
+    assert not skewed_positive(-prices)
+    rng = np.random.default_rng(0)
+    assert skewed_positive(rng.gamma(4.0, size=2000))  # skewness 1: the log evens it
+    assert not skewed_positive(rng.gamma(100.0, size=2000))  # skewness 0.2: not skewed
+    left = 30.0 - rng.gamma(2.0, size=2000)  # positive, skewed to the left
+    assert not skewed_positive(left)
+    # skewed to the right, but its log is skewed further to the left: values near 0
+    lopsided = np.concatenate([np.full(1000, 1.0), np.full(200, 3.0), np.full(5, 1e-6)])
+    assert not skewed_positive(lopsided)
+
+
+def test_auto_links_the_log_of_a_skewed_price_and_scores_it_in_units() -> None:
     X, y = _prices()
     X_val, y_val = _prices(200, seed=2)
-    model = Regressor(**SETTINGS, target_transform="log_link").fit(X, y, X_val=X_val, y_val=y_val)
+    settings = {**SETTINGS, "model": "auto", "hidden_layers": (32,), "max_epochs": 8}
+    model = Regressor(**settings).fit(X, y, X_val=X_val, y_val=y_val)
+    assert model.settings_["target_transform"] == "log_link"
+    assert model.training_summary_["auto"]["target_transform"] == "log_link"
     assert model.task_.transform == "log_link"
-    # the validation loss it stopped on is the squared error in the target's units
-    scale = model.task_.answer_scale
-    in_units = float(np.mean((model.predict(X_val) - y_val) ** 2)) / scale**2
-    assert model.training_summary_["best_validation_loss"] == pytest.approx(in_units, rel=1e-3)
-    logged = Regressor(**SETTINGS, target_transform="log").fit(X, y, X_val=X_val, y_val=y_val)
-    log_loss = float(np.mean((np.log(logged.predict(X_val)) - np.log(y_val)) ** 2))
-    assert logged.training_summary_["best_validation_loss"] == pytest.approx(
-        log_loss / logged.task_.scaler.std**2, rel=1e-3
-    )
+    # the validation loss it stopped on: the squared error in the target's units, plus that of
+    # the standardised log
+    predicted = model.predict(X_val)
+    in_units = float(np.mean((predicted - y_val) ** 2)) / model.task_.answer_scale**2
+    in_logs = float(np.mean((np.log(predicted) - np.log(y_val)) ** 2))
+    expected = in_units + in_logs / model.task_.scaler.std**2
+    assert model.training_summary_["best_validation_loss"] == pytest.approx(expected, rel=1e-3)
+    assert Regressor(**settings, target_transform="none").fit(X, y).task_.transform == "none"
+    unskewed = Regressor(**settings).fit(X, np.log(y))
+    assert unskewed.settings_["target_transform"] == "none"
+    y_val[3] = 0.0  # the validation rows could not be scored in logs
+    with_zero = Regressor(**settings).fit(X, y, X_val=X_val, y_val=y_val)
+    assert with_zero.settings_["target_transform"] == "none"
 
 
 def test_a_linked_model_round_trips_and_exports(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from deepfit.errors import ConfigError
-from deepfit.training.losses import LOSSES, make_loss
+from deepfit.training.losses import LOSSES, LogLink, MemberLoss, make_loss
 
 PREDICTION = torch.tensor([0.0, 2.0, -1.0, 4.0])
 TARGET = torch.tensor([1.0, 2.0, 1.0, 0.5])
@@ -105,16 +105,22 @@ def test_losses_lists_every_user_facing_name():
         assert isinstance(make_loss(name), nn.Module)
 
 
-def test_a_log_link_scores_the_exponential_in_units_for_every_member():
+def test_a_log_link_scores_the_exponential_in_units_and_the_log_for_every_member():
     mean, std, unit = 5.0, 0.5, 100.0
     loss = make_loss("mse", log_link=(mean, std, unit))
     prediction = torch.tensor([[0.0, 1.0], [-1.0, 2.0]])  # 2 rows, 2 members
     target = torch.tensor([0.5, -1.0])
     in_units = torch.exp(prediction * std + mean) / unit
-    expected = nn.functional.mse_loss(
-        in_units, (torch.exp(target * std + mean) / unit).unsqueeze(1).expand(-1, 2)
+    every_member = (torch.exp(target * std + mean) / unit).unsqueeze(1).expand(-1, 2)
+    expected = nn.functional.mse_loss(in_units, every_member) + nn.functional.mse_loss(
+        prediction, target.unsqueeze(1).expand(-1, 2)
     )
     assert float(loss(prediction, target)) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_a_log_link_refuses_a_negative_weight_for_the_log():
+    with pytest.raises(ConfigError, match="log_weight >= 0"):
+        LogLink(MemberLoss(nn.functional.mse_loss), mean=0.0, std=1.0, unit=1.0, log_weight=-1)
 
 
 def test_a_log_link_stays_finite_for_an_absurd_prediction():

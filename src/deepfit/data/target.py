@@ -14,9 +14,10 @@ from deepfit.data.preprocess import check_float32
 from deepfit.errors import DataError
 
 # What a regression network learns: the target; its log (relative errors weigh alike); its log,
-# scored in the target's units (a multiplicative fit, judged by squared error as with none).
+# scored in the target's units and as a log (squared errors as with none, relative ones too).
 TARGET_TRANSFORMS = ("none", "log", "log_link")
 LOG_TRANSFORMS = frozenset({"log", "log_link"})
+SKEWED = 0.5  # from this skewness on a distribution is "moderately skewed" (Bulmer, 1979)
 
 
 def as_target_series(values: Any, name: str = "target") -> pd.Series:
@@ -87,6 +88,34 @@ def check_target(values: Any, name: str = "target") -> np.ndarray:
             )
     check_float32(array, f"target '{name}'")
     return array
+
+
+def skewed_positive(y: np.ndarray) -> bool:
+    """Whether every target value is positive, their skewness is at least :data:`SKEWED`,
+    and their logarithm is less skewed than they are: a price, a wage or a duration, which a
+    multiplicative fit (its logarithm) suits. A left-skewed target, which the log would skew
+    further, is not.
+
+    Example:
+        >>> skewed_positive(np.exp(np.linspace(0.0, 5.0, 100)))
+        True
+        >>> skewed_positive(np.linspace(1.0, 2.0, 100))
+        False
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if len(y) < 3 or not bool((y > 0).all()):
+        return False
+    skewness = _skewness(y)
+    return skewness >= SKEWED and abs(_skewness(np.log(y))) < skewness
+
+
+def _skewness(values: np.ndarray) -> float:
+    """The sample's skewness (0 when every value is the same)."""
+    deviations = values - values.mean()
+    spread = float(np.sqrt(np.mean(deviations**2)))
+    if spread <= 1e-12 * float(np.abs(values).max()):
+        return 0.0
+    return float(np.mean(deviations**3)) / spread**3
 
 
 def _rows(rows: np.ndarray) -> str:

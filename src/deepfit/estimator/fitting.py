@@ -20,6 +20,7 @@ from deepfit.artifact import SavedModel, load_model
 from deepfit.data.preprocess import PreparedFeatures, TabularPreprocessor
 from deepfit.data.schema import infer_schema
 from deepfit.data.split import RowSplitter
+from deepfit.data.target import skewed_positive
 from deepfit.device import resolve_device
 from deepfit.errors import ConfigError, DeepfitWarning
 from deepfit.estimator.auto import DataShape, resolve
@@ -94,7 +95,8 @@ def fit_model(
     task.check_learnable(target)
     note_constant_target(target, name)
     base = load_base(params, task_name)
-    shape = DataShape(len(frame), has_numeric(frame, params["column_roles"]))
+    skewed = task.name == "regression" and skewed_positive(target) and _positive(y_val)
+    shape = DataShape(len(frame), has_numeric(frame, params["column_roles"]), skewed)
     resolved = resolve(params, shape, task.name)
     settings = resolved.settings
     if base is not None:  # fine-tuning: the old network's architecture and target encoding
@@ -107,6 +109,16 @@ def fit_model(
     parts = _parts(estimator, task, frame, target, settings, seed, X_val, y_val)
     run = _run(parts, task, settings, seed, base, snapshot, callbacks)
     return train_run(run, parts, name, params, resolved.chosen)
+
+
+def _positive(values: Any) -> bool:
+    """Whether a validation target (when given) is positive too, as its logarithm needs."""
+    if values is None:
+        return True
+    try:
+        return bool((np.asarray(values, dtype=np.float64) > 0).all())
+    except (TypeError, ValueError):
+        return False
 
 
 def note_constant_target(target: np.ndarray, name: str) -> None:

@@ -152,10 +152,11 @@ _SPECS: tuple[Param, ...] = (
     Param("loss", "mse", Choice(REGRESSION_LOSSES), "Training loss.", tasks=REGRESSION),
     Param("huber_delta", 1.0, Number(0.0, open_low=True),
           "Huber loss threshold, in target standard deviations.", tasks=REGRESSION),
-    Param("target_transform", "none", Choice(TARGET_TRANSFORMS), "log: learn the logarithm "
+    Param("target_transform", AUTO, Choice(TARGET_TRANSFORMS), "log: learn the logarithm "
           "of a positive, skewed target (prices, wages), which weighs relative errors alike: "
           "a lower MAPE, usually a higher RMSE; log_link: learn it, scored by squared error "
-          "in the target's units.", tasks=REGRESSION),
+          "in the target's units and in logs; auto: log_link for a positive, right-skewed "
+          "target under model auto.", tasks=REGRESSION, auto=True, fallback="none"),
     Param("label_smoothing", 0.0, Number(0.0, 1.0),
           "Cross-entropy label smoothing (0: none).", tasks=CLASSIFICATION),
     Param("class_weight", None, Weights(), "balanced: weight each class by the inverse of its "

@@ -67,7 +67,7 @@ class Regressor(RegressorMixin, Estimator):
     training and predictions come back in its own units. ``target_transform="log"`` trains on
     the logarithm of a positive, skewed target (prices) instead, weighing relative errors
     alike; ``"log_link"`` learns the logarithm but scores its exponential in the target's
-    units.
+    units and in logs, which ``model="auto"`` picks for a positive, right-skewed target.
 
     Every parameter, its default and what it allows is declared once in
     :mod:`deepfit.estimator.params` (``deepfit train --help`` shows the same table). The
@@ -104,7 +104,7 @@ class Regressor(RegressorMixin, Estimator):
         norm: str | None = None,
         loss: str = "mse",
         huber_delta: float = 1.0,
-        target_transform: str = "none",
+        target_transform: str = "auto",
         optimizer: str = "adamw",
         learning_rate: float | str = AUTO,
         weight_decay: float | str = AUTO,

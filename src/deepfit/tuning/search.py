@@ -18,12 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import FixedTrial, FrozenTrial
 
 from deepfit.data.io import read_table
 from deepfit.data.split import train_validation_test_split
+from deepfit.data.target import skewed_positive
 from deepfit.errors import ConfigError, DeepfitWarning
 from deepfit.estimator import Estimator, estimator_for
 from deepfit.estimator.auto import DataShape
@@ -116,8 +118,9 @@ def tune(
     _check(trials, time_limit, cv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     parts, task, X = _parts(data, target, task, seed)
-    train_X = parts["train"][0]
-    shape = DataShape(len(train_X), has_numeric(train_X, params.get("column_roles")))
+    train_X, train_y = parts["train"]
+    skewed = task == "regression" and skewed_positive(np.asarray(train_y))
+    shape = DataShape(len(train_X), has_numeric(train_X, params.get("column_roles")), skewed)
     base = base_settings({**params, "random_state": seed, "verbose": 0}, task, shape)
     space = search_space(base["model"])
     scoring = Scoring(*parts["train"], *parts["validation"], target=target, cv=cv, task=task)
