@@ -28,8 +28,8 @@ A positive, right-skewed target (a price, a wage, a duration: skewness of at lea
 which its logarithm lowers) gets ``target_transform="log_link"``: the network learns the
 target's logarithm, a multiplicative fit, scored by the squared error of its exponential in
 the target's units plus that of the logarithm. The first keeps the RMSE of a raw fit, the
-second the relative errors of cheap rows small: on diamonds (3 seeds, 240 s) test RMSE 537.9
-and MAPE 7.7% against 536.9 and 9.2% without; the first term alone gave 550.7 and 8.5%
+second the relative errors of cheap rows small: on diamonds (3 seeds, 240 s) test RMSE 536.1
+and MAPE 7.6% against 536.9 and 9.2% without; the first term alone gave 550.7 and 8.5%
 (``benchmarks/results/accuracy.md``, ``deepfit-auto-none`` and ``deepfit-auto-units-link``).
 
 Auto decides only the settings left at ``"auto"``: ``Regressor(max_epochs=30)`` still
