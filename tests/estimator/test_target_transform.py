@@ -113,6 +113,8 @@ def test_only_a_positive_right_skewed_target_that_the_log_evens_counts_as_skewed
     assert not skewed_positive(np.append(prices, -1.0))  # one value below zero
     assert not skewed_positive(np.full(50, 3.0))
     assert not skewed_positive(-prices)
+    assert skewed_positive(prices, also=prices[:10])
+    assert not skewed_positive(prices, also=np.array([5.0, 0.0]))  # a validation row at 0
     rng = np.random.default_rng(0)
     assert skewed_positive(rng.gamma(4.0, size=2000))  # skewness 1: the log evens it
     assert not skewed_positive(rng.gamma(100.0, size=2000))  # skewness 0.2: not skewed

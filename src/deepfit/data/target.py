@@ -90,11 +90,12 @@ def check_target(values: Any, name: str = "target") -> np.ndarray:
     return array
 
 
-def skewed_positive(y: np.ndarray) -> bool:
+def skewed_positive(y: np.ndarray, also: Any = None) -> bool:
     """Whether every target value is positive, their skewness is at least :data:`SKEWED`,
     and their logarithm is less skewed than they are: a price, a wage or a duration, which a
     multiplicative fit (its logarithm) suits. A left-skewed target, which the log would skew
-    further, is not.
+    further, is not. ``also`` (the validation target, when given) must be positive too,
+    since its logarithm is scored as well.
 
     Example:
         >>> skewed_positive(np.exp(np.linspace(0.0, 5.0, 100)))
@@ -103,10 +104,20 @@ def skewed_positive(y: np.ndarray) -> bool:
         False
     """
     y = np.asarray(y, dtype=np.float64)
-    if len(y) < 3 or not bool((y > 0).all()):
+    if len(y) < 3 or not bool((y > 0).all()) or not _positive(also):
         return False
     skewness = _skewness(y)
     return skewness >= SKEWED and abs(_skewness(np.log(y))) < skewness
+
+
+def _positive(values: Any) -> bool:
+    """Whether ``values`` (None: there are none) are all numbers above zero."""
+    if values is None:
+        return True
+    try:
+        return bool((np.asarray(values, dtype=np.float64) > 0).all())
+    except (TypeError, ValueError):
+        return False
 
 
 def _skewness(values: np.ndarray) -> float:

@@ -95,7 +95,7 @@ def fit_model(
     task.check_learnable(target)
     note_constant_target(target, name)
     base = load_base(params, task_name)
-    skewed = task.name == "regression" and skewed_positive(target) and _positive(y_val)
+    skewed = task.name == "regression" and skewed_positive(target, also=y_val)
     shape = DataShape(len(frame), has_numeric(frame, params["column_roles"]), skewed)
     resolved = resolve(params, shape, task.name)
     settings = resolved.settings
@@ -109,16 +109,6 @@ def fit_model(
     parts = _parts(estimator, task, frame, target, settings, seed, X_val, y_val)
     run = _run(parts, task, settings, seed, base, snapshot, callbacks)
     return train_run(run, parts, name, params, resolved.chosen)
-
-
-def _positive(values: Any) -> bool:
-    """Whether a validation target (when given) is positive too, as its logarithm needs."""
-    if values is None:
-        return True
-    try:
-        return bool((np.asarray(values, dtype=np.float64) > 0).all())
-    except (TypeError, ValueError):
-        return False
 
 
 def note_constant_target(target: np.ndarray, name: str) -> None:

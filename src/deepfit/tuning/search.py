@@ -119,7 +119,8 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     parts, task, X = _parts(data, target, task, seed)
     train_X, train_y = parts["train"]
-    skewed = task == "regression" and skewed_positive(np.asarray(train_y))
+    validation_y = parts["validation"][1]
+    skewed = task == "regression" and skewed_positive(np.asarray(train_y), also=validation_y)
     shape = DataShape(len(train_X), has_numeric(train_X, params.get("column_roles")), skewed)
     base = base_settings({**params, "random_state": seed, "verbose": 0}, task, shape)
     space = search_space(base["model"])
