@@ -56,7 +56,7 @@ class FastDropout(nn.Dropout):
         if x.device.type == "cpu":
             keep = torch.from_numpy(cpu_mask(n, dropped)).to(x.dtype)
         else:  # two 16-bit values per 32-bit draw of torch's generator on the device
-            threshold, scale = dropped - VALUES // 2, VALUES / (VALUES - dropped)
+            threshold, scale = _threshold_and_scale(dropped)
             draws = torch.randint(
                 -(2**31), 2**31 - 1, ((n + 1) // 2,), dtype=torch.int32, device=x.device
             )
@@ -110,12 +110,19 @@ class _ReluKeep(torch.autograd.Function):
 def cpu_mask(n: int, dropped: int, positive: np.ndarray | None = None) -> np.ndarray:
     """Dropout's float32 multipliers for ``n`` elements: 0 where dropped (``dropped`` of every
     65536 values of the bits) or, given ``positive``, where it is False; the scale elsewhere."""
-    keep = np.greater_equal(cpu_bits(n), dropped - VALUES // 2)
+    threshold, scale = _threshold_and_scale(dropped)
+    keep = np.greater_equal(cpu_bits(n), threshold)
     if positive is not None:
         keep &= positive
     mask = keep.astype(np.float32)
-    mask *= np.float32(VALUES / (VALUES - dropped))
+    mask *= np.float32(scale)
     return mask
+
+
+def _threshold_and_scale(dropped: int) -> tuple[int, float]:
+    """The int16 value from which an element is kept (``dropped`` of the 65536 values lie
+    below it), and the scale that keeps the expected sum."""
+    return dropped - VALUES // 2, VALUES / (VALUES - dropped)
 
 
 def cpu_bits(n: int) -> np.ndarray:
