@@ -48,6 +48,7 @@ from deepfit.errors import ArtifactError, brief
 from deepfit.evaluation.intervals import QUANTILE_LEVELS
 from deepfit.files import atomic_writer, check_writable
 from deepfit.kinds import table
+from deepfit.models.members import keep_members
 from deepfit.models.network import TabularNetwork
 from deepfit.models.registry import layer_count
 from deepfit.monitor.reference import model_reference
@@ -58,6 +59,7 @@ FORMAT_VERSION = 2
 RUN_ONLY = ("checkpoint_dir", "init_from")  # where a run wrote or started; not the model's
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 QUANTILE_PREFIX = "quantile_network."  # the interval network's weights, beside the model's
+SERVED_PREFIX = "served_network."  # the few TabM members the server runs (estimator/served.py)
 VERSION_KEYS = ("deepfit_version", "torch_version", "created_at", "format_version")
 
 
@@ -81,6 +83,7 @@ class SavedModel:
     metrics: dict[str, Any] | None = None
     versions: dict[str, Any] = field(default_factory=dict)
     reference: dict[str, Any] | None = None  # the training data's, for drift (monitor/)
+    served_network: TabularNetwork | None = None  # members named by training["served_members"]
 
 
 def save_model(saved: SavedModel, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -115,6 +118,9 @@ def save_model(saved: SavedModel, path: str | Path, *, overwrite: bool = False) 
     if saved.quantile_network is not None:
         quantile = network_tensors(saved.quantile_network)
         weights |= {QUANTILE_PREFIX + k: v for k, v in quantile.items()}
+    if saved.served_network is not None:
+        served = network_tensors(saved.served_network)
+        weights |= {SERVED_PREFIX + k: v for k, v in served.items()}
     write_archive(path, documents, weights, overwrite=overwrite)
     return path
 
@@ -215,7 +221,13 @@ def load_model(path: str | Path) -> SavedModel:
             f"{path} has a malformed configuration ({brief(error)}); "
             "the file was altered or written by an incompatible tool"
         ) from error
+    served_weights = {
+        name.removeprefix(SERVED_PREFIX): weights.pop(name)
+        for name in list(weights)
+        if name.startswith(SERVED_PREFIX)
+    }
     quantile_network = _load_weights(path, weights, network, settings, preprocessor, task)
+    served_network = _served_network(path, served_weights, network, metadata.get("training"))
     saved = SavedModel(
         network=network.eval(),
         preprocessor=preprocessor,
@@ -225,6 +237,7 @@ def load_model(path: str | Path) -> SavedModel:
         params=params,
         n_features_in=0,
         quantile_network=quantile_network,
+        served_network=served_network,
     )
     try:
         _restore_metadata(saved, metadata)
@@ -322,6 +335,35 @@ def _load_weights(
             f"{path} has weights that do not fit its model ({brief(error)}); "
             "the file is corrupt or was altered"
         ) from error
+
+
+def _served_network(
+    path: Path, weights: dict[str, torch.Tensor], network: TabularNetwork, training: Any
+) -> TabularNetwork | None:
+    """The few TabM members the server runs: the network's members that the training record
+    names (``served_members``), with their own weights (taught, not sliced)."""
+    if not weights:
+        return None
+    record = training.get("served_members") if isinstance(training, dict) else None
+    members = record.get("members") if isinstance(record, dict) else None
+    if not (
+        isinstance(members, list)
+        and all(isinstance(m, int) and not isinstance(m, bool) for m in members)
+    ):
+        raise ArtifactError(
+            f"{path} holds weights for served members but its training record names none; "
+            "the file is corrupt or was altered"
+        )
+    try:
+        served = keep_members(network, members)
+        served.load_state_dict(weights, strict=True)
+    except (RuntimeError, ValueError, KeyError, TypeError) as error:
+        raise ArtifactError(
+            f"{path} has served members' weights that do not fit its model ({brief(error)}); "
+            "the file is corrupt or was altered"
+        ) from error
+    assert isinstance(served, TabularNetwork)
+    return served.eval()
 
 
 def _restore_metadata(saved: SavedModel, metadata: dict[str, Any]) -> None:

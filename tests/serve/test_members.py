@@ -1,6 +1,9 @@
-"""The server runs the TabM members chosen on the validation rows, unless told otherwise."""
+"""The server runs the TabM members chosen on the validation rows and taught all members'
+answers, unless told otherwise."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,8 +11,12 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+import deepfit
 from deepfit import Regressor
-from deepfit.models.members import TOLERANCE, find_tabm
+from deepfit.artifact import save_model
+from deepfit.errors import ArtifactError
+from deepfit.estimator.served import SERVED
+from deepfit.models.members import find_tabm
 from deepfit.serve import ServerSettings, create_app
 from tests.support.tables import make_table
 
@@ -55,26 +62,84 @@ def _member_means(
     return model.network_.head(mean).numpy()
 
 
-def test_fit_records_the_members_to_serve(tabm: Regressor) -> None:
+def _served_answers(model: Regressor, rows: list[dict[str, object]]) -> np.ndarray:
+    features = model.preprocessor_.transform(pd.DataFrame(rows))
+    with torch.no_grad():
+        served = model.served_network_.eval()
+        return served.answer(
+            torch.tensor(features.numeric), torch.tensor(features.categorical)
+        ).numpy()
+
+
+def test_fit_records_the_members_to_serve_and_teaches_them(tabm: Regressor) -> None:
     record = tabm.training_summary_["served_members"]
     members = record["members"]
     assert record["of"] == 8
-    assert 2 <= len(members) < 8
+    assert len(members) == SERVED
     assert len(set(members)) == len(members)
     assert all(0 <= member < 8 for member in members)
-    assert record["validation_loss"] <= record["validation_loss_all"] * (1 + TOLERANCE)
+    assert record["distilled"] is True
+    assert record["distil_steps"] > 0
+    assert record["validation_gap"] < record["validation_gap_sliced"]
+    served = find_tabm(tabm.served_network_)
+    assert served is not None
+    assert served.k == SERVED
+    rows = _rows(40, 3)
+    taught = _served_answers(tabm, rows)
+    sliced = _member_means(tabm, rows, members)
+    every = tabm.predict(pd.DataFrame(rows))
+    assert np.mean((taught - every) ** 2) < np.mean((sliced - every) ** 2)
 
 
-def test_the_server_answers_with_the_chosen_members(tabm: Regressor) -> None:
+def test_the_server_answers_with_the_taught_members(tabm: Regressor) -> None:
     rows = _rows(30, 5)
-    members = tabm.training_summary_["served_members"]["members"]
     for backend in ("onnx", "torch"):
         client = TestClient(create_app(tabm, ServerSettings(backend=backend)))
         answer = client.post("/predict", json=rows).json()["predictions"]
-        expected = _member_means(tabm, rows, members)
-        np.testing.assert_allclose(answer, expected, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(answer, _served_answers(tabm, rows), rtol=1e-4, atol=1e-3)
         assert not np.allclose(answer, tabm.predict(pd.DataFrame(rows)), rtol=1e-6)
-        assert client.get("/metadata").json()["members"].startswith(f"{len(members)} of 8")
+        members = client.get("/metadata").json()["members"]
+        assert (
+            members
+            == f"{SERVED} of 8, chosen on the validation rows and taught all members' answers"
+        )
+
+
+def test_a_file_without_taught_members_serves_the_sliced_ones(tabm: Regressor) -> None:
+    rows = _rows(30, 5)
+    members = tabm.training_summary_["served_members"]["members"]
+    saved, tabm.served_network_ = tabm.served_network_, None
+    try:
+        client = TestClient(create_app(tabm, ServerSettings(backend="torch")))
+    finally:
+        tabm.served_network_ = saved
+    answer = client.post("/predict", json=rows).json()["predictions"]
+    np.testing.assert_allclose(answer, _member_means(tabm, rows, members), rtol=1e-4, atol=1e-3)
+    assert (
+        client.get("/metadata").json()["members"] == f"{SERVED} of 8, chosen on the validation rows"
+    )
+
+
+def test_the_model_file_keeps_the_taught_members(tabm: Regressor, tmp_path: Path) -> None:
+    path = tabm.save(tmp_path / "tabm.deepfit")
+    loaded = deepfit.load(path)
+    rows = _rows(20, 7)
+    np.testing.assert_allclose(_served_answers(loaded, rows), _served_answers(tabm, rows))
+    np.testing.assert_allclose(loaded.predict(pd.DataFrame(rows)), tabm.predict(pd.DataFrame(rows)))
+
+
+@pytest.mark.parametrize("record", [None, {"members": [0, 1]}, {"members": "all"}])
+def test_taught_weights_that_the_record_does_not_name_are_refused(
+    tabm: Regressor, tmp_path: Path, record: object
+) -> None:
+    saved = tabm.describe()
+    training = {name: value for name, value in saved.training.items() if name != "served_members"}
+    if record is not None:
+        training["served_members"] = record
+    saved.training = training
+    path = save_model(saved, tmp_path / "altered.deepfit")
+    with pytest.raises(ArtifactError, match="served members"):
+        deepfit.load(path)
 
 
 def test_all_members_serves_the_whole_ensemble(tabm: Regressor) -> None:

@@ -64,9 +64,9 @@ def serve(
     all_members: Annotated[
         bool,
         typer.Option(
-            help="Run every member of a TabM model. By default the server runs the members "
-            "chosen on the validation rows at training (see /metadata): as accurate there as "
-            "all of them, for a fraction of the arithmetic."
+            help="Run every member of a TabM model. By default the server runs the few "
+            "members that training chose and taught all members' answers (see /metadata): "
+            "nearly as accurate, for a fraction of the arithmetic."
         ),
     ] = False,
 ) -> None:

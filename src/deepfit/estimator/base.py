@@ -43,6 +43,7 @@ _SAVED = {
     "calibration_": "calibration",
     "quantile_network_": "quantile_network",
     "reference_": "reference",
+    "served_network_": "served_network",
 }
 
 
@@ -125,6 +126,7 @@ class Estimator(BaseEstimator):
         self.calibration_ = fitted.calibration
         self.quantile_network_ = fitted.quantile_network
         self.reference_ = fitted.reference
+        self.served_network_ = fitted.served_network
         self.__dict__.pop("metrics_", None)  # scores of an earlier fit
 
     # ------------------------------------------------------------------------- predicting
@@ -191,6 +193,7 @@ class Estimator(BaseEstimator):
             calibration=getattr(self, "calibration_", None),
             quantile_network=getattr(self, "quantile_network_", None),
             reference=getattr(self, "reference_", None),
+            served_network=getattr(self, "served_network_", None),
             params=self.get_params(deep=False),
             n_features_in=int(self.n_features_in_),
             feature_names_in=None if names is None else [str(n) for n in names],

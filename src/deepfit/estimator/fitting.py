@@ -29,11 +29,11 @@ from deepfit.estimator.inputs import MIN_TRAIN_ROWS, as_frame, check_lengths, ta
 from deepfit.estimator.params import ARCHITECTURE, check_params
 from deepfit.estimator.prediction import answers, raw_outputs
 from deepfit.estimator.resume import saved_checkpoint, seed_for
+from deepfit.estimator.served import even_rows, served_members
 from deepfit.estimator.training import Run, summary, train_members, train_quantiles
 from deepfit.evaluation.intervals import QuantileCalibration
 from deepfit.kinds.table import training_source
 from deepfit.models.ensemble import EnsembleNetwork
-from deepfit.models.members import MIN_VALIDATION_ROWS, find_tabm, member_outputs, select_members
 from deepfit.models.network import TabularNetwork
 from deepfit.monitor.reference import MAX_SAMPLE, Reference, build_reference
 from deepfit.tasks import make_task
@@ -60,6 +60,7 @@ class Fitted:
     calibration: Any = None
     quantile_network: TabularNetwork | None = None
     reference: dict[str, Any] | None = None  # the training data's, for drift (monitor/)
+    served_network: TabularNetwork | None = None  # the few members the server runs (served.py)
 
 
 @dataclass
@@ -155,43 +156,22 @@ def train_run(
         quantile_network=quantile_network,
     )
     _calibrate(fitted, parts)
-    served = served_members(fitted, parts)
+    served = served_members(
+        fitted.network,
+        fitted.preprocessor,
+        task,
+        parts.train,
+        parts.validation,
+        parts.validation_target,
+        time_limit=settings["time_limit"],
+        teach=not interrupted,
+    )
     if served is not None:
-        fitted.summary["served_members"] = served
+        fitted.summary["served_members"] = served.record
+        fitted.served_network = served.network
     fitted.reference = training_reference(fitted, run, parts).to_dict()
     _note_run(fitted.summary, params, chosen, run.snapshot)
     return fitted
-
-
-def served_members(fitted: Fitted, parts: Parts) -> dict[str, Any] | None:
-    """The TabM members the server runs (:mod:`deepfit.models.members`), chosen on the
-    validation rows; None without a single TabM or without enough validation rows."""
-    tabm = find_tabm(fitted.network)
-    held, target = parts.validation, parts.validation_target
-    if tabm is None or tabm.k < 2 or held is None or target is None:
-        return None
-    if len(held) < MIN_VALIDATION_ROWS:
-        return None
-    rows = _even(len(held), PREDICTION_SAMPLE)
-    features = fitted.preprocessor.transform(held.iloc[rows])
-    outputs = member_outputs(
-        fitted.network, torch.tensor(features.numeric), torch.tensor(features.categorical)
-    )
-    encoded = fitted.task.encode(np.asarray(target)[rows])
-    choice = select_members(
-        outputs,
-        encoded,
-        average=fitted.task.member_average,
-        fewest=min(tabm.k, max(2, tabm.k // 4)),
-    )
-    if len(choice.members) == tabm.k:
-        return None
-    return {
-        "members": choice.members,
-        "of": choice.k,
-        "validation_loss": choice.loss,
-        "validation_loss_all": choice.loss_all,
-    }
 
 
 def training_reference(fitted: Fitted, run: Run, parts: Parts) -> Reference:
@@ -201,18 +181,18 @@ def training_reference(fitted: Fitted, run: Run, parts: Parts) -> Reference:
     source = run.train_data
     if isinstance(source, InMemorySource):  # already prepared: take an even subset
         rows = len(source)
-        keep = torch.from_numpy(_even(rows, MAX_SAMPLE)).to(source.device)
+        keep = torch.from_numpy(even_rows(rows, MAX_SAMPLE)).to(source.device)
         numeric, codes = (source.tensors[k][keep].cpu().numpy() for k in ("numeric", "categorical"))
         features = PreparedFeatures(numeric=numeric, categorical=codes)
     else:
         features = fitted.preprocessor.transform(
-            parts.train.iloc[_even(len(parts.train), MAX_SAMPLE)]
+            parts.train.iloc[even_rows(len(parts.train), MAX_SAMPLE)]
         )
     held, split = parts.validation, "validation"
     if held is None or len(held) < ENOUGH_HELD_OUT:  # too few for stable bins: add training
         held = parts.train if held is None else pd.concat([held, parts.train])
         split = "training" if parts.validation is None else "training and validation"
-    held = held.iloc[_even(len(held), PREDICTION_SAMPLE)]
+    held = held.iloc[even_rows(len(held), PREDICTION_SAMPLE)]
     outputs = answers(fitted.network, fitted.preprocessor.transform(held))
     task = fitted.task
     # a task with several outputs answers probabilities: its predictions of the identity
@@ -221,13 +201,6 @@ def training_reference(fitted: Fitted, run: Run, parts: Parts) -> Reference:
     if task.n_outputs > 1:
         classes = [str(label) for label in task.predictions(np.eye(task.n_outputs))]
     return build_reference(fitted.preprocessor, features, outputs, classes=classes, split=split)
-
-
-def _even(rows: int, most: int) -> np.ndarray:
-    """At most ``most`` evenly spaced row positions of ``rows``."""
-    if rows <= most:
-        return np.arange(rows)
-    return np.linspace(0, rows - 1, most).astype(np.int64)
 
 
 def _run(

@@ -1,21 +1,19 @@
-"""A few of TabM's members for serving: the same answers, for less arithmetic per row.
+"""A few of TabM's members for serving: nearly the same answers, for less arithmetic per row.
 
 TabM's ``k`` members share most of their weights, yet every row still costs ``k`` times the
 arithmetic of one MLP: auto's k=16 made the served model 16 times dearer than the plain MLP
-it replaced. After training, :func:`select_members` runs a greedy forward selection on the
-validation rows (Caruana et al., 2004, "Ensemble Selection from Libraries of Models", here
-without replacement): it adds the member that lowers the validation loss of the subset's mean
-most, and stops at the smallest subset whose loss is no higher than all ``k`` members'.
-
-The subset is chosen on the rows that judge it, so it looks better there than it is: on two
-California housing models its test RMSE was 0.15% (4 of 16 members) and 0.49% (5 of 16)
-above all 16 members', where chosen a little more loosely (within 0.4% of the validation
-loss) it was 0.21% and 0.96%. Chosen on one half of the validation rows and checked on the
-other, no subset was as good as all 16. Serving fewer members is a trade, of about 0.5% of
-RMSE for 3-4 times the rows a second, which the server makes by default and ``deepfit serve
---all-members`` declines (``benchmarks/results/serve.md``).
+it replaced. :func:`select_members` runs a greedy forward selection on held-out rows
+(Caruana et al., 2004, "Ensemble Selection from Libraries of Models", here without
+replacement): it adds the member that lowers the loss of the subset's mean most, and stops at
+``fewest`` members once the subset's loss is within ``tolerance`` of all members'.
 :func:`keep_members` then makes the network that holds only those members (its weights are
-slices of the trained ones), which the server exports and runs.
+slices of the trained ones).
+
+A subset chosen on the rows that judge it looks better there than it is: on California
+housing models, subsets of 4-5 of 16 members that matched all 16 on the validation rows were
+0.15-1.10% worse on the test rows. So the server's members
+(:mod:`deepfit.estimator.served`) are a fixed few, then taught all members' answers
+(:mod:`deepfit.training.distillation`).
 
 Example:
     >>> _ = torch.manual_seed(0)

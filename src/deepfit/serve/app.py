@@ -138,7 +138,10 @@ def create_app(
         return create_image_app(fitted, settings, version)
     fitted.check_fitted()
     network, members = served_network(
-        fitted.network_, fitted.training_summary_, all_members=settings.all_members
+        fitted.network_,
+        fitted.training_summary_,
+        all_members=settings.all_members,
+        served=getattr(fitted, "served_network_", None),
     )
     engine = InferenceEngine(network, backend=settings.backend, threads=settings.threads)
     schema = FeatureSchema(fitted.preprocessor_)

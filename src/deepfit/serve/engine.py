@@ -28,12 +28,13 @@ class ServedMembers:
     equal; both None for a network without a TabM). ``str`` gives /metadata's words.
 
     Example:
-        >>> str(ServedMembers(5, 16)), ServedMembers(16, 16).every
-        ('5 of 16, chosen on the validation rows', True)
+        >>> str(ServedMembers(3, 16, taught=True)), ServedMembers(16, 16).every
+        ('3 of 16, chosen on the validation rows and taught all members\' answers', True)
     """
 
     count: int | None = None
     of: int | None = None
+    taught: bool = False
 
     @property
     def every(self) -> bool:
@@ -44,18 +45,25 @@ class ServedMembers:
             return "all"
         if self.every:
             return f"all {self.of}"
-        return f"{self.count} of {self.of}, chosen on the validation rows"
+        chosen = f"{self.count} of {self.of}, chosen on the validation rows"
+        return f"{chosen} and taught all members' answers" if self.taught else chosen
 
 
 def served_network(
-    network: TabularNetwork, training: dict[str, Any], *, all_members: bool = False
+    network: TabularNetwork,
+    training: dict[str, Any],
+    *,
+    all_members: bool = False,
+    served: TabularNetwork | None = None,
 ) -> tuple[TabularNetwork, ServedMembers]:
     """The network to serve, and which members it runs (say so in /metadata).
 
     A TabM whose training record names the members chosen on the validation rows
-    (``served_members``, :mod:`deepfit.models.members`) is served with those members only,
-    unless ``all_members``. A record that does not fit the network is ignored with a warning:
-    the file may come from anywhere, and all members still answer correctly.
+    (``served_members``, :mod:`deepfit.estimator.served`) is served with those members only,
+    unless ``all_members``: ``served``, the members taught all members' answers that the
+    model file keeps, or else (a file from before they were taught) the members sliced out of
+    ``network``. A record that does not fit the network is ignored with a warning: the file
+    may come from anywhere, and all members still answer correctly.
     """
     tabm = find_tabm(network)
     if tabm is None or tabm.k < 2:
@@ -71,6 +79,9 @@ def served_network(
     ):
         log.warning("serving all members: the model's served_members record is malformed")
         return network, every
+    served_tabm = find_tabm(served) if served is not None else None
+    if served is not None and served_tabm is not None and served_tabm.k == len(members):
+        return served, ServedMembers(len(members), tabm.k, taught=bool(record.get("distilled")))
     try:
         lean = keep_members(network, members)
     except ValueError as error:
