@@ -29,7 +29,7 @@ from deepfit.models.network import TabularNetwork
 from deepfit.tasks.base import Task
 from deepfit.training.distillation import SECONDS, STEPS, distil, output_gap
 
-SERVED = 3  # members served of auto's 16: 3 taught members were 0.15-0.30% off all 16
+SERVED = 3  # of auto's 16; taught, 0.11-0.53% above all 16 on five fits (docs/architecture.md)
 TIME_SHARE = 0.1  # of the fit's time limit, at most, for teaching them
 SAMPLE = 50_000  # training rows to teach on, validation rows to choose and check on
 
