@@ -86,8 +86,10 @@ def served_members(
     )
     sliced = keep_members(network, members)
     assert isinstance(sliced, TabularNetwork)
-    gap_sliced = output_gap(network, sliced, *held_inputs, average=average)
-    gap_taught = output_gap(network, taught.network, *held_inputs, average=average)
+    with torch.inference_mode():
+        answers = network(*held_inputs)
+    gap_sliced = output_gap(sliced, *held_inputs, answers, average=average)
+    gap_taught = output_gap(taught.network, *held_inputs, answers, average=average)
     distilled = gap_taught < gap_sliced
     record = {
         "members": members,
