@@ -48,7 +48,7 @@ from deepfit.errors import ArtifactError, brief
 from deepfit.evaluation.intervals import QUANTILE_LEVELS
 from deepfit.files import atomic_writer, check_writable
 from deepfit.kinds import table
-from deepfit.models.members import keep_members
+from deepfit.models.members import keep_members, recorded_members
 from deepfit.models.network import TabularNetwork
 from deepfit.models.registry import layer_count
 from deepfit.monitor.reference import model_reference
@@ -345,11 +345,8 @@ def _served_network(
     if not weights:
         return None
     record = training.get("served_members") if isinstance(training, dict) else None
-    members = record.get("members") if isinstance(record, dict) else None
-    if not (
-        isinstance(members, list)
-        and all(isinstance(m, int) and not isinstance(m, bool) for m in members)
-    ):
+    members = recorded_members(record)
+    if members is None:
         raise ArtifactError(
             f"{path} holds weights for served members but its training record names none; "
             "the file is corrupt or was altered"

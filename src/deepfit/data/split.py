@@ -228,3 +228,16 @@ def row_uniforms(rows: np.ndarray, seed: int) -> np.ndarray:
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
     return (z >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
+def even_rows(rows: int, most: int) -> np.ndarray:
+    """At most ``most`` evenly spaced positions among ``rows`` rows (all of them when fewer),
+    for a sample that covers the whole table without a seed.
+
+    Example:
+        >>> even_rows(10, 4).tolist(), even_rows(3, 4).tolist()
+        ([0, 3, 6, 9], [0, 1, 2])
+    """
+    if rows <= most:
+        return np.arange(rows)
+    return np.linspace(0, rows - 1, most).astype(np.int64)

@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator
 from deepfit.artifact import SavedModel, load_model
 from deepfit.data.preprocess import PreparedFeatures, TabularPreprocessor
 from deepfit.data.schema import infer_schema
-from deepfit.data.split import RowSplitter
+from deepfit.data.split import RowSplitter, even_rows
 from deepfit.data.target import skewed_positive
 from deepfit.device import resolve_device
 from deepfit.errors import ConfigError, DeepfitWarning
@@ -29,7 +29,7 @@ from deepfit.estimator.inputs import MIN_TRAIN_ROWS, as_frame, check_lengths, ta
 from deepfit.estimator.params import ARCHITECTURE, check_params
 from deepfit.estimator.prediction import answers, raw_outputs
 from deepfit.estimator.resume import saved_checkpoint, seed_for
-from deepfit.estimator.served import even_rows, served_members
+from deepfit.estimator.served import served_members
 from deepfit.estimator.training import Run, summary, train_members, train_quantiles
 from deepfit.evaluation.intervals import QuantileCalibration
 from deepfit.kinds.table import training_source

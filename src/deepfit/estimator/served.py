@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from deepfit.data.preprocess import TabularPreprocessor
+from deepfit.data.split import even_rows
 from deepfit.models.members import (
     MIN_VALIDATION_ROWS,
     find_tabm,
@@ -101,10 +102,3 @@ def served_members(
         "validation_gap_sliced": gap_sliced,
     }
     return Served(taught.network if distilled else sliced, record)
-
-
-def even_rows(rows: int, most: int) -> np.ndarray:
-    """At most ``most`` evenly spaced row positions of ``rows``."""
-    if rows <= most:
-        return np.arange(rows)
-    return np.linspace(0, rows - 1, most).astype(np.int64)

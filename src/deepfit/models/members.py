@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -125,6 +125,23 @@ def _loss(outputs: torch.Tensor, target: torch.Tensor, average: str) -> float:
     if average == "probabilities":
         return float(nn.functional.cross_entropy(joined, target.long()))
     return float(((joined.reshape(target.shape) - target.double()) ** 2).mean())
+
+
+def recorded_members(record: Any) -> list[int] | None:
+    """The member indices a training summary's ``served_members`` record names, or None when
+    it names no list of integers (a model file may come from anywhere). Whether they fit the
+    network is :func:`keep_members`' to check.
+
+    Example:
+        >>> recorded_members({"members": [3, 0], "of": 16}), recorded_members({"members": "3"})
+        ([3, 0], None)
+    """
+    members = record.get("members") if isinstance(record, dict) else None
+    if isinstance(members, list) and all(
+        isinstance(member, int) and not isinstance(member, bool) for member in members
+    ):
+        return members
+    return None
 
 
 def keep_members(network: nn.Module, members: list[int]) -> nn.Module:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from deepfit.models.members import find_tabm, keep_members
+from deepfit.models.members import find_tabm, keep_members, recorded_members
 from deepfit.models.network import TabularNetwork
 
 Backend = Literal["onnx", "torch"]
@@ -72,15 +72,11 @@ def served_network(
     record = training.get("served_members") if isinstance(training, dict) else None
     if all_members or record is None:
         return network, every
-    members = record.get("members") if isinstance(record, dict) else None
-    if not (
-        isinstance(members, list)
-        and all(isinstance(m, int) and not isinstance(m, bool) for m in members)
-    ):
+    members = recorded_members(record)
+    if members is None:
         log.warning("serving all members: the model's served_members record is malformed")
         return network, every
-    served_tabm = find_tabm(served) if served is not None else None
-    if served is not None and served_tabm is not None and served_tabm.k == len(members):
+    if served is not None and getattr(find_tabm(served), "k", None) == len(members):
         return served, ServedMembers(len(members), tabm.k, taught=bool(record.get("distilled")))
     try:
         lean = keep_members(network, members)
