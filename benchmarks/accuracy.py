@@ -114,6 +114,9 @@ DEEPFIT: dict[str, dict[str, Any]] = {
     "deepfit-auto-none": {"model": "auto", "target_transform": "none"},
     # auto with TabM's published k=32 members instead of 16, at twice the cost of an epoch
     "deepfit-auto-k32": {"model": "auto", "model_options": {"k": 32}},
+    # auto's training steps in float32 and in bfloat16 autocast, whatever precision="auto" picks
+    "deepfit-auto-fp32": {"model": "auto", "precision": "fp32"},
+    "deepfit-auto-bf16": {"model": "auto", "precision": "bf16"},
 }
 # Each task's entries, and its default list: a dataset runs only its task's entries.
 TASK_MODELS: dict[str, tuple[str, ...]] = {

@@ -2,7 +2,8 @@
 
 Usage (in the benchmark's own environment, made by ``bash benchmarks/setup_peers.sh``):
     .bench-venv/bin/python benchmarks/throughput.py [--networks mlp-3x256-b256 ...]
-        [--peers sklearn skorch pytorch-tabular keras tabm] [--epochs-short 2 --epochs-long 6]
+        [--peers deepfit-fp32 sklearn skorch pytorch-tabular keras tabm]
+        [--epochs-short 2 --epochs-long 6]
         [--threads N] [--skip-tta] [--tta-limit 120] [--output PATH]
     smoke test (under 2 minutes): ... --quick [--threads 1]
 
@@ -149,20 +150,21 @@ def throughput_table(
                 reason = result["error"]
                 if reason.startswith("not installed") and library in NOT_INSTALLED:
                     reason = NOT_INSTALLED[library]
-                rows.append(f"{start} {reason} | | | | | |")
+                rows.append(f"{start} {reason} | | | | | | | |")
                 print(rows[-1], flush=True)
                 continue
             versions[library] = result["version"]
             seconds = result["difference"]
-            if library == "deepfit":
+            precision = result.get("precision", "fp32")
+            if library.startswith("deepfit"):
                 if result.get("history") is not None:
                     seconds = result["history"]
                 notes.append(
-                    f"deepfit, {net.name}: {result['difference']:.3f} s/epoch by the "
-                    f"difference method, {seconds:.3f} by its history (in the table)"
+                    f"{library} ({precision}), {net.name}: {result['difference']:.3f} s/epoch by "
+                    f"the difference method, {seconds:.3f} by its history (in the table)"
                 )
             if seconds <= 0:
-                rows.append(f"{start} no time: the long fit was not slower (noise) | | | | | |")
+                rows.append(f"{start} no time: the long fit was not slower (noise) | | | | | | | |")
                 print(rows[-1], flush=True)
                 continue
             flops_row = result["step_flops"] / net.batch
@@ -174,8 +176,9 @@ def throughput_table(
             else:
                 speed = f"{library} / deepfit = {seconds / deepfit_seconds:.2f}x"
             rows.append(
-                f"{start} {seconds:.3f} | {cell(result['rows'] / seconds)} | {gflops:.1f} "
-                f"| {gflops / peak['fp32']:.1%} | {flops_row / 1e6:.2f} | {speed} |"
+                f"{start} {precision} | {seconds:.3f} | {cell(result['rows'] / seconds)} "
+                f"| {gflops:.1f} | {gflops / peak['fp32']:.1%} | {gflops / peak[precision]:.1%} "
+                f"| {flops_row / 1e6:.2f} | {speed} |"
             )
             print(rows[-1], flush=True)
     return rows, notes, versions
@@ -319,12 +322,14 @@ def main() -> None:
         f"t({args.epochs_short} epochs)) / {args.epochs_long - args.epochs_short}, each fit "
         f"after a warm-up fit in the same process; deepfit by the median of its "
         f"{args.epochs_long}-epoch fit's epochs after the first (its own history). GFLOP/s "
-        "counts matrix products of forward and backward (FlopCounterMode); % of the fp32 "
-        "matmul peak above. The last column is the peer's s/epoch over deepfit's.",
+        "counts matrix products of forward and backward (FlopCounterMode), as a share of "
+        "the fp32 matmul peak above and of the peak of the precision the library trained in "
+        "(deepfit: its default, precision='auto'; deepfit-fp32: float32). The last column is "
+        "the peer's s/epoch over deepfit's.",
         "",
-        "| library | network | batch | s/epoch | rows/s | GFLOP/s | % of fp32 peak "
-        "| MFLOP/row | deepfit's speed-up |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| library | network | batch | precision | s/epoch | rows/s | GFLOP/s | % of fp32 peak "
+        "| % of its precision's peak | MFLOP/row | deepfit's speed-up |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
         *rows,
         "",
         *(f"- {note}" for note in notes),

@@ -150,6 +150,21 @@ def test_fast_dropout_masks_differ_between_calls_and_each_bit_lane_drops_at_p() 
     assert torch.allclose(lanes, torch.full((4,), 0.2), atol=0.005), lanes
 
 
+@pytest.mark.parametrize("p", [0.1, 0.3])
+def test_fast_dropout_masks_bfloat16_as_float32_rounded(p: float) -> None:
+    dropped = round(p * dropout_module.VALUES)
+    torch.manual_seed(2)
+    wide = torch.from_numpy(dropout_module.cpu_mask(1_000, dropped))
+    torch.manual_seed(2)
+    bits = dropout_module.cpu_mask(1_000, dropped, bf16=True)
+    narrow = torch.from_numpy(bits.view(np.int16)).view(torch.bfloat16)
+    assert torch.equal(narrow, wide.bfloat16())
+    assert 0 < int((narrow == 0).sum()) < 1_000
+    x = torch.randn(1_000, dtype=torch.bfloat16)
+    torch.manual_seed(2)
+    assert torch.equal(FastDropout(p).train()(x), x * narrow)
+
+
 @pytest.mark.parametrize("p", [0.1, 0.5])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 def test_relu_then_dropout_in_one_step_gives_the_same_values_and_gradients(

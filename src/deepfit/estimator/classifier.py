@@ -83,6 +83,7 @@ class Classifier(ClassifierMixin, Estimator):
         min_category_count: int = 2,
         column_roles: dict[str, str] | None = None,
         device: str = "auto",
+        precision: str = "auto",
         random_state: int | None = 0,
         verbose: int = 0,
         checkpoint_dir: str | Path | None = None,

@@ -53,6 +53,7 @@ from deepfit.models.registry import MODELS
 from deepfit.models.sequence import SEQUENCE_MODELS
 from deepfit.training.losses import REGRESSION_LOSSES
 from deepfit.training.optim import OPTIMIZERS, SCHEDULES
+from deepfit.training.precision import PRECISIONS
 
 AUTO = "auto"
 REGRESSION = ("regression",)
@@ -189,6 +190,9 @@ _SPECS: tuple[Param, ...] = (
     Param("column_roles", None, Roles(), "Override inferred column roles.", nullable=True,
           flag=""),
     Param("device", "auto", Device(), "auto (a GPU when present), cpu or cuda."),
+    Param("precision", "auto", Choice(PRECISIONS), "Number format of the training steps: "
+          "fp32, bf16 (bfloat16 autocast; weights and predictions stay float32), or auto: bf16 "
+          "where the GPU or CPU runs it faster, else fp32."),
     Param("random_state", 0, Seed(), "Seed of the split, initialisation and batch order.",
           nullable=True, none_means="a fresh seed", flag=""),
     Param("verbose", 0, Integer(0), "1 draws a progress bar on standard error.", flag=""),

@@ -66,6 +66,7 @@ def train_config(run: Run, seed: int, time_budget: float | None) -> TrainConfig:
         seed=seed,
         time_budget=time_budget,
         stall_epochs=max(1, stall) if stall is not None else None,
+        precision=settings["precision"],
     )
 
 
@@ -181,6 +182,7 @@ def summary(states: list[TrainState], run: Run) -> dict[str, Any]:
         "validation_rows": 0 if run.val_data is None else len(run.val_data),
         "batch_size": run.batch_size,
         "device": str(run.train_data.device),
+        "precision": first.precision,
         # what else decides the weights: the thread count (sums are split differently), and
         # the clock when a time limit is set (how many epochs fit; when "anneal" decays)
         "threads": torch.get_num_threads(),

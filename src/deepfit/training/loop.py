@@ -30,6 +30,7 @@ from deepfit.training.callbacks import Callback, LoopParts
 from deepfit.training.distributed import Runtime, current
 from deepfit.training.losses import make_loss
 from deepfit.training.optim import Schedule, make_optimizer, penalized_weights, weight_penalty
+from deepfit.training.precision import choose_precision, step_precision
 from deepfit.training.sources import Batch, BatchSource, inputs_and_target, inputs_of
 from deepfit.training.state import ANNEALED, DIVERGED, INTERRUPTED, EpochRecord, TrainState
 
@@ -60,6 +61,7 @@ class TrainConfig:
     stall_epochs: int | None = None  # "anneal" decays after this many epochs without progress
     log_link: tuple[float, float, float] | None = None  # the loss's LogLink: mean, std, unit
     skip_missing_target: bool = False  # NaN targets (unobserved forecast steps) are not scored
+    precision: str = "fp32"  # of the steps' forward pass: "fp32", "bf16" (autocast) or "auto"
 
 
 def train(
@@ -89,6 +91,7 @@ def train(
     try:
         for callback in callbacks:
             callback.on_setup(state, run.parts)  # a checkpoint resuming a run restores here
+        state.precision = run.choose_precision()
         run.wrap()  # after a resume, so that DDP starts every process from the restored weights
         for callback in run.hooked:
             callback.on_train_start(state, network)
@@ -152,6 +155,7 @@ class _Run:
             stall_epochs=config.stall_epochs,
         )
         self.weights = [weight for weight in penalized_weights(network) if weight.requires_grad]
+        self.precision = config.precision if config.precision != "auto" else "fp32"
         shuffler = torch.Generator(device="cpu").manual_seed(config.seed)
         self.parts = LoopParts(network, optimizer, schedule, shuffler, callbacks)
         self.n_batches = train_data.n_batches(config.batch_size)
@@ -161,6 +165,21 @@ class _Run:
         self.hooked = list(callbacks) if runtime.is_main else here
         self.deciding = here
         self.reporting = [c for c in self.hooked if c not in here]
+
+    def choose_precision(self) -> str:
+        """The steps' precision: the config's, or what ``"auto"`` picks for this network and
+        batch size (across processes, bf16 if any process picks it, so that all agree)."""
+        if self.config.precision != "auto":
+            return self.precision
+        first = next(iter(self.train_data.ordered(self.config.batch_size)), None)
+        device = self.train_data.device
+        bf16 = first is not None and (
+            choose_precision("auto", device, self.network, inputs_of(first)) == "bf16"
+        )
+        if self.runtime.distributed:
+            bf16 = self.runtime.any(bf16)
+        self.precision = "bf16" if bf16 else "fp32"
+        return self.precision
 
     def wrap(self) -> None:
         """Put the network under DDP when training across processes."""
@@ -217,7 +236,9 @@ class _Run:
         config, parts = self.config, self.parts
         parts.schedule.step_batch(done + (index + 1) / self.n_batches)
         inputs, target = inputs_and_target(batch)
-        loss = self.loss_fn(self.model(**inputs), target)
+        with step_precision(self.precision, target.device):
+            outputs = self.model(**inputs)
+        loss = self.loss_fn(outputs.float(), target)
         total = loss.detach() * len(target)
         penalty = weight_penalty(self.weights, l1=config.l1, l2=config.l2)
         if penalty is not None:

@@ -32,6 +32,7 @@ class TrainState:
     stop: bool = False
     stop_reason: str = ""
     seconds: float = 0.0
+    precision: str = "fp32"  # of the training steps, as chosen (see deepfit.training.precision)
 
     @property
     def last(self) -> EpochRecord | None:
