@@ -99,8 +99,13 @@ def test_the_loop_records_what_auto_chose(monkeypatch):
         assert network.seen[True] == {dtype}
 
 
-def test_the_probe_measures_once_per_process():
+def test_the_probe_measures_once_per_process_and_leaves_the_random_state_alone():
+    bf16_speedup.cache_clear()
+    torch.manual_seed(5)
     first = bf16_speedup()
+    drawn = torch.rand(3)
+    torch.manual_seed(5)
+    assert torch.equal(torch.rand(3), drawn)
     assert first >= 0.0
     assert bf16_speedup() == first
 

@@ -13,7 +13,7 @@ while an AMD EPYC with the same flag ran them four times faster. Nor are small s
 EPYC, bfloat16 made an epoch of a 32x32 MLP at batch 32 1.6 times slower, and a 3x256 MLP at
 batch 128 (36 MFLOP a batch) or auto's small-data TabM (k=8, 128 wide, batch 64) only 1.05
 times faster, while the 3x256 MLP at batch 256 (71 MFLOP) gained 1.3 times and auto's TabM on
-diamonds 2.1. The choice is a function of the network, the batch and the machine, so
+diamonds 2.6. The choice is a function of the network, the batch and the machine, so
 a refit on the same machine repeats it.
 
 Example:
@@ -83,15 +83,18 @@ def step_precision(precision: str, device: torch.device) -> Iterator[None]:
 @functools.cache
 def bf16_speedup() -> float:
     """How many times faster a CPU training step of a 256 x 256 layer runs under bfloat16
-    autocast than in float32 (best of a few repeats each; about 50 ms, once per process)."""
-    generator = torch.Generator().manual_seed(0)
-    layer = torch.nn.Linear(PROBE_WIDTH, PROBE_WIDTH)
-    rows = torch.randn(PROBE_ROWS, PROBE_WIDTH, generator=generator)
-    try:
-        fp32 = _step_seconds(layer, rows, bf16=False)
-        bf16 = _step_seconds(layer, rows, bf16=True)
-    except RuntimeError:  # no bfloat16 kernels for this CPU
-        return 0.0
+    autocast than in float32 (best of a few repeats each; about 50 ms, once per process).
+    Torch's global random state is left as it was, so a fit that probes draws the same
+    dropout masks as one that does not."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(PROBE_WIDTH, PROBE_WIDTH)
+        rows = torch.randn(PROBE_ROWS, PROBE_WIDTH)
+        try:
+            fp32 = _step_seconds(layer, rows, bf16=False)
+            bf16 = _step_seconds(layer, rows, bf16=True)
+        except RuntimeError:  # no bfloat16 kernels for this CPU
+            return 0.0
     return fp32 / bf16 if bf16 > 0 else 0.0
 
 
