@@ -25,6 +25,7 @@ that small at its usual batch sizes, keeps its plain ``Sequential``.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -124,11 +125,17 @@ def cpu_mask(
         keep &= positive
     if bf16:
         bits = keep.astype(np.uint16)
-        bits *= np.uint16(torch.tensor(scale, dtype=torch.bfloat16).view(torch.int16).item())
+        bits *= _bf16_bits(scale)
         return bits
     mask = keep.astype(np.float32)
     mask *= np.float32(scale)
     return mask
+
+
+@functools.cache
+def _bf16_bits(value: float) -> np.uint16:
+    """The bits of ``value`` rounded to bfloat16 (made once per dropout rate, not per step)."""
+    return np.uint16(torch.tensor(value, dtype=torch.bfloat16).view(torch.int16).item())
 
 
 def _as_tensor(mask: np.ndarray, dtype: torch.dtype) -> torch.Tensor:

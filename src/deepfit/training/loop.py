@@ -169,16 +169,15 @@ class _Run:
     def choose_precision(self) -> str:
         """The steps' precision: the config's, or what ``"auto"`` picks for this network and
         batch size (across processes, bf16 if any process picks it, so that all agree)."""
-        if self.config.precision != "auto":
-            return self.precision
-        first = next(iter(self.train_data.ordered(self.config.batch_size)), None)
-        device = self.train_data.device
-        bf16 = first is not None and (
-            choose_precision("auto", device, self.network, inputs_of(first)) == "bf16"
-        )
-        if self.runtime.distributed:
-            bf16 = self.runtime.any(bf16)
-        self.precision = "bf16" if bf16 else "fp32"
+        if self.config.precision == "auto":
+            first = next(iter(self.train_data.ordered(self.config.batch_size)), None)
+            device = self.train_data.device
+            bf16 = first is not None and (
+                choose_precision("auto", device, self.network, inputs_of(first)) == "bf16"
+            )
+            if self.runtime.distributed:
+                bf16 = self.runtime.any(bf16)
+            self.precision = "bf16" if bf16 else "fp32"
         return self.precision
 
     def wrap(self) -> None:
