@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from deepfit.errors import ConfigError
-from deepfit.models.inputs import CategoricalEmbeddings
+from deepfit.models.inputs import CategoricalEmbeddings, look_up
 from deepfit.models.network import TabularNetwork
 from deepfit.models.tabm import average_members
 
@@ -128,7 +128,7 @@ class _SideBySideTable(nn.Module):
         self.embedding_dim = sum(int(table.embedding_dim) for table in tables)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        return torch.cat([part(codes) for part in self.parts], dim=-1)
+        return torch.cat([look_up(part, codes) for part in self.parts], dim=-1)
 
 
 class _SideBySideEmbeddings(CategoricalEmbeddings):
