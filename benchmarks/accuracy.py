@@ -90,6 +90,7 @@ from accuracy_peers import (
     warm_up,
 )
 from accuracy_tasks import DEEPFIT_CLASSIFIERS, classifier_refusal, one_line
+from throughput import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -289,6 +290,7 @@ def run_one(
         timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         versions=versions(),
         cpu_count=os.cpu_count(),
+        cpu=cpu_name(),
     )
     return record
 

@@ -41,8 +41,11 @@ QUICK = {"max_epochs": 2}
 def run_deepfit(
     data: ForecastSet, model: str, *, time_limit: float, seed: int, quick: bool
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """deepfit's backtest on the set's origins: its forecasts (and its own baselines')."""
+    """deepfit's backtest on the set's origins: its forecasts (and its own baselines').
+    ``model`` may name a precision after an @, e.g. ``lstm@fp32`` (default: ``auto``)."""
+    model, _, precision = model.partition("@")
     params: dict[str, Any] = {"model": model, "lookback": data.lookback, "random_state": seed}
+    params["precision"] = precision or "auto"
     params["time_limit"] = time_limit
     if quick:
         params |= QUICK
@@ -58,7 +61,7 @@ def run_deepfit(
         windows=data.windows,
         step=data.step,
         interval=0.9,
-        baselines=model == "auto",
+        baselines=model == "auto" and not precision,
     )
     seconds = time.perf_counter() - started
     info = {
@@ -67,6 +70,7 @@ def run_deepfit(
         "epochs": result.training[0]["epochs"],
         "coverage": result.coverage,
         "resolved_model": forecaster.settings_["model"],
+        "precision": result.training[0].get("precision"),
     }
     return result.forecasts, info
 
@@ -203,7 +207,9 @@ def _maybe(value: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="*", default=list(FORECAST_SETS))
-    parser.add_argument("--models", nargs="*", default=list(DEEPFIT_MODELS))
+    parser.add_argument(
+        "--models", nargs="*", default=list(DEEPFIT_MODELS), help="e.g. auto lstm lstm@fp32"
+    )
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS))
     parser.add_argument("--time-limit", type=float, default=240.0)
     parser.add_argument("--seed", type=int, default=0)

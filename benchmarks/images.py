@@ -106,6 +106,7 @@ def run_set(name: str, n: int, seed: int, params: dict[str, Any]) -> dict[str, A
             key: settings[key]
             for key in ("model", "width", "stem_stride", "image_size", "batch_size", "augment")
         },
+        "precision": fit.summary.get("precision"),
         "epochs": fit.summary.get("epochs"),
         "stop_reason": fit.summary.get("stop_reason"),
         "paces": fit.summary.get("seconds_per_epoch_estimates"),
@@ -211,7 +212,8 @@ def main() -> None:
         lines += [*set_table(runs), ""]
         for run in runs:
             lines.append(
-                f"- {run['set']}: {run['settings']}, {run['epochs']} epochs, {run['stop_reason']}"
+                f"- {run['set']}: {run['settings']}, {run['precision']}, {run['epochs']} epochs, "
+                f"{run['stop_reason']}"
             )
         lines.append("")
     transfer = None

@@ -570,6 +570,7 @@ def _settings(**changes: Any) -> dict[str, Any]:
         "stem_stride": 1,
         "time_limit": 10.0,
         "batch_size": 64,
+        "precision": "fp32",
     } | changes
 
 
@@ -649,3 +650,38 @@ def test_an_auto_model_records_the_paces_it_measured(
         "cnn-4-stride1",
         "cnn-4-stride2",
     ]  # a small set: the cnn only
+
+
+def test_candidates_are_timed_in_the_precision_training_will_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[str] = []
+    real = imaging.step_precision
+
+    def spy(precision: str, device: torch.device) -> Any:
+        seen.append(precision)
+        return real(precision, device)
+
+    monkeypatch.setattr(imaging, "step_precision", spy)
+    assert imaging.step_seconds("cnn", 8, 1, SHAPE, 4, CPU, "bf16") > 0
+    assert seen == ["bf16"] * 3
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_precision_of_the_training_steps_is_recorded_and_the_weights_stay_float32(
+    count_arrays: tuple[np.ndarray, np.ndarray], fast: dict[str, Any], precision: str
+) -> None:
+    images, counts = count_arrays
+    model = ImageRegressor(**fast, precision=precision).fit(images, counts)
+    fit = model.check_fitted()
+    assert fit.summary["precision"] == precision
+    assert {weight.dtype for weight in fit.network.parameters()} == {torch.float32}
+    assert np.isfinite(model.predict(images[:3])).all()
+
+
+def test_an_unknown_image_precision_is_a_one_line_error(
+    count_arrays: tuple[np.ndarray, np.ndarray], fast: dict[str, Any]
+) -> None:
+    images, counts = count_arrays
+    with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16"):
+        ImageRegressor(**fast, precision="half").fit(images, counts)

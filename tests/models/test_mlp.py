@@ -64,6 +64,23 @@ def test_unknown_category_embedding_starts_at_zero():
     assert torch.any(out[1] != 0)
 
 
+def test_embeddings_give_the_tables_rows_and_their_gradients():
+    torch.manual_seed(0)
+    layer = CategoricalEmbeddings([4, 10])
+    codes = torch.tensor([[0, 9], [3, 3], [3, 0], [1, 3]])
+    weights = torch.randn(4, layer.d_out)
+    (layer(codes) * weights).sum().backward()
+    for j, table in enumerate(layer._embeddings()):
+        reference = torch.nn.Embedding.from_pretrained(table.weight.detach(), freeze=False)
+        width = table.embedding_dim
+        start = 0 if j == 0 else layer._embeddings()[0].embedding_dim
+        columns = weights[:, start : start + width]
+        looked_up = reference(codes[:, j])
+        (looked_up * columns).sum().backward()
+        assert torch.equal(looked_up, layer(codes)[:, start : start + width])
+        assert torch.allclose(table.weight.grad, reference.weight.grad)
+
+
 def test_network_learns_from_numeric_and_categorical_inputs_and_gradients_reach_all():
     torch.manual_seed(0)
     net = build_network(

@@ -203,3 +203,17 @@ def test_preparer_statistics_round_trip_and_refuse_bad_values() -> None:
     broken = prep.to_dict() | {"scale": [0.0]}
     with pytest.raises(ValueError, match="positive"):
         SeriesPreparer.from_dict(broken)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "auto"])
+def test_the_precision_of_the_training_steps_is_recorded(precision: str) -> None:
+    settings = {**FAST_FORECASTER, "max_epochs": 1, "precision": precision}
+    forecaster = Forecaster(HORIZON, **settings)
+    forecaster.fit(make_series(200), target="load", time="timestamp")
+    chosen = forecaster.check_fitted().summary["precision"]
+    assert chosen in (("fp32", "bf16") if precision == "auto" else (precision,))
+
+
+def test_an_unknown_precision_is_a_one_line_error() -> None:
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        Forecaster(HORIZON, precision="fp16").fit(make_series(100), target="load", time="timestamp")

@@ -152,3 +152,32 @@ def test_the_estimator_trains_in_bf16_as_well_as_in_fp32_and_predicts_in_float64
 def test_an_unknown_precision_is_refused_with_the_choices():
     with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16"):
         Regressor(precision="fp16").fit(np.zeros((20, 2)), np.zeros(20))
+
+
+class Recurrent(torch.nn.Module):
+    """An LSTM over a window and a linear read-out of its last step."""
+
+    def __init__(self, cell: type[torch.nn.RNNBase] = torch.nn.LSTM) -> None:
+        super().__init__()
+        self.cell = cell(4, 32, num_layers=2, batch_first=True)
+        self.out = torch.nn.Linear(32, 1)
+
+    def forward(self, window):
+        return self.out(self.cell(window)[0][:, -1]).squeeze(-1)
+
+
+@pytest.mark.parametrize(("cell", "gates"), [(torch.nn.LSTM, 4), (torch.nn.GRU, 3)])
+def test_recurrent_layers_are_counted_although_their_cpu_kernels_are_not(cell, gates):
+    network, window = Recurrent(cell), torch.zeros(8, 20, 4)
+    layers = 2 * gates * 32 * (4 + 32) + 2 * gates * 32 * (32 + 32)  # per step and row
+    expected = layers * 20 * 8 + 2 * 8 * 32  # and the read-out
+    assert forward_flops(network, {"window": window}) == expected
+    assert network.training  # the count left the mode as it was
+
+
+def test_auto_can_pick_bf16_for_a_recurrent_network(monkeypatch):
+    monkeypatch.setattr(precision_module, "bf16_speedup", lambda: 2.0)
+    big, small = torch.zeros(256, 168, 4), torch.zeros(2, 5, 4)
+    cpu = torch.device("cpu")
+    assert choose_precision("auto", cpu, Recurrent(), {"window": big}) == "bf16"
+    assert choose_precision("auto", cpu, Recurrent(), {"window": small}) == "fp32"

@@ -66,6 +66,7 @@ class Forecaster:
         patience: int | str | None = AUTO,
         time_limit: float | str | None = AUTO,
         device: str = AUTO,
+        precision: str = "auto",
         random_state: int | None = 0,
         verbose: int = 0,
     ) -> None:
@@ -84,6 +85,7 @@ class Forecaster:
         self.patience = patience
         self.time_limit = time_limit
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.fit_: ForecastFit | None = None
@@ -199,7 +201,7 @@ class Forecaster:
         if resolved["hidden"] == AUTO:
             resolved["hidden"] = AUTO_HIDDEN.get(resolved["model"], SMALL_HIDDEN)
         for name, spec in params_for(TASK).items():
-            if resolved[name] == AUTO and name != "device":
+            if spec.auto and resolved[name] == AUTO:  # not device or precision: "auto" is theirs
                 resolved[name] = spec.resolve_fallback(len(panel))  # about one window per step
         if resolved["random_state"] is None:
             resolved["random_state"] = int(np.random.SeedSequence().entropy % 2**31)  # type: ignore[operator]

@@ -152,6 +152,7 @@ def fit_forecaster(
             max_epochs=int(settings["max_epochs"]),
             seed=int(settings["random_state"]),
             skip_missing_target=True,
+            precision=str(settings["precision"]),
         ),
         [
             *stopping_callbacks(
@@ -182,6 +183,7 @@ def fit_forecaster(
         "inserted_steps": int(panel.inserted),
         "ignored_columns": list(panel.ignored),
         "device": str(device),
+        "precision": state.precision,
         "validation_metrics": validation,
     }
     history = state.records()

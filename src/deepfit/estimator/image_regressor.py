@@ -38,6 +38,7 @@ from deepfit.training.loop import predict as raw_predict
 TASK = "image"
 DEFAULTS = defaults(TASK)
 AUTO_SIZE = (16, 64)  # image_size="auto": the median shorter side, within these bounds
+CHOSEN_LATER = ("model", "width", "stem_stride")  # "auto" here: fit_image_model times candidates
 Images = str | Path | ImageFiles | np.ndarray
 
 
@@ -68,6 +69,7 @@ class ImageRegressor:
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int = 1,
         device: str = AUTO,
+        precision: str = "auto",
         random_state: int | None = 0,
         verbose: int = 0,
     ) -> None:
@@ -91,6 +93,7 @@ class ImageRegressor:
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.fit_: ImageFit | None = None
@@ -321,7 +324,7 @@ class ImageRegressor:
             for name in ("model", "width", "stem_stride"):
                 resolved[name] = start.settings[name]
         for name, spec in params_for(TASK).items():
-            if resolved[name] == AUTO and name not in ("device", "model", "width", "stem_stride"):
+            if spec.auto and resolved[name] == AUTO and name not in CHOSEN_LATER:
                 resolved[name] = spec.resolve_fallback(n_images)
         if resolved["random_state"] is None:
             resolved["random_state"] = int(np.random.SeedSequence().entropy % 2**31)  # type: ignore[operator]

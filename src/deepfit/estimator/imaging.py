@@ -28,6 +28,7 @@ from deepfit.kinds.image.source import ImageSource, ImageStore
 from deepfit.models.convnet import ImageNetwork, ImageShape, build_image_network
 from deepfit.training.callbacks import Callback, stopping_callbacks
 from deepfit.training.loop import TrainConfig, predict, train
+from deepfit.training.precision import choose_precision, step_precision
 
 MIN_EPOCHS = 20  # model="auto" keeps the largest network that trains this many epochs in time
 RESNET_IMAGES = 20_000  # model="auto": the plain cnn below this many training images
@@ -99,7 +100,8 @@ def choose_network(
     paces: dict[str, float] = {}
     for candidate in candidates:
         model, width, stride = candidate
-        seconds = step_seconds(model, width, stride, shape, batch, device) * steps
+        pace = step_seconds(model, width, stride, shape, batch, device, str(settings["precision"]))
+        seconds = pace * steps
         paces[f"{model}-{width}-stride{stride}"] = round(seconds, 3)
         if seconds * MIN_EPOCHS <= float(limit):
             return candidate, paces
@@ -113,9 +115,11 @@ def step_seconds(
     shape: ImageShape,
     batch: int,
     device: torch.device,
+    precision: str = "fp32",
 ) -> float:
     """Seconds of one training step of a fresh network on random images (the best of two,
-    after one to warm up)."""
+    after one to warm up), in the number format the training loop will pick (``precision``
+    as :func:`~deepfit.training.precision.choose_precision` resolves it)."""
     network = build_image_network(model, shape, width=width, stem_stride=stem_stride).to(device)
     network = network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3)
@@ -123,10 +127,13 @@ def step_seconds(
     images = torch.randn(batch, shape.channels, shape.size, shape.size, generator=generator)
     images = images.to(device).contiguous(memory_format=torch.channels_last)
     target = torch.zeros(batch, device=device)
+    precision = choose_precision(precision, device, network, {"image": images})
     best = float("inf")
     for attempt in range(3):
         start = time.perf_counter()
-        loss = torch.nn.functional.mse_loss(network(image=images), target)
+        with step_precision(precision, device):
+            output = network(image=images)
+        loss = torch.nn.functional.mse_loss(output.float(), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -208,6 +215,7 @@ def fit_image_model(
         seed=int(resolved["random_state"]),
         time_budget=None if limit is None else float(limit),
         stall_epochs=max(1, int(patience) // 2) if patience and val_source else None,
+        precision=str(resolved["precision"]),
     )
     saving = []
     if resolved["checkpoint_dir"] is not None:
@@ -234,6 +242,7 @@ def fit_image_model(
         "train_images": len(train_rows),
         "validation_images": len(val_rows),
         "device": str(device),
+        "precision": state.precision,
         "seconds_per_epoch_estimates": paces,
         "resumed_from_epoch": None if snapshot is None else snapshot.epoch,
     }
@@ -266,7 +275,7 @@ def image_fingerprint(
     shape = (1 if store.mode == "L" else 3, store.size, store.size)
     return {
         "settings": {
-            **{k: v for k, v in asdict(config).items() if k != "time_budget"},
+            **{k: v for k, v in asdict(config).items() if k not in ("time_budget", "precision")},
             "network": [settings["model"], settings["width"], settings["stem_stride"]],
             "augment": list(settings["augment"]),
             "dropout": settings["dropout"],

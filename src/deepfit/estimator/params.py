@@ -192,7 +192,7 @@ _SPECS: tuple[Param, ...] = (
     Param("device", "auto", Device(), "auto (a GPU when present), cpu or cuda."),
     Param("precision", "auto", Choice(PRECISIONS), "Number format of the training steps: "
           "fp32, bf16 (bfloat16 autocast; weights and predictions stay float32), or auto: bf16 "
-          "where the GPU or CPU runs it faster, else fp32."),
+          "where the GPU or CPU runs it faster, else fp32.", tasks=TASKS),
     Param("random_state", 0, Seed(), "Seed of the split, initialisation and batch order.",
           nullable=True, none_means="a fresh seed", flag=""),
     Param("verbose", 0, Integer(0), "1 draws a progress bar on standard error.", flag=""),

@@ -59,15 +59,56 @@ def choose_precision(
 def forward_flops(network: nn.Module, inputs: Mapping[str, torch.Tensor]) -> int:
     """The FLOPs of the matrix products in ``network``'s forward pass over ``inputs``
     (counted by :class:`torch.utils.flop_counter.FlopCounterMode`, in evaluation mode, so
-    that no dropout mask draws from the random generators)."""
+    that no dropout mask draws from the random generators). Recurrent layers are counted
+    from their shapes (:func:`recurrent_flops`): on the CPU their fused kernels are invisible
+    to the counter."""
     training = network.training
     network.eval()
+    counter = FlopCounterMode(display=False)
+    entered: list[int] = []
+    corrections: list[int] = []
+
+    def enter(layer: nn.Module, args: tuple[object, ...]) -> None:
+        entered.append(counter.get_total_flops())
+
+    def leave(layer: nn.Module, args: tuple[object, ...], output: object) -> None:
+        seen = counter.get_total_flops() - entered.pop()  # what the counter saw inside
+        if isinstance(layer, nn.RNNBase) and args and isinstance(args[0], torch.Tensor):
+            corrections.append(recurrent_flops(layer, args[0]) - seen)
+
+    recurrent = [m for m in network.modules() if isinstance(m, nn.RNNBase)]
+    hooks = [m.register_forward_pre_hook(enter) for m in recurrent]
+    hooks += [m.register_forward_hook(leave) for m in recurrent]
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with torch.no_grad(), counter:
             network(**inputs)
     finally:
         network.train(training)
-    return int(counter.get_total_flops())
+        for hook in hooks:
+            hook.remove()
+    return int(counter.get_total_flops()) + sum(corrections)
+
+
+def recurrent_flops(layer: nn.RNNBase, sequence: torch.Tensor) -> int:
+    """The FLOPs of the products of an LSTM, GRU or RNN layer stack over ``sequence``: per
+    step and direction, each gate multiplies its input and the hidden state by its weights.
+
+    Example:
+        >>> recurrent_flops(nn.LSTM(8, 16, batch_first=True), torch.zeros(2, 10, 8))
+        61440
+    """
+    gates = {"LSTM": 4, "GRU": 3}.get(layer.mode, 1)
+    steps = sequence.shape[1] if layer.batch_first else sequence.shape[0]
+    rows = sequence.shape[0] if layer.batch_first else sequence.shape[1]
+    if sequence.dim() == 2:  # one unbatched sequence
+        steps, rows = sequence.shape[0], 1
+    directions = 2 if layer.bidirectional else 1
+    width = layer.proj_size or layer.hidden_size
+    total, width_in = 0, layer.input_size
+    for _ in range(layer.num_layers):
+        total += 2 * gates * layer.hidden_size * (width_in + width) * directions
+        width_in = width * directions
+    return total * steps * rows
 
 
 @contextlib.contextmanager
