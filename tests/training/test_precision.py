@@ -101,9 +101,15 @@ def test_the_loop_records_what_auto_chose(monkeypatch):
 
 def test_the_probe_measures_once_per_process_and_leaves_the_random_state_alone():
     bf16_speedup.cache_clear()
-    torch.manual_seed(5)
-    first = bf16_speedup()
-    drawn = torch.rand(3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(5)
+        first = bf16_speedup()
+        assert torch.get_num_threads() == 2  # it probed on one thread and gave the two back
+        drawn = torch.rand(3)
+    finally:
+        torch.set_num_threads(threads)
     torch.manual_seed(5)
     assert torch.equal(torch.rand(3), drawn)
     assert first >= 0.0

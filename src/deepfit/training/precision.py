@@ -124,29 +124,40 @@ def step_precision(precision: str, device: torch.device) -> Iterator[None]:
 @functools.cache
 def bf16_speedup() -> float:
     """How many times faster a CPU training step of a 256 x 256 layer runs under bfloat16
-    autocast than in float32 (best of a few repeats each; about 50 ms, once per process).
-    Torch's global random state is left as it was, so a fit that probes draws the same
-    dropout masks as one that does not."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        layer = torch.nn.Linear(PROBE_WIDTH, PROBE_WIDTH)
-        rows = torch.randn(PROBE_ROWS, PROBE_WIDTH)
-        try:
-            fp32 = _step_seconds(layer, rows, bf16=False)
-            bf16 = _step_seconds(layer, rows, bf16=True)
-        except RuntimeError:  # no bfloat16 kernels for this CPU
-            return 0.0
+    autocast than in float32 (the best of a few repeats each, taken in turn; about 40 ms,
+    once per process).
+
+    The probe runs on one thread: it asks what the core's kernels do, and one thread answers
+    that steadily while other programs load the machine. With torch's two threads on a
+    2-core machine that another 2-thread process kept busy, five of twelve probes gave
+    ratios from 0.9 to 348 (1.7-2.1 when quiet); on one thread all six gave 2.5-2.7 (2.7
+    quiet). Torch's global random state and thread count are left as they were, so a fit
+    that probes draws the same dropout masks as one that does not."""
+    threads = torch.get_num_threads()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            torch.set_num_threads(1)
+            layer = torch.nn.Linear(PROBE_WIDTH, PROBE_WIDTH)
+            rows = torch.randn(PROBE_ROWS, PROBE_WIDTH)
+            fp32 = bf16 = float("inf")
+            for _ in range(PROBE_REPEATS):
+                fp32 = min(fp32, _step_seconds(layer, rows, bf16=False))
+                bf16 = min(bf16, _step_seconds(layer, rows, bf16=True))
+    except RuntimeError:  # no bfloat16 kernels for this CPU
+        return 0.0
+    finally:
+        torch.set_num_threads(threads)
     return fp32 / bf16 if bf16 > 0 else 0.0
 
 
 def _step_seconds(layer: torch.nn.Linear, rows: torch.Tensor, *, bf16: bool) -> float:
-    best = float("inf")
-    for _ in range(PROBE_REPEATS):
-        start = time.perf_counter()
-        with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = layer(rows)
-            hidden = layer(torch.relu(out))
-        hidden.float().square().mean().backward()
-        best = min(best, time.perf_counter() - start)
+    """Seconds of one forward and backward pass through ``layer`` twice."""
+    start = time.perf_counter()
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = layer(rows)
+        hidden = layer(torch.relu(out))
+    hidden.float().square().mean().backward()
+    seconds = time.perf_counter() - start
     layer.zero_grad(set_to_none=True)
-    return best
+    return seconds
