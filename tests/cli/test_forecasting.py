@@ -89,6 +89,19 @@ def test_info_describes_a_forecaster(files: dict[str, Path]) -> None:
     assert document["settings"]["horizon"] == 6
 
 
+def test_train_takes_the_precision_of_its_steps(tmp_path: Path) -> None:
+    data, model = tmp_path / "s.csv", tmp_path / "bf16.deepfit"
+    make_series(200).to_csv(data, index=False)
+    result = invoke(
+        "train", data, "--target", "load", "--time", "timestamp", "--horizon", "6", *FAST,
+        "--precision", "bf16", "--out", model, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    document = json.loads(invoke("info", model, "--json").stdout)
+    assert document["settings"]["precision"] == "bf16"
+    assert document["training"]["precision"] == "bf16"  # what the steps ran in
+
+
 def test_backtest_writes_forecasts_and_metrics(files: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "bt"
     result = invoke(
