@@ -128,11 +128,11 @@ def bf16_speedup() -> float:
     once per process).
 
     The probe runs on one thread: it asks what the core's kernels do, and one thread answers
-    that steadily while other programs load the machine. With torch's two threads on a
-    2-core machine that another 2-thread process kept busy, five of twelve probes gave
-    ratios from 0.9 to 348 (1.7-2.1 when quiet); on one thread all six gave 2.5-2.7 (2.7
-    quiet). Torch's global random state and thread count are left as they were, so a fit
-    that probes draws the same dropout masks as one that does not."""
+    that steadily while other programs load the machine. On a 2-core machine that another
+    2-thread process kept busy, 7 of 24 probes on torch's two threads read below 1.3 and one
+    348 (1.7-2.2 when quiet); six on one thread read 2.5-2.7 (2.7 quiet). Torch's global
+    random state and thread count are left as they were, so a fit that probes draws the same
+    dropout masks as one that does not."""
     threads = torch.get_num_threads()
     try:
         with torch.random.fork_rng(devices=[]):
