@@ -89,3 +89,11 @@ def test_info_says_what_a_refit_needs_to_repeat_the_model(
     line = repeatability_line({"random_state": 3, "schedule": "cosine"}, summary)
     assert line.startswith("repeatability: seed 3, ")
     assert says in line
+
+
+def test_info_names_the_precision_the_steps_ran_in_and_how_to_keep_it() -> None:
+    summary = {"threads": 2, "time_limit": None, "precision": "bf16"}
+    picked = repeatability_line({"random_state": 3, "precision": "auto"}, summary)
+    assert "2 thread(s), bf16 steps (auto's pick: --precision bf16 fixes it)" in picked
+    asked = repeatability_line({"random_state": 3, "precision": "bf16"}, summary)
+    assert "2 thread(s), bf16 steps; no time limit" in asked

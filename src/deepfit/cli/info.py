@@ -58,6 +58,12 @@ def repeatability_line(settings: dict[str, Any], summary: dict[str, Any]) -> str
     start = f"repeatability: seed {settings.get('random_state')}, " + (
         "thread count not recorded" if threads is None else f"{threads} thread(s)"
     )
+    precision = summary.get("precision")
+    if precision is not None:  # "auto" may pick the other one on another machine
+        picked = settings.get("precision") == "auto"
+        start += f", {precision} steps" + (
+            f" (auto's pick: --precision {precision} fixes it)" if picked else ""
+        )
     if "time_limit" not in summary:  # written before deepfit recorded it
         return f"{start}; whether a time limit shaped the run is not recorded"
     limit = summary["time_limit"]
