@@ -262,8 +262,6 @@ def image_fingerprint(
     """What a checkpoint of this run must match to be resumed: the training settings, the
     network, and the images (their count, shape, and a hash of the targets and of up to 256
     evenly spread images)."""
-    from dataclasses import asdict
-
     from deepfit.training.checkpoint import file_digest
 
     digest = hashlib.blake2b(digest_size=16)
@@ -275,7 +273,7 @@ def image_fingerprint(
     shape = (1 if store.mode == "L" else 3, store.size, store.size)
     return {
         "settings": {
-            **{k: v for k, v in asdict(config).items() if k not in ("time_budget", "precision")},
+            **config.fingerprint(),
             "network": [settings["model"], settings["width"], settings["stem_stride"]],
             "augment": list(settings["augment"]),
             "dropout": settings["dropout"],

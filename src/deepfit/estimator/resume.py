@@ -5,7 +5,6 @@ checkpoint must match (the run's settings and data) to be resumed.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +70,11 @@ def checkpoint_callback(
 
 def run_settings(config: TrainConfig, settings: dict[str, Any]) -> dict[str, Any]:
     """Everything besides the data that shapes a run, which a resumed run must share."""
-    # the time budget may change when a run is resumed, as the time limit may, and so may the
-    # precision of its steps: "auto" may pick another on another machine
     architecture = {name: settings[name] for name in ARCHITECTURE}
     architecture["hidden_layers"] = tuple(int(w) for w in architecture["hidden_layers"])
     init_from = settings["init_from"]
     return {
-        **{k: v for k, v in asdict(config).items() if k not in ("time_budget", "precision")},
+        **config.fingerprint(),
         **architecture,
         "patience": settings["patience"],
         "validation_fraction": float(settings["validation_fraction"]),

@@ -20,8 +20,9 @@ import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from types import FrameType
+from typing import Any
 
 import torch
 from torch import nn
@@ -62,6 +63,12 @@ class TrainConfig:
     log_link: tuple[float, float, float] | None = None  # the loss's LogLink: mean, std, unit
     skip_missing_target: bool = False  # NaN targets (unobserved forecast steps) are not scored
     precision: str = "fp32"  # of the steps' forward pass: "fp32", "bf16" (autocast) or "auto"
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings a resumed run must share with the checkpoint's: all but the time
+        budget (the time limit may change on resuming) and the precision ("auto" may pick
+        the other one on another machine)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("time_budget", "precision")}
 
 
 def train(
