@@ -115,6 +115,10 @@ DEEPFIT: dict[str, dict[str, Any]] = {
     "deepfit-auto-none": {"model": "auto", "target_transform": "none"},
     # auto with TabM's published k=32 members instead of 16, at twice the cost of an epoch
     "deepfit-auto-k32": {"model": "auto", "model_options": {"k": 32}},
+    "deepfit-auto-bins32": {"model": "auto", "model_options": {"n_bins": 32}},
+    "deepfit-auto-bins48": {"model": "auto", "model_options": {"n_bins": 48}},
+    "deepfit-auto-bins64": {"model": "auto", "model_options": {"n_bins": 64}},
+    "deepfit-auto-bins128": {"model": "auto", "model_options": {"n_bins": 128}},
     # auto's training steps in float32 and in bfloat16 autocast, whatever precision="auto" picks
     "deepfit-auto-fp32": {"model": "auto", "precision": "fp32"},
     "deepfit-auto-bf16": {"model": "auto", "precision": "bf16"},

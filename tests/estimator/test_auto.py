@@ -10,6 +10,7 @@ from deepfit.estimator.auto import (
     AUTO_TIME_LIMIT,
     LARGE_DATA_CLIP,
     LARGE_DATA_ROWS,
+    PIECEWISE_BINS,
     auto_settings,
     ensemble_size,
 )
@@ -23,11 +24,16 @@ def test_auto_is_the_default_and_picks_tabm_over_piecewise_embeddings() -> None:
     large, small = auto_settings(20_000), auto_settings(500)
     assert large["model"] == small["model"] == "ensemble"
     assert large["numeric_embedding"] == "piecewise"
-    assert (large["hidden_layers"], large["model_options"]) == ((256, 256, 256), {"k": 16})
+    assert (large["hidden_layers"], large["model_options"]) == (
+        (256, 256, 256),
+        {"k": 16, "n_bins": PIECEWISE_BINS},
+    )
     assert (small["hidden_layers"], small["model_options"]) == ((128, 128), {"k": 8})
     assert large["schedule"] == "anneal"
     assert large["time_limit"] == AUTO_TIME_LIMIT
-    assert auto_settings(500, has_numeric=False)["numeric_embedding"] is None
+    without_numeric = auto_settings(20_000, has_numeric=False)
+    assert without_numeric["numeric_embedding"] is None
+    assert without_numeric["model_options"] == {"k": 16}  # no embedding, so no bins
     assert large["target_transform"] == "none"
     assert auto_settings(20_000, skewed_target=True)["target_transform"] == "log_link"
 
@@ -37,8 +43,11 @@ def test_auto_trades_members_for_epochs_and_widens_the_clip_on_large_tables() ->
         8, 16, 16, 8, 4, 1
     ]  # fmt: skip
     flights, diamonds = auto_settings(209_502), auto_settings(34_500)
-    assert (flights["model_options"], flights["clip"]) == ({"k": 2}, LARGE_DATA_CLIP)
-    assert (diamonds["model_options"], diamonds["clip"]) == ({"k": 16}, 3.0)
+    assert (flights["model_options"]["k"], flights["clip"]) == (2, LARGE_DATA_CLIP)
+    assert (diamonds["model_options"]["k"], diamonds["clip"]) == (16, 3.0)
+    assert (
+        flights["model_options"]["n_bins"] == diamonds["model_options"]["n_bins"] == PIECEWISE_BINS
+    )
     assert auto_settings(LARGE_DATA_ROWS - 1)["clip"] == 3.0
     assert auto_settings(LARGE_DATA_ROWS)["clip"] == LARGE_DATA_CLIP
 
@@ -53,7 +62,7 @@ def test_an_auto_fit_records_its_choices_and_learns() -> None:
     assert chosen["schedule"] == "anneal"
     assert "max_epochs" not in chosen  # set by the user, so auto left it
     assert model.settings_["model"] == "ensemble"
-    assert model.settings_["model_options"] == {"k": 8}
+    assert model.settings_["model_options"] == {"k": 8}  # 400 rows: a small table's bins
     assert model.training_summary_["epochs"] <= 60
     residual = np.asarray(y) - model.predict(X)
     assert residual.std() < 0.5 * np.asarray(y).std()  # well beyond predicting the mean

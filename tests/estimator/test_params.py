@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 from deepfit import Classifier, ConfigError, Regressor
-from deepfit.estimator.auto import DataShape, resolve
+from deepfit.estimator.auto import PIECEWISE_BINS, DataShape, resolve
 from deepfit.estimator.params import AUTO, check_params, defaults, params_for
 
 
@@ -75,6 +75,6 @@ def test_another_model_takes_the_plain_fallbacks() -> None:
 
 def test_model_options_given_under_auto_are_added_to_auto_s() -> None:
     settings = resolve({"model_options": {"k": 4}}, DataShape(20_000), "regression").settings
-    assert settings["model_options"] == {"k": 4}
+    assert settings["model_options"] == {"k": 4, "n_bins": PIECEWISE_BINS}
     merged = resolve({"model_options": {"n_bins": 16}}, DataShape(20_000), "regression")
     assert merged.settings["model_options"] == {"k": 16, "n_bins": 16}

@@ -24,6 +24,16 @@ saw only 3 epochs in 240 s and scored 30% behind LightGBM:
   delays, 1.6% of rows beyond 10 IQRs), which the clip at 3 squeezes together; on smaller
   tables it still guards against a few extreme values.
 
+From :data:`SMALL_DATA_ROWS` rows, the piecewise-linear embedding cuts each numeric feature
+into :data:`PIECEWISE_BINS` (64) quantile bins rather than its default 32: finer steps
+where a feature's effect turns sharply, such as California's latitude and longitude. Over
+3 seeds (240 s) that lowered California's test RMSE from 44,156 to 43,730 (-1.0%, every seed
+better), chicago's by 2.0% and flights' by 0.5%, and left diamonds, deliveries, cps1988 and
+hotel_rates within 0.4% (diamonds' MAPE fell from 7.66% to 7.25%); 48 bins gave California
+43,972, and 128 bins 43,676, within 0.2% of 64.
+A small table keeps 32: ames (1,875 training rows, 29 rows a bin at 64) scored 4.0% worse, one
+seed by 12%.
+
 A positive, right-skewed target (a price, a wage, a duration: skewness of at least 0.5,
 which its logarithm lowers) gets ``target_transform="log_link"``: the network learns the
 target's logarithm, a multiplicative fit, scored by the squared error of its exponential in
@@ -64,6 +74,7 @@ SMALL_DATA_ROWS = 2_000  # below this, a narrower network and fewer members
 LARGE_DATA_ROWS = 100_000  # from this, the scaled inputs are clipped at LARGE_DATA_CLIP
 LARGE_DATA_CLIP = 100.0
 MEMBER_ROWS_PER_EPOCH = 600_000  # k x rows at most this: diamonds' k=16 fits, flights' k=2
+PIECEWISE_BINS = 64  # quantile bins a numeric feature's piecewise-linear embedding gets
 
 
 def ensemble_size(n_rows: int) -> int:
@@ -140,11 +151,14 @@ def auto_settings(
     """The settings ``model="auto"`` uses for ``n_rows`` rows (``has_numeric`` and
     ``skewed_target``: see :class:`DataShape`)."""
     small = n_rows < SMALL_DATA_ROWS
+    options: dict[str, Any] = {"k": ensemble_size(n_rows)}
+    if has_numeric and not small:  # a small table keeps the embedding's 32 bins
+        options["n_bins"] = PIECEWISE_BINS
     return {
         "target_transform": "log_link" if skewed_target else "none",
         "model": "ensemble",
         "numeric_embedding": "piecewise" if has_numeric else None,
-        "model_options": {"k": ensemble_size(n_rows)},
+        "model_options": options,
         "hidden_layers": (128, 128) if small else (256, 256, 256),
         "dropout": 0.1,
         "clip": LARGE_DATA_CLIP if n_rows >= LARGE_DATA_ROWS else DEFAULT_CLIP,
