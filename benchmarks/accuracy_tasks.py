@@ -32,7 +32,10 @@ from accuracy_peers import Fitted, Run, align_columns
 REFERENCE = "deepfit-auto"
 # deepfit's classification entries: name -> Classifier keyword arguments (time_limit and
 # random_state are added); the planned API's defaults are auto.
-DEEPFIT_CLASSIFIERS: dict[str, dict[str, Any]] = {REFERENCE: {}}
+DEEPFIT_CLASSIFIERS: dict[str, dict[str, Any]] = {
+    REFERENCE: {},
+    "deepfit-auto-bins32": {"model_options": {"n_bins": 32}},  # auto's bins before 2026-11-30
+}
 BAR_POINTS = 1.0  # accuracy at most this many points below LightGBM's
 BAR_LOG_LOSS_RATIO = 1.10  # log-loss at most this times LightGBM's
 BAR_SECONDS = 300.0
