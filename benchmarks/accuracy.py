@@ -115,6 +115,8 @@ DEEPFIT: dict[str, dict[str, Any]] = {
     "deepfit-auto-none": {"model": "auto", "target_transform": "none"},
     # auto with TabM's published k=32 members instead of 16, at twice the cost of an epoch
     "deepfit-auto-k32": {"model": "auto", "model_options": {"k": 32}},
+    # auto's piecewise-linear bins per numeric feature (64 from 2,000 rows since 2026-11-30;
+    # the morning's 32-bin "deepfit-auto" records of that day were relabelled to bins32)
     "deepfit-auto-bins32": {"model": "auto", "model_options": {"n_bins": 32}},
     "deepfit-auto-bins48": {"model": "auto", "model_options": {"n_bins": 48}},
     "deepfit-auto-bins64": {"model": "auto", "model_options": {"n_bins": 64}},

@@ -27,7 +27,7 @@ saw only 3 epochs in 240 s and scored 30% behind LightGBM:
 From :data:`SMALL_DATA_ROWS` rows, the piecewise-linear embedding cuts each numeric feature
 into :data:`PIECEWISE_BINS` (64) quantile bins rather than its default 32: finer steps
 where a feature's effect turns sharply, such as California's latitude and longitude. Over
-3 seeds (240 s) that lowered California's test RMSE from 44,156 to 43,730 (-1.0%, every seed
+3 seeds (240 s) that lowered California's test RMSE from 44,156 to 43,733 (-1.0%, every seed
 better), chicago's by 2.0% and flights' by 0.5%, and left diamonds, deliveries, cps1988 and
 hotel_rates within 0.4% (diamonds' MAPE fell from 7.66% to 7.25%); 48 bins gave California
 43,972, and 128 bins 43,676, within 0.2% of 64.
