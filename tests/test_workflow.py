@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from deepfit import DataError
+from deepfit import DataError, DeepfitWarning
 from deepfit.evaluation.baselines import BASELINES
 from deepfit.workflow import train_table
 from tests.support.tables import FAST, make_table
@@ -49,3 +49,29 @@ def test_a_separate_validation_file_is_used(tmp_path):
 def test_a_missing_target_lists_the_columns():
     with pytest.raises(DataError, match=r"target column 'price' is not in the data.*x1, x2"):
         train_table(make_table(50), target="price")
+
+
+def test_rows_without_a_target_are_left_out_with_a_warning():
+    frame = make_table(220)
+    frame.loc[[3, 50, 51], "y"] = np.nan
+    with pytest.warns(DeepfitWarning, match=r"left out 3 of 220 rows whose target 'y' is empty"):
+        out = train_table(frame, target="y", baselines=False, **FAST)
+    assert sum(out.split_sizes.values()) == 217
+    assert out.model.training_summary_["train_rows"] == out.split_sizes["train"]
+
+
+def test_a_validation_file_without_targets_is_trimmed_too(tmp_path):
+    validation = make_table(50, seed=9)
+    validation.loc[:9, "y"] = np.nan
+    path = tmp_path / "val.csv"
+    validation.to_csv(path, index=False)
+    with pytest.warns(DeepfitWarning, match=r"left out 10 of 50 rows"):
+        out = train_table(make_table(200), target="y", validation=path, baselines=False, **FAST)
+    assert out.split_sizes["validation"] == 40
+
+
+def test_a_target_empty_in_every_row_is_refused():
+    frame = make_table(50)
+    frame["y"] = np.nan
+    with pytest.raises(DataError, match=r"target 'y' is empty in all 50 row\(s\)"):
+        train_table(frame, target="y", **FAST)

@@ -8,12 +8,13 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from deepfit.errors import ConfigError, DataError
+from deepfit.errors import ConfigError, DataError, DeepfitWarning
 from deepfit.estimator import Estimator
 from deepfit.evaluation.scoring import MetricsBySplit
 from deepfit.tasks import TASKS, Task, make_task
@@ -33,6 +34,37 @@ class TrainingResult:
     split_sizes: dict[str, int] = field(default_factory=dict)
     test: tuple[pd.DataFrame, np.ndarray] | None = None  # the test rows: features, target
     notes: list[str] = field(default_factory=list)  # how the data was read, for the CLI
+
+
+def labelled_rows(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``target`` is filled in; a warning says how many were left
+    out. A file to train on often holds rows whose outcome is not known yet, and those can be
+    neither learned from nor scored. A DataError when no row has a target.
+
+    Example:
+        >>> frame = pd.DataFrame({"x": [1, 2, 3], "y": [3.0, None, 4.0]})
+        >>> with warnings.catch_warnings(record=True):
+        ...     len(labelled_rows(frame, "y"))
+        2
+    """
+    if target not in frame.columns:
+        return frame
+    missing = frame[target].isna().to_numpy()
+    count = int(missing.sum())
+    if not count:
+        return frame
+    if count == len(frame):
+        raise DataError(
+            f"target '{target}' is empty in all {count:,} row(s); a model needs rows with a "
+            "known target: check the column name (--target) and the file"
+        )
+    warnings.warn(
+        f"left out {count:,} of {len(frame):,} rows whose target '{target}' is empty: they can "
+        "be neither learned from nor scored",
+        DeepfitWarning,
+        stacklevel=2,
+    )
+    return frame.loc[~missing].reset_index(drop=True)
 
 
 def split_target(
