@@ -81,3 +81,21 @@ def test_state_dict_round_trip_keeps_the_decay() -> None:
     restored.load_state_dict(anneal.state_dict())
     assert restored.state_dict() == anneal.state_dict()
     assert restored.multiplier(17.5) == anneal.multiplier(17.5) == pytest.approx(0.5)
+
+
+def test_dropout_falls_with_the_rate_and_is_given_back() -> None:
+    layers = [nn.Dropout(0.1), nn.Dropout(0.3)]
+    optimizer = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)
+    anneal = AnnealSchedule(optimizer, max_epochs=8, dropouts=layers)
+    seen = []
+    for epoch in range(8):
+        for batch in range(4):
+            anneal.step_batch(epoch + (batch + 1) / 4)
+            seen.append((optimizer.param_groups[0]["lr"], layers[0].p, layers[1].p))
+        anneal.step_epoch(epoch + 1, validation_loss=1.0, seconds=epoch + 1.0)
+    assert seen[:24] == [(0.1, 0.1, 0.3)] * 24  # constant until the decay over the last 2 epochs
+    for rate, first, second in seen[24:]:
+        assert (first, second) == pytest.approx((rate, 3 * rate))
+    assert seen[-1][1:] == (0.0, 0.0)
+    anneal.restore_dropout()
+    assert [layer.p for layer in layers] == [0.1, 0.3]

@@ -259,3 +259,34 @@ def test_across_processes_losses_are_summed_and_main_only_callbacks_act_in_rank_
         else:
             expected = ["setup"]  # a resumed checkpoint loads in every process
         assert main_only.seen == expected
+
+
+class Dropped(Linear):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropout = torch.nn.Dropout(0.2)
+        self.rates: list[float] = []
+
+    def forward(self, numeric, categorical):
+        if self.training:
+            self.rates.append(self.dropout.p)
+        return self.layer(self.dropout(numeric)).squeeze(-1)
+
+
+def test_the_anneal_decays_dropout_to_zero_and_training_gives_its_rate_back():
+    torch.manual_seed(0)
+    net = Dropped()
+    config = TrainConfig(learning_rate=0.05, max_epochs=8, batch_size=64, schedule="anneal")
+    train(net, _data(), _data(64, seed=1), config)
+    assert net.rates[0] == 0.2  # 4 batches an epoch; the last 2 epochs decay
+    assert net.rates[-1] == 0.0  # the rate a batch ends at
+    assert net.rates[-2] == pytest.approx(0.2 / 8)
+    assert sorted(net.rates, reverse=True) == net.rates
+    assert net.dropout.p == 0.2
+
+
+def test_other_schedules_leave_dropout_alone():
+    torch.manual_seed(0)
+    net = Dropped()
+    train(net, _data(), None, TrainConfig(max_epochs=3, batch_size=64, schedule="cosine"))
+    assert set(net.rates) == {0.2}

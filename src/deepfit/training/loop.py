@@ -116,6 +116,7 @@ def train(
         for callback in run.hooked:
             callback.on_train_end(state, network)
     finally:
+        run.parts.schedule.close()
         for callback in callbacks:
             callback.on_close()  # e.g. a checkpoint folder's lock, also after an error
     state.seconds = time.perf_counter() - start
@@ -160,6 +161,7 @@ class _Run:
             max_epochs=config.max_epochs,
             time_budget=config.time_budget,
             stall_epochs=config.stall_epochs,
+            dropouts=[module for module in network.modules() if isinstance(module, nn.Dropout)],
         )
         self.weights = [weight for weight in penalized_weights(network) if weight.requires_grad]
         self.precision = config.precision if config.precision != "auto" else "fp32"

@@ -61,7 +61,8 @@ class Schedule:
     """A learning-rate schedule by name, stepped after every epoch (and batch, for "anneal").
 
     ``"anneal"`` (see :mod:`deepfit.training.anneal`) also reads ``time_budget`` (seconds) and
-    ``stall_epochs``, and says when it is over through :attr:`finished`.
+    ``stall_epochs``, decays the rate of the ``dropouts`` layers with the learning rate, and
+    says when it is over through :attr:`finished`.
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class Schedule:
         max_epochs: int,
         time_budget: float | None = None,
         stall_epochs: int | None = None,
+        dropouts: list[nn.Dropout] | None = None,
     ) -> None:
         if name not in SCHEDULES:
             raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, however: {name!r}")
@@ -91,6 +93,7 @@ class Schedule:
                 max_epochs=max_epochs,
                 time_budget=time_budget,
                 stall_epochs=stall_epochs,
+                dropouts=dropouts,
             )
 
     @property
@@ -107,6 +110,11 @@ class Schedule:
         """Before the batch that ends at ``progress`` epochs (fractional)."""
         if isinstance(self.scheduler, AnnealSchedule):
             self.scheduler.step_batch(progress)
+
+    def close(self) -> None:
+        """After training: the dropout rates "anneal" decayed are given back to their layers."""
+        if isinstance(self.scheduler, AnnealSchedule):
+            self.scheduler.restore_dropout()
 
     def step(self, validation_loss: float | None, *, epoch: int = 0, seconds: float = 0.0) -> None:
         """After ``epoch`` epochs, ``seconds`` into this process's run."""
