@@ -36,7 +36,7 @@ class TrainingResult:
     notes: list[str] = field(default_factory=list)  # how the data was read, for the CLI
 
 
-def labelled_rows(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+def drop_unlabelled(frame: pd.DataFrame, target: str) -> pd.DataFrame:
     """The rows of ``frame`` whose ``target`` is filled in; a warning says how many were left
     out. A file to train on often holds rows whose outcome is not known yet, and those can be
     neither learned from nor scored. A DataError when no row has a target.
@@ -44,7 +44,7 @@ def labelled_rows(frame: pd.DataFrame, target: str) -> pd.DataFrame:
     Example:
         >>> frame = pd.DataFrame({"x": [1, 2, 3], "y": [3.0, None, 4.0]})
         >>> with warnings.catch_warnings(record=True):
-        ...     len(labelled_rows(frame, "y"))
+        ...     len(drop_unlabelled(frame, "y"))
         2
     """
     if target not in frame.columns:

@@ -32,7 +32,7 @@ from deepfit.evaluation.scoring import (
 )
 from deepfit.streamed import agreed_plan, train_streamed
 from deepfit.tasks import make_task
-from deepfit.trained import TrainingResult, choose_task, labelled_rows, split_target
+from deepfit.trained import TrainingResult, choose_task, drop_unlabelled, split_target
 from deepfit.training.callbacks import Callback
 from deepfit.training.distributed import current
 from deepfit.training.state import INTERRUPTED
@@ -83,7 +83,7 @@ def train_table(
                 callbacks=callbacks,
                 **params,
             )
-    frame = labelled_rows(read_table(data), target)
+    frame = drop_unlabelled(read_table(data), target)
     choice = choose_task(frame, target, task)
     if choice.warning:
         warnings.warn(choice.warning, DeepfitWarning, stacklevel=2)
@@ -99,7 +99,9 @@ def train_table(
     )
     X_train, y_train = X.iloc[split.train], y[split.train]
     if validation is not None:
-        X_val, y_val = split_target(labelled_rows(read_table(validation), target), target, checker)
+        X_val, y_val = split_target(
+            drop_unlabelled(read_table(validation), target), target, checker
+        )
     else:
         X_val, y_val = X.iloc[split.validation], y[split.validation]
     parts: Parts = {

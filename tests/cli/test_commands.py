@@ -188,6 +188,29 @@ def test_evaluate_prints_metrics(trained: Trained) -> None:
     assert f"{len(trained.table)} rows" in result.stdout
 
 
+def test_evaluate_scores_the_labelled_rows_and_counts_the_others(
+    tmp_path: Path, trained: Trained
+) -> None:
+    table = trained.table.copy()
+    table.loc[:4, "y"] = np.nan
+    data = tmp_path / "partly.csv"
+    table.to_csv(data, index=False)
+    result = invoke("evaluate", trained.model, data)
+    assert_ok(result)
+    assert f"left out 5 of {len(table)} rows whose target 'y' is empty" in result.output
+    assert f"{len(table) - 5} rows" in result.stdout
+
+
+def test_train_leaves_out_rows_without_a_target(tmp_path: Path) -> None:
+    table = make_table(300)
+    table.loc[[0, 7], "y"] = np.nan
+    data = tmp_path / "partly.csv"
+    table.to_csv(data, index=False)
+    result = invoke(*train_args(data, tmp_path / "m.deepfit"))
+    assert_ok(result)
+    assert "left out 2 of 300 rows whose target 'y' is empty" in result.output
+
+
 def test_info_prints_the_schema_and_training(trained: Trained) -> None:
     result = invoke("info", trained.model)
     assert_ok(result)

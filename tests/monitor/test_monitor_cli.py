@@ -95,6 +95,22 @@ def test_a_model_without_a_reference_says_to_retrain_it(trained: Trained, tmp_pa
     assert document["performance"]["now"]["rmse"] > 0
 
 
+def test_rows_not_labelled_yet_count_for_drift_but_not_for_performance(
+    trained: Trained, tmp_path: Path
+) -> None:
+    data = new_rows(tmp_path, "partly.csv")
+    frame = pd.read_csv(data)
+    frame.loc[:599, "y"] = None  # the latest rows' outcomes are not known yet
+    frame.to_csv(data, index=False)
+    document = json.loads(invoke("monitor", trained.model, data, "--json").stdout)
+    assert document["rows"] == 800
+    assert "600 of 800 rows have no 'y' yet" in " ".join(document["notes"])
+    labelled = tmp_path / "labelled.csv"
+    frame.loc[600:].to_csv(labelled, index=False)
+    alone = json.loads(invoke("monitor", trained.model, labelled, "--json").stdout)
+    assert document["performance"]["now"] == alone["performance"]["now"]
+
+
 def test_a_missing_target_column_is_one_line(trained: Trained, tmp_path: Path) -> None:
     data = new_rows(tmp_path, "rows.csv")
     assert_one_line_error(invoke("monitor", trained.model, data, "--target", "price"), "'price'")

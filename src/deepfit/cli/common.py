@@ -41,8 +41,9 @@ TaskOption = Annotated[
 
 
 def labelled_rows(model: Any, data: Path, target: str | None, *, needs: str) -> Any:
-    """Features and the checked target of DATA for ``model``; a DataError when unlabelled."""
-    from deepfit.trained import split_target
+    """Features and the checked target of DATA's labelled rows for ``model`` (a note counts
+    the rows whose target is empty); a DataError when the target column is missing."""
+    from deepfit.trained import drop_unlabelled, split_target
 
     frame = read_table(data)
     column = target or model.target_name_
@@ -51,7 +52,7 @@ def labelled_rows(model: Any, data: Path, target: str | None, *, needs: str) -> 
             f"{data} has no target column '{column}', which {needs}; add the labels, or name "
             "the target column with --target"
         )
-    return split_target(frame, column, model.task_)
+    return split_target(drop_unlabelled(frame, column), column, model.task_)
 
 
 def print_training(result: Any) -> None:

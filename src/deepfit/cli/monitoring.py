@@ -65,7 +65,6 @@ def monitor(
     from deepfit.monitor.page import MonitorResult, write_monitor_page
     from deepfit.monitor.reference import model_reference
     from deepfit.monitor.verdict import performance, verdict
-    from deepfit.trained import split_target
 
     if out_path is not None:
         check_writable(out_path, overwrite=force)
@@ -77,8 +76,18 @@ def monitor(
             f"{data} has no target column '{column}' that --target names; the columns are: "
             f"{', '.join(map(str, frame.columns[:20]))}"
         )
-    labelled = column in frame.columns
-    X, y = split_target(frame, column, model.task_) if labelled else (frame, None)
+    notes: list[str] = []
+    X, known, y = frame.drop(columns=[column], errors="ignore"), None, None
+    if column in frame.columns:
+        known = frame[column].notna().to_numpy()
+        if known.any():
+            y = model.task_.check_target(frame.loc[known, column], column)
+        if not known.all():
+            notes.append(
+                f"{int((~known).sum()):,} of {len(frame):,} rows have no '{column}' yet: drift is "
+                f"measured on every row, the performance on the {int(known.sum()):,} labelled"
+            )
+    labelled = y is not None
     features = model.prepare(X)
     note_unseen(features.unseen_categories)
     answers = model.answers(features)
@@ -86,7 +95,6 @@ def monitor(
     reference = model_reference(
         getattr(model, "reference_", None), model.preprocessor_, task.n_outputs
     )
-    notes: list[str] = []
     drifts: list[FeatureDrift] = []
     if reference is None:
         missing = (
@@ -104,7 +112,9 @@ def monitor(
             "so a small PSI may be chance"
         )
     stored = getattr(model, "metrics_", None)
-    measured = performance(task, stored, y, answers) if y is not None else None
+    measured = None
+    if y is not None:
+        measured = performance(task, stored, y, answers if known is None else answers[known])
     result = MonitorResult(
         model=model_path.name,
         data=data.name,

@@ -32,7 +32,7 @@ from deepfit.errors import ConfigError, DataError
 from deepfit.estimator import Estimator, estimator_for
 from deepfit.evaluation.scoring import Parts, evaluate_baselines, evaluate_model, prepare_parts
 from deepfit.tasks import TASKS, Task, make_task
-from deepfit.trained import labelled_rows, split_target
+from deepfit.trained import drop_unlabelled, split_target
 from deepfit.training.state import INTERRUPTED
 
 MODEL = "deepfit"
@@ -147,7 +147,7 @@ def cross_validate(
     if isinstance(folds, bool) or not isinstance(folds, int | np.integer) or folds < 2:
         raise ConfigError(f"cross-validation needs at least 2 folds (--cv), however: {folds!r}")
     checker = make_task(task)
-    X, y = split_target(labelled_rows(read_table(data), target), target, checker)
+    X, y = split_target(drop_unlabelled(read_table(data), target), target, checker)
     if folds > len(y):
         raise DataError(
             f"{folds} folds need at least {folds} rows, but the data has {len(y)}; "

@@ -32,7 +32,7 @@ from deepfit.estimator.auto import DataShape
 from deepfit.estimator.fitting import has_numeric
 from deepfit.evaluation.scoring import Parts, evaluate_model, prepare_parts
 from deepfit.tasks import make_task
-from deepfit.trained import choose_task, labelled_rows, split_target
+from deepfit.trained import choose_task, drop_unlabelled, split_target
 from deepfit.tuning.history import (
     FINISHED,
     best_trial,
@@ -179,7 +179,7 @@ def tune(
 def _parts(data: Any, target: str, task: str | None, seed: int) -> tuple[Parts, str, pd.DataFrame]:
     """The seeded 70/15/15 split of the data (stratified for classification), the task and the
     features."""
-    frame = labelled_rows(read_table(data), target)
+    frame = drop_unlabelled(read_table(data), target)
     checker = make_task(choose_task(frame, target, task).task)
     X, y = split_target(frame, target, checker)
     split = train_validation_test_split(len(X), seed=seed, labels=checker.split_labels(y))
