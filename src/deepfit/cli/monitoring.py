@@ -57,6 +57,8 @@ def monitor(
     and, when DATA holds the target, the model's metrics now against those at training time.
     Ends with a verdict: fine, watch or retrain.
     """
+    import numpy as np
+
     from deepfit.data.io import read_table
     from deepfit.errors import ConfigError, DataError
     from deepfit.estimator.load import load_estimator
@@ -77,17 +79,16 @@ def monitor(
             f"{', '.join(map(str, frame.columns[:20]))}"
         )
     notes: list[str] = []
-    X, known, y = frame.drop(columns=[column], errors="ignore"), None, None
-    if column in frame.columns:
-        known = frame[column].notna().to_numpy()
-        if known.any():
-            y = model.task_.check_target(frame.loc[known, column], column)
-        if not known.all():
-            notes.append(
-                f"{int((~known).sum()):,} of {len(frame):,} rows have no '{column}' yet: drift is "
-                f"measured on every row, the performance on the {int(known.sum()):,} labelled"
-            )
-    labelled = y is not None
+    X = frame.drop(columns=[column], errors="ignore")
+    has_column = column in frame.columns
+    known = frame[column].notna().to_numpy() if has_column else np.zeros(len(frame), dtype=bool)
+    labelled = bool(known.any())
+    y = model.task_.check_target(frame.loc[known, column], column) if labelled else None
+    if has_column and not known.all():
+        notes.append(
+            f"{int((~known).sum()):,} of {len(frame):,} rows have no '{column}' yet: drift is "
+            f"measured on every row, the performance on the {int(known.sum()):,} labelled"
+        )
     features = model.prepare(X)
     note_unseen(features.unseen_categories)
     answers = model.answers(features)
@@ -112,9 +113,7 @@ def monitor(
             "so a small PSI may be chance"
         )
     stored = getattr(model, "metrics_", None)
-    measured = None
-    if y is not None:
-        measured = performance(task, stored, y, answers if known is None else answers[known])
+    measured = None if y is None else performance(task, stored, y, answers[known])
     result = MonitorResult(
         model=model_path.name,
         data=data.name,
