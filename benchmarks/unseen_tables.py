@@ -130,6 +130,11 @@ def run_one(name: str, frame: pd.DataFrame, seed: int, args: argparse.Namespace)
     }
 
 
+def shown(value: float) -> str:
+    """Four significant digits, or whole numbers with thousands separators from 1,000."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def report(records: list[dict[str, Any]]) -> str:
     """One table per entry and time limit: the latest record of each set and seed."""
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -153,7 +158,7 @@ def report(records: list[dict[str, Any]]) -> str:
         for r in rows:
             lines.append(
                 f"| {r['set']} | {r['seed']} | {r['rows']:,} | {r['columns']} "
-                f"| {r['rmse']['deepfit']:,.4g} | {r['rmse']['lightgbm']:,.4g} "
+                f"| {shown(r['rmse']['deepfit'])} | {shown(r['rmse']['lightgbm'])} "
                 f"| {r['ratio']:.3f} | {r['epochs']} ({r['best_epoch']}) "
                 f"| {r['fit_seconds']:.0f} | {r['date']} |"
             )

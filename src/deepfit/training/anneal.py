@@ -22,9 +22,10 @@ that is evaluated: without dropout's noise, to which a network trained at a cons
 fitted its weights. On a near-deterministic target (nycflights13 weather's temperature from the
 dew point and humidity, ``benchmarks/unseen_tables.py``) auto's test RMSE fell from 0.467 to
 0.359 (dropout switched off altogether: 0.324; it cost California housing 1.8% on seed 0); on
-the eight sets of ``benchmarks/accuracy.py`` (seed 0, 240 s) every change was within 0.74%,
-flights' and ames' the largest gains. :meth:`AnnealSchedule.restore_dropout` gives the layers
-their rates back after training.
+the eight sets of ``benchmarks/accuracy.py`` (3 seeds, 240 s) every mean moved by less than
+0.75%, from flights' -0.73% to ames' +0.40% (California +0.29%; ``docs/architecture.md``,
+"Dropout falls with the rate"). :meth:`AnnealSchedule.restore_dropout` gives the layers their
+rates back after training.
 
 A stalled run's decay was tried at the length of all the epochs so far (up to the time left)
 rather than a quarter of them: on California housing (auto, 240 s) seeds 0 and 1 scored
