@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from deepfit.models import build_network
 from deepfit.models.members import find_tabm, keep_members
 from deepfit.models.network import TabularNetwork
-from deepfit.training.distillation import distil, output_gap
+from deepfit.training.distillation import BATCH, PASSES, distil, output_gap
 
 
 def _teacher(outputs: int, average: str) -> TabularNetwork:
@@ -80,3 +82,32 @@ def test_the_same_seed_teaches_the_same_weights() -> None:
         first.network.state_dict().items(), second.network.state_dict().values(), strict=True
     ):
         assert torch.equal(a, b), name
+
+
+def test_a_small_table_is_taught_in_fewer_steps() -> None:
+    teacher = _teacher(1, "outputs")
+    taught = distil(teacher, [0, 1], *_rows(200, 0), average="outputs")
+    assert taught.steps == math.ceil(PASSES * 200 / BATCH)
+
+
+def test_bf16_steps_teach_float32_members() -> None:
+    teacher = _teacher(1, "outputs")
+    members = [1, 4]
+    taught = distil(
+        teacher, members, *_rows(400, 0), average="outputs", steps=200, precision="bf16"
+    )
+    assert taught.precision == "bf16"
+    assert all(p.dtype == torch.float32 for p in taught.network.parameters())
+    new_rows = _rows(300, 1)
+    with torch.no_grad():
+        answers = teacher(*new_rows)
+    sliced = output_gap(keep_members(teacher, members), *new_rows, answers, average="outputs")
+    after = output_gap(taught.network, *new_rows, answers, average="outputs")
+    assert after < 0.5 * sliced
+
+
+def test_auto_precision_keeps_a_small_network_in_float32() -> None:
+    taught = distil(
+        _teacher(1, "outputs"), [0, 1], *_rows(200, 0), average="outputs", steps=5, precision="auto"
+    )
+    assert taught.precision == "fp32"  # its forward pass multiplies far below MIN_STEP_FLOPS

@@ -165,6 +165,7 @@ def train_run(
         parts.validation_target,
         time_limit=settings["time_limit"],
         teach=not interrupted,
+        precision=settings["precision"],
     )
     if served is not None:
         fitted.summary["served_members"] = served.record

@@ -28,10 +28,10 @@ from deepfit.models.members import (
 )
 from deepfit.models.network import TabularNetwork
 from deepfit.tasks.base import Task
-from deepfit.training.distillation import SECONDS, STEPS, distil, output_gap
+from deepfit.training.distillation import SECONDS, distil, output_gap
 
 SERVED = 3  # of auto's 16; taught, 0.11-0.53% above all 16 on five fits (docs/architecture.md)
-TIME_SHARE = 0.1  # of the fit's time limit, at most, for teaching them
+TIME_SHARE = 0.25  # of the fit's time limit, at most, for teaching them
 SAMPLE = 50_000  # training rows to teach on, validation rows to choose and check on
 
 
@@ -53,11 +53,13 @@ def served_members(
     *,
     time_limit: float | None = None,
     teach: bool = True,
+    precision: str = "fp32",
 ) -> Served | None:
     """The members to serve, taught; None without a single TabM of more than :data:`SERVED`
     members, or with fewer than ``MIN_VALIDATION_ROWS`` validation rows to choose them on.
     Teaching takes at most :data:`TIME_SHARE` of the fit's ``time_limit``; without ``teach``
-    (a fit the user interrupted) the members are sliced only."""
+    (a fit the user interrupted) the members are sliced only. ``precision`` is the fit's
+    setting (``"auto"``, ``"fp32"`` or ``"bf16"``), which teaching follows on the CPU."""
     tabm = find_tabm(network)
     if tabm is None or tabm.k <= SERVED or validation is None or validation_target is None:
         return None
@@ -82,8 +84,9 @@ def served_members(
         torch.tensor(taught_on.numeric),
         torch.tensor(taught_on.categorical),
         average=average,
-        steps=STEPS if teach else 0,
+        steps=None if teach else 0,
         seconds=SECONDS if time_limit is None else min(SECONDS, TIME_SHARE * time_limit),
+        precision=precision,
     )
     sliced = keep_members(network, members)
     assert isinstance(sliced, TabularNetwork)
@@ -98,6 +101,7 @@ def served_members(
         "distilled": distilled,
         "distil_steps": taught.steps,
         "distil_seconds": round(taught.seconds, 2),
+        "distil_precision": taught.precision,
         "validation_gap": min(gap_taught, gap_sliced),
         "validation_gap_sliced": gap_sliced,
     }
