@@ -3,6 +3,7 @@ answers, unless told otherwise."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,14 +11,17 @@ import pandas as pd
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from rich.status import Status
 
 import deepfit
 from deepfit import Regressor
 from deepfit.artifact import save_model
 from deepfit.errors import ArtifactError
+from deepfit.estimator import served
 from deepfit.estimator.served import SERVED
 from deepfit.models.members import find_tabm
 from deepfit.serve import ServerSettings, create_app
+from deepfit.training.distillation import BATCH, PASSES
 from tests.support.tables import make_table
 
 TABM = {
@@ -89,6 +93,26 @@ def test_fit_records_the_members_to_serve_and_teaches_them(tabm: Regressor) -> N
     sliced = _member_means(tabm, rows, members)
     every = tabm.predict(pd.DataFrame(rows))
     assert np.mean((taught - every) ** 2) < np.mean((sliced - every) ** 2)
+
+
+def test_with_no_time_limit_the_clock_does_not_cut_the_teaching_short(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(served, "SECONDS", 1e-6)  # what a time limit would allow
+    frame = make_table(1_900)
+    train, held = frame.iloc[:800], frame.iloc[800:]
+    fits = [
+        Regressor(**TABM).fit(
+            train.drop(columns="y"), train["y"], X_val=held.drop(columns="y"), y_val=held["y"]
+        )
+        for _ in range(2)
+    ]
+    assert fits[0].training_summary_["served_members"]["distil_steps"] == math.ceil(
+        PASSES * len(train) / BATCH
+    )
+    first, second = (fit.served_network_.state_dict() for fit in fits)
+    for name, value in first.items():
+        assert torch.equal(value, second[name]), name
 
 
 def test_the_server_answers_with_the_taught_members(tabm: Regressor) -> None:
@@ -179,3 +203,12 @@ def test_the_start_up_lines_say_which_members_answer(tabm: Regressor) -> None:
     lines.clear()
     _announce(lines.append, "127.0.0.1", 8000, 1, None, every.members)
     assert len(lines) == 1
+
+
+def test_a_verbose_fit_says_what_the_pause_after_the_progress_bar_is() -> None:
+    status = served._status(True, 3, 16, 60.0)
+    assert isinstance(status, Status)
+    assert str(status.renderable.text) == (
+        "teaching the 3 members the server runs to answer as all 16 do, up to 60 s"
+    )
+    assert not isinstance(served._status(False, 3, 16, 60.0), Status)

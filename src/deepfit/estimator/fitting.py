@@ -166,6 +166,7 @@ def train_run(
         time_limit=settings["time_limit"],
         teach=not interrupted,
         precision=settings["precision"],
+        verbose=bool(settings["verbose"]),
     )
     if served is not None:
         fitted.summary["served_members"] = served.record

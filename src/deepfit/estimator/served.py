@@ -10,12 +10,17 @@ the choice (``served_members``) and the model file keeps the taught slice's weig
 
 from __future__ import annotations
 
+import contextlib
+import math
+import sys
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from rich.console import Console
 
 from deepfit.data.preprocess import TabularPreprocessor
 from deepfit.data.split import even_rows
@@ -30,7 +35,7 @@ from deepfit.models.network import TabularNetwork
 from deepfit.tasks.base import Task
 from deepfit.training.distillation import SECONDS, distil, output_gap
 
-SERVED = 3  # of auto's 16; taught, 0.11-0.53% above all 16 on five fits (docs/architecture.md)
+SERVED = 3  # of auto's 16; taught, 0.16-0.38% above all 16 on five fits (docs/architecture.md)
 TIME_SHARE = 0.25  # of the fit's time limit, at most, for teaching them
 SAMPLE = 50_000  # training rows to teach on, validation rows to choose and check on
 
@@ -54,12 +59,17 @@ def served_members(
     time_limit: float | None = None,
     teach: bool = True,
     precision: str = "fp32",
+    verbose: bool = False,
 ) -> Served | None:
     """The members to serve, taught; None without a single TabM of more than :data:`SERVED`
     members, or with fewer than ``MIN_VALIDATION_ROWS`` validation rows to choose them on.
-    Teaching takes at most :data:`TIME_SHARE` of the fit's ``time_limit``; without ``teach``
-    (a fit the user interrupted) the members are sliced only. ``precision`` is the fit's
-    setting (``"auto"``, ``"fp32"`` or ``"bf16"``), which teaching follows on the CPU."""
+    Teaching takes at most :data:`TIME_SHARE` of the fit's ``time_limit`` (and at most
+    :data:`~deepfit.training.distillation.SECONDS`); with no limit it takes the steps
+    :func:`~deepfit.training.distillation.distil` sets, whatever the clock, so that such a
+    fit repeats exactly. Without ``teach`` (a fit the user interrupted) the members are
+    sliced only. ``precision`` is the fit's setting (``"auto"``, ``"fp32"`` or ``"bf16"``),
+    which teaching follows on the CPU; ``verbose`` shows a line on standard error while it
+    runs."""
     tabm = find_tabm(network)
     if tabm is None or tabm.k <= SERVED or validation is None or validation_target is None:
         return None
@@ -78,16 +88,18 @@ def served_members(
     )
     members = choice.members[:SERVED]
     taught_on = preprocessor.transform(train.iloc[even_rows(len(train), SAMPLE)])
-    taught = distil(
-        network,
-        members,
-        torch.tensor(taught_on.numeric),
-        torch.tensor(taught_on.categorical),
-        average=average,
-        steps=None if teach else 0,
-        seconds=SECONDS if time_limit is None else min(SECONDS, TIME_SHARE * time_limit),
-        precision=precision,
-    )
+    seconds = math.inf if time_limit is None else min(SECONDS, TIME_SHARE * time_limit)
+    with _status(verbose and teach, len(members), tabm.k, seconds):
+        taught = distil(
+            network,
+            members,
+            torch.tensor(taught_on.numeric),
+            torch.tensor(taught_on.categorical),
+            average=average,
+            steps=None if teach else 0,
+            seconds=seconds,
+            precision=precision,
+        )
     sliced = keep_members(network, members)
     assert isinstance(sliced, TabularNetwork)
     with torch.inference_mode():
@@ -106,3 +118,12 @@ def served_members(
         "validation_gap_sliced": gap_sliced,
     }
     return Served(taught.network if distilled else sliced, record)
+
+
+def _status(shown: bool, served: int, k: int, seconds: float) -> AbstractContextManager[object]:
+    """A spinner that says what the pause after the progress bar is (gone when it ends)."""
+    if not shown:
+        return contextlib.nullcontext()
+    bound = "" if math.isinf(seconds) else f", up to {seconds:.0f} s"
+    text = f"teaching the {served} members the server runs to answer as all {k} do{bound}"
+    return Console(file=sys.stderr).status(text)
