@@ -13,7 +13,8 @@ teacher between the rows too: the teacher's answer is free for any input, and th
 supplies inputs the training rows alone do not. Each step draws a fresh batch and fresh
 noise, so the cost is set by ``steps`` and ``seconds``, not by the number of rows. On that
 model, 3 members taught so were 0.15-0.30% worse than all 16, against 0.8% sliced; without
-the noise, 0.3-0.6%.
+the noise, 0.3-0.6%. Taught for 60 s in bfloat16 (7,510 steps) instead of 24 s in float32
+(1,362), another California model's 3 members went from 0.57% to 0.38% worse than all 16.
 
 Example:
     >>> from deepfit.models import build_network
@@ -44,7 +45,7 @@ from deepfit.models.members import keep_members
 from deepfit.models.network import TabularNetwork
 from deepfit.training.precision import choose_precision, step_precision
 
-STEPS = 10_000  # at most: about 70 passes over California housing's training rows
+STEPS = 10_000  # at most, however many rows (California housing's 14,448 get 8,466)
 PASSES = 150  # over the rows taught on, at most: a small table needs fewer steps
 SECONDS = 60.0  # at most, whatever the steps
 BATCH = 256
