@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,9 +20,12 @@ from deepfit.artifact import save_model
 from deepfit.errors import ArtifactError
 from deepfit.estimator import served
 from deepfit.estimator.served import SERVED
+from deepfit.evaluation.crossval import cross_validate
 from deepfit.models.members import find_tabm
 from deepfit.serve import ServerSettings, create_app
+from deepfit.training import distillation
 from deepfit.training.distillation import BATCH, PASSES
+from deepfit.tuning import tune
 from tests.support.tables import make_table
 
 TABM = {
@@ -212,3 +216,41 @@ def test_a_verbose_fit_says_what_the_pause_after_the_progress_bar_is() -> None:
         "teaching the 3 members the server runs to answer as all 16 do, up to 60 s"
     )
     assert not isinstance(served._status(False, 3, 16, 60.0), Status)
+
+
+def _counting_distil(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the steps of each teaching that runs."""
+    taught: list[int] = []
+    real = served.distil
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        taught.append(result.steps)
+        return result
+
+    monkeypatch.setattr(served, "distil", counting)
+    return taught
+
+
+def test_a_search_teaches_only_the_model_it_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    taught = _counting_distil(monkeypatch)
+    monkeypatch.setattr(distillation, "PASSES", 5)  # a short teaching: only whether it runs
+    options = {k: v for k, v in TABM.items() if k not in ("random_state", "time_limit")}
+    frame = make_table(7_000)  # 15% of it validates: enough rows to choose members on
+    result = tune(frame, target="y", trials=2, time_limit=120, seed=0, **options)
+    assert len(result.study.trials) == 2
+    assert [steps > 0 for steps in taught] == [False, False, True]  # two trials, then the kept
+    record = result.model.training_summary_["served_members"]
+    assert record["distilled"] is True
+    assert record["distil_steps"] == taught[-1]
+
+
+def test_cross_validation_does_not_teach_its_folds(monkeypatch: pytest.MonkeyPatch) -> None:
+    taught = _counting_distil(monkeypatch)
+    frame = make_table(4_400)  # a fold's 2,200 rows, half of them validate
+    halves = {**TABM, "validation_fraction": 0.5}
+    cross_validate(frame, target="y", folds=2, baselines=False, **halves)
+    assert taught == [0, 0]
+    Regressor(**halves).fit(frame.iloc[:2_200].drop(columns="y"), frame["y"].iloc[:2_200])
+    assert len(taught) == 3
+    assert taught[-1] > 0  # outside, a fit teaches as before

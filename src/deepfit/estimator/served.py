@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +40,26 @@ from deepfit.training.distillation import SECONDS, distil, output_gap
 SERVED = 3  # of auto's 16; taught, 0.16-0.38% above all 16 on five fits (docs/architecture.md)
 TIME_SHARE = 0.25  # of the fit's time limit, at most, for teaching them
 SAMPLE = 50_000  # training rows to teach on, validation rows to choose and check on
+
+
+_DEFERRED: ContextVar[bool] = ContextVar("deepfit_served_teaching_deferred", default=False)
+
+
+@contextlib.contextmanager
+def teaching_deferred() -> Iterator[None]:
+    """Fits inside choose and slice the served members but do not teach them: models that
+    are scored and dropped (cross-validation's folds, a search's trials) need not pay for it.
+    Whoever keeps such a model calls :func:`served_members` on it to teach them.
+
+    Example:
+        >>> with teaching_deferred():
+        ...     pass  # Regressor(...).fit(...) here records "distilled": False
+    """
+    token = _DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
 
 
 @dataclass
@@ -66,10 +88,11 @@ def served_members(
     Teaching takes at most :data:`TIME_SHARE` of the fit's ``time_limit`` (and at most
     :data:`~deepfit.training.distillation.SECONDS`); with no limit it takes the steps
     :func:`~deepfit.training.distillation.distil` sets, whatever the clock, so that such a
-    fit repeats exactly. Without ``teach`` (a fit the user interrupted) the members are
-    sliced only. ``precision`` is the fit's setting (``"auto"``, ``"fp32"`` or ``"bf16"``),
-    which teaching follows on the CPU; ``verbose`` shows a line on standard error while it
-    runs."""
+    fit repeats exactly. Without ``teach`` (a fit the user interrupted), or inside
+    :func:`teaching_deferred`, the members are sliced only. ``precision`` is the fit's
+    setting (``"auto"``, ``"fp32"`` or ``"bf16"``), which teaching follows on the CPU;
+    ``verbose`` shows a line on standard error while it runs."""
+    teach = teach and not _DEFERRED.get()
     tabm = find_tabm(network)
     if tabm is None or tabm.k <= SERVED or validation is None or validation_target is None:
         return None

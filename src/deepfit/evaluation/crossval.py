@@ -30,6 +30,7 @@ from deepfit.data.io import read_table
 from deepfit.data.split import KFoldSplitter, RowSplitter
 from deepfit.errors import ConfigError, DataError
 from deepfit.estimator import Estimator, estimator_for
+from deepfit.estimator.served import teaching_deferred
 from deepfit.evaluation.scoring import Parts, evaluate_baselines, evaluate_model, prepare_parts
 from deepfit.tasks import TASKS, Task, make_task
 from deepfit.trained import drop_unlabelled, split_target
@@ -157,7 +158,7 @@ def cross_validate(
     start = time.perf_counter()
     results: list[Fold] = []
     splits = KFoldSplitter(int(folds)).folds(len(y), seed=seed, labels=checker.split_labels(y))
-    with _each_warning_once():
+    with _each_warning_once(), teaching_deferred():  # the folds' models are not served
         for number, split in enumerate(splits, start=1):
             model = estimator_for(task)(**settings)
             fold = _fold(model, checker, X, y, split.train, split.test, target, seed, baselines)

@@ -30,6 +30,7 @@ from deepfit.errors import ConfigError, DeepfitWarning
 from deepfit.estimator import Estimator, estimator_for
 from deepfit.estimator.auto import DataShape
 from deepfit.estimator.fitting import has_numeric
+from deepfit.estimator.served import served_members, teaching_deferred
 from deepfit.evaluation.scoring import Parts, evaluate_model, prepare_parts
 from deepfit.tasks import make_task
 from deepfit.trained import choose_task, drop_unlabelled, split_target
@@ -143,7 +144,7 @@ def tune(
             progress(trial)
 
     if to_run:
-        with _deepfit_warnings_once():
+        with _deepfit_warnings_once(), teaching_deferred():  # only the kept model is taught
             study.optimize(objective, n_trials=to_run, timeout=time_limit, callbacks=[finished])
     seconds = time.monotonic() - start
 
@@ -271,6 +272,23 @@ def _pruner(cv: int | None, max_epochs: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup)
 
 
+def _teach_served(model: Estimator, scoring: Scoring, time_limit: float | None) -> None:
+    """Teach the kept trial's served members, which the search left sliced."""
+    served = served_members(
+        model.network_,
+        model.preprocessor_,
+        model.task_,
+        scoring.X_train,
+        scoring.X_val,
+        scoring.y_val,
+        time_limit=time_limit,
+        precision=model.settings_["precision"],
+    )
+    if served is not None:
+        model.training_summary_["served_members"] = served.record
+        model.served_network_ = served.network
+
+
 def _fingerprint(
     X: pd.DataFrame, target: str, cv: int | None, seed: int, base: dict[str, Any]
 ) -> dict[str, Any]:
@@ -326,6 +344,7 @@ def _best_model(
     if objective.best_model is not None and objective.best_trial == best.number:
         model = objective.best_model
         model.set_params(time_limit=base["time_limit"])  # not the share of the budget it had
+        _teach_served(model, scoring, base["time_limit"])
         return model, False
     settings = dict(base)
     if not best.user_attrs.get(DEFAULT_ATTR):
