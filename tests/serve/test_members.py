@@ -23,6 +23,7 @@ from deepfit.estimator.served import SERVED
 from deepfit.evaluation.crossval import cross_validate
 from deepfit.models.members import find_tabm
 from deepfit.serve import ServerSettings, create_app
+from deepfit.study import run_study
 from deepfit.training import distillation
 from deepfit.training.distillation import BATCH, PASSES
 from deepfit.tuning import tune
@@ -254,3 +255,12 @@ def test_cross_validation_does_not_teach_its_folds(monkeypatch: pytest.MonkeyPat
     Regressor(**halves).fit(frame.iloc[:2_200].drop(columns="y"), frame["y"].iloc[:2_200])
     assert len(taught) == 3
     assert taught[-1] > 0  # outside, a fit teaches as before
+
+
+def test_a_study_does_not_teach_the_models_it_scores(monkeypatch: pytest.MonkeyPatch) -> None:
+    taught = _counting_distil(monkeypatch)
+    settings = {k: v for k, v in TABM.items() if k != "random_state"}
+    run_study(
+        make_table(7_000), target="y", vary={"learning_rate": [0.01]}, seeds=[0], settings=settings
+    )
+    assert taught == [0]  # chosen and sliced, as the run's record says, but not taught

@@ -31,6 +31,7 @@ from deepfit.data.io import read_table
 from deepfit.data.split import Split, train_validation_test_split
 from deepfit.errors import ConfigError, DataError, DeepfitError, DeepfitWarning, brief
 from deepfit.estimator import Estimator, estimator_for
+from deepfit.estimator.served import teaching_deferred
 from deepfit.study.factors import (
     Level,
     check_factor,
@@ -279,7 +280,7 @@ def fit_and_answer(
     stopping on the split's validation rows), and its answers for the test rows."""
     X, y = study.X, study.y
     columns = feature_columns(X, level)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), teaching_deferred():  # scored, then dropped: not served
         warnings.simplefilter("ignore", DeepfitWarning)
         model = estimator_for(study.task)(**{**level.settings, "random_state": seed, "verbose": 0})
         model.fit(
