@@ -95,9 +95,9 @@ def distil(
     if steps is None:
         steps = min(STEPS, math.ceil(PASSES * len(numeric) / BATCH))
     device = numeric.device
-    precision = choose_precision(
-        precision, device, teacher, {"numeric": numeric[:BATCH], "categorical": codes[:BATCH]}
-    )
+    if steps > 0:  # a fit that only slices (deferred, interrupted) need not probe the hardware
+        inputs = {"numeric": numeric[:BATCH], "categorical": codes[:BATCH]}
+        precision = choose_precision(precision, device, teacher, inputs)
     student = keep_members(teacher, members)
     assert isinstance(student, TabularNetwork)
     student.eval()  # no dropout: the student copies a function, it does not fit noise
