@@ -15,6 +15,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from deepfit.data.numbers import parse_numbers
 from deepfit.data.schema import FALSE_WORDS, TRUE_WORDS, Schema
 from deepfit.errors import DataError
 
@@ -197,7 +198,7 @@ def _as_numeric(series: pd.Series, name: str) -> pd.Series:
     if pd.api.types.is_numeric_dtype(series):
         values = series.astype("float64")
     else:
-        values = pd.to_numeric(series.astype("string").str.strip(), errors="coerce")
+        values = parse_numbers(series)
         bad = series.notna() & values.isna() & (series.astype("string").str.strip() != "")
         if bad.any():
             row = first_row(bad)

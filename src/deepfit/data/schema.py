@@ -12,6 +12,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
+from deepfit.data.numbers import decimal_comma, parse_numbers
 from deepfit.errors import ConfigError, DataError
 
 Role = Literal["numeric", "categorical", "boolean", "datetime", "drop"]
@@ -150,10 +151,17 @@ def _infer_text_column(name: str, values: pd.Series, n_rows: int) -> ColumnSchem
     lowered = set(text.str.lower().unique())
     if lowered <= TRUE_WORDS | FALSE_WORDS and lowered & TRUE_WORDS and lowered & FALSE_WORDS:
         return ColumnSchema(name, "boolean")
-    as_numbers = pd.to_numeric(text, errors="coerce")
+    as_numbers = parse_numbers(text)
     numeric_share = float(as_numbers.notna().mean())
     if numeric_share == 1.0:
         return ColumnSchema(name, "numeric")
+    example = decimal_comma(text, NUMERIC_TEXT_SHARE)
+    if example is not None:
+        raise DataError(
+            f"column '{name}' holds numbers written with a decimal comma, such as {example!r}; "
+            "save the file with decimal points (pandas: read_csv(..., decimal=',')), "
+            "or declare the column categorical"
+        )
     if numeric_share >= NUMERIC_TEXT_SHARE:
         row = int(np.argmax(as_numbers.isna().to_numpy()))
         raise DataError(

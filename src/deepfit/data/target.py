@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import DataConversionWarning
 
+from deepfit.data.numbers import decimal_comma, parse_numbers
 from deepfit.data.preprocess import check_float32
 from deepfit.errors import DataError
 
@@ -66,8 +67,15 @@ def check_target(values: Any, name: str = "target") -> np.ndarray:
     """
     series = as_target_series(values, name)
     if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
-        numbers = pd.to_numeric(series, errors="coerce")
+        numbers = parse_numbers(series)
         text = series.notna() & numbers.isna()
+        example = decimal_comma(series, 0.9) if text.any() else None
+        if example is not None:
+            raise DataError(
+                f"target '{name}' holds numbers written with a decimal comma, such as "
+                f"{example!r}; save the file with decimal points "
+                "(pandas: read_csv(..., decimal=','))"
+            )
         if text.any():
             row = int(np.argmax(text.to_numpy()))
             raise DataError(

@@ -1,7 +1,9 @@
 """Which task a target asks for, when the user did not say.
 
 * text, categories or booleans: classification (numbers written as text are numbers, and a
-  column of numbers with a stray word is a numeric target with a bad value);
+  column of numbers with a stray word is a numeric target with a bad value; numbers written
+  with thousands separators are numbers, and numbers written with decimal commas are a
+  regression target whose check refuses them by name);
 * numbers with exactly two distinct values (0/1, 1/2, ...): classification, as a yes/no
   written in digits;
 * whole numbers with at most :data:`FEW_VALUES` distinct values: regression, with a warning
@@ -23,7 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from deepfit.data.numbers import decimal_comma, parse_numbers
+
 FEW_VALUES = 10
+DECIMAL_COMMA_SHARE = 0.9  # of the values: numbers, some written with a decimal comma
 STRAY_TEXT = 0.01  # at most this share of words among numbers still makes a numeric target
 
 
@@ -41,7 +46,10 @@ def infer_task(target: pd.Series, name: str) -> TaskChoice:
     present = target.dropna()
     labels = _labels_shown(present)
     if _is_text(present):
-        numbers = pd.to_numeric(present, errors="coerce")
+        if decimal_comma(present, DECIMAL_COMMA_SHARE) is not None:  # regression's check names it
+            line = f"task: regression (target '{name}' holds numbers with decimal commas)"
+            return TaskChoice("regression", line)
+        numbers = parse_numbers(present)
         text = int(numbers.isna().sum())
         # numbers with a stray word or two: a numeric target with bad values, which the
         # regression's check then names row by row

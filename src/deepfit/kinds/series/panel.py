@@ -27,6 +27,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 from pandas.tseries.offsets import BaseOffset
 
+from deepfit.data.numbers import parse_numbers
 from deepfit.errors import ConfigError, DataError
 
 MONTH_DAYS = 28  # a step at least this long is a calendar step (month, quarter, year)
@@ -201,7 +202,7 @@ def numeric_values(values: pd.Series, name: str) -> np.ndarray:
     """A column as float64, NaN where missing; text or infinities are errors."""
     if pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=np.float64, na_value=np.nan)
-    converted = pd.to_numeric(values, errors="coerce")
+    converted = parse_numbers(values)
     bad = converted.isna() & values.notna()
     if bad.any():
         first = values[bad].iloc[0]
