@@ -15,7 +15,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from deepfit.data.numbers import parse_numbers
+from deepfit.data.numeric_text import parse_numbers
 from deepfit.data.schema import FALSE_WORDS, TRUE_WORDS, Schema
 from deepfit.errors import DataError
 

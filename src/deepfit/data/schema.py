@@ -12,7 +12,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
-from deepfit.data.numbers import decimal_comma, parse_numbers
+from deepfit.data.numeric_text import decimal_comma, parse_numbers
 from deepfit.errors import ConfigError, DataError
 
 Role = Literal["numeric", "categorical", "boolean", "datetime", "drop"]

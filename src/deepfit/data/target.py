@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import DataConversionWarning
 
-from deepfit.data.numbers import decimal_comma, parse_numbers
+from deepfit.data.numeric_text import decimal_comma, parse_numbers
 from deepfit.data.preprocess import check_float32
 from deepfit.errors import DataError
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from deepfit.data.numbers import decimal_comma, parse_numbers
+from deepfit.data.numeric_text import decimal_comma, parse_numbers
 
 FEW_VALUES = 10
 DECIMAL_COMMA_SHARE = 0.9  # of the values: numbers, some written with a decimal comma

@@ -27,7 +27,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 from pandas.tseries.offsets import BaseOffset
 
-from deepfit.data.numbers import parse_numbers
+from deepfit.data.numeric_text import parse_numbers
 from deepfit.errors import ConfigError, DataError
 
 MONTH_DAYS = 28  # a step at least this long is a calendar step (month, quarter, year)

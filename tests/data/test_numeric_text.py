@@ -1,11 +1,12 @@
-"""Numbers written with thousands separators are numbers everywhere deepfit reads text."""
+"""Numbers written with thousands separators or a currency symbol are numbers everywhere
+deepfit reads text; decimal commas are named in an error."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from deepfit import Regressor
-from deepfit.data.numbers import parse_numbers
+from deepfit.data.numeric_text import parse_numbers
 from deepfit.data.preprocess import TabularPreprocessor
 from deepfit.data.schema import infer_schema
 from deepfit.data.target import check_target
