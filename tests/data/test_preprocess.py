@@ -250,3 +250,21 @@ def test_from_dict_refuses_mismatched_statistics(table):
     data["medians"] = data["medians"][:-1]
     with pytest.raises(ValueError, match="do not match"):
         TabularPreprocessor.from_dict(data)
+
+
+def test_a_duration_is_numeric_in_seconds():
+    seconds = np.arange(30.0) * 90
+    frame = pd.DataFrame({"wait": pd.to_timedelta(seconds, unit="s"), "x": np.sin(seconds)})
+    schema = infer_schema(frame)
+    assert schema.names("numeric") == ["wait", "x"]
+    prep = TabularPreprocessor(schema).fit(frame)
+    as_durations = prep.transform(frame.head(3)).numeric
+    as_seconds = prep.transform(frame.head(3).assign(wait=seconds[:3])).numeric
+    np.testing.assert_array_equal(as_durations, as_seconds)
+    assert len(np.unique(as_durations[:, 0])) == 3
+
+
+def test_complex_numbers_are_refused_by_name():
+    frame = pd.DataFrame({"z": np.arange(30.0) + 1j, "x": np.arange(30.0)})
+    with pytest.raises(DataError, match="column 'z' holds complex numbers"):
+        TabularPreprocessor(infer_schema(frame)).fit(frame)

@@ -225,7 +225,7 @@ def _read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
             f"cannot read {path}: {reason}; is it a valid {suffix or 'CSV'} file?"
         ) from error
     if frame.shape[0] == 0:
-        raise DataError(f"{path} has a header but no data rows; add rows to train on")
+        raise DataError(f"{path} has a header but no data rows; add data rows below the header")
     names = [str(column) for column in frame.columns]
     check_unique_columns(names, str(path))
     frame.columns = names

@@ -195,6 +195,13 @@ def _robust_scale(values: np.ndarray) -> float:
 def _as_numeric(series: pd.Series, name: str) -> pd.Series:
     if pd.api.types.is_bool_dtype(series):
         return series.astype("float64")
+    if pd.api.types.is_timedelta64_dtype(series):
+        series = series.dt.total_seconds()
+    if pd.api.types.is_complex_dtype(series):
+        raise DataError(
+            f"column '{name}' holds complex numbers; give their real and imaginary parts "
+            "(or magnitude and angle) as two numeric columns"
+        )
     if pd.api.types.is_numeric_dtype(series):
         values = series.astype("float64")
     else:

@@ -122,6 +122,8 @@ def _infer_column(name: str, series: pd.Series) -> ColumnSchema:
         return ColumnSchema(name, "boolean")
     if pd.api.types.is_datetime64_any_dtype(series):
         return ColumnSchema(name, "datetime")
+    if pd.api.types.is_timedelta64_dtype(series):
+        return ColumnSchema(name, "numeric")  # a duration, in seconds
     if pd.api.types.is_numeric_dtype(series):
         if _is_row_counter(name, values):
             return ColumnSchema(name, "drop", "id-like (a distinct integer on every row)")

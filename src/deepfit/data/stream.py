@@ -172,7 +172,7 @@ def head(path: Path, rows: int = HEAD_ROWS, *, encoding: str | None = None) -> p
                 f"cannot read {path}: {_reason(error)}; is it a valid CSV file?"
             ) from error
         if frame.empty:
-            raise DataError(f"{path} has a header but no data rows; add rows to train on")
+            raise DataError(f"{path} has a header but no data rows; add data rows below the header")
         return frame.set_axis([str(c) for c in frame.columns], axis=1)
     try:
         parquet = pq.ParquetFile(path)
@@ -182,7 +182,7 @@ def head(path: Path, rows: int = HEAD_ROWS, *, encoding: str | None = None) -> p
             f"cannot read {path}: {_reason(error)}; is it a valid Parquet file?"
         ) from error
     if batch is None or batch.num_rows == 0:
-        raise DataError(f"{path} has no data rows; add rows to train on")
+        raise DataError(f"{path} has no data rows; add data rows below the header")
     frame = batch.to_pandas()
     names = [str(c) for c in frame.columns]
     check_unique_columns(names, str(path))
@@ -412,5 +412,5 @@ def parquet_copy(
         if writer is not None:
             writer.close()
     if writer is None or start == 0:
-        raise DataError(f"{path} has a header but no data rows; add rows to train on")
+        raise DataError(f"{path} has a header but no data rows; add data rows below the header")
     return TableFile(path, target)
