@@ -30,7 +30,8 @@ DECIMAL_COMMA = r"[+-]?\d+,\d+"
 
 
 def parse_numbers(values: pd.Series) -> pd.Series:
-    """``values`` as float64, with NaN where a value is missing or not a number.
+    """``values`` as float64, with NaN where a value is missing or not a number. Each distinct
+    value is read once, so a long column of a few categories costs one pass to count them.
 
     Example:
         >>> parse_numbers(pd.Series(["1,234.5", " 7 ", "-$1,000", "1,5", None])).tolist()
@@ -38,21 +39,11 @@ def parse_numbers(values: pd.Series) -> pd.Series:
     """
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return values.astype("float64")
-    text = values.astype("string").str.strip()
-    numbers = pd.Series(
-        pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan),
-        index=values.index,
-    )
-    unread = numbers.isna() & text.notna()
-    if unread.any():
-        candidates = text[unread]
-        written = candidates[candidates.str.fullmatch(WRITTEN).fillna(False).astype(bool)]
-        parts = written.str.extract(WRITTEN)
-        parts = parts[(parts["sign"] == "") | (parts["sign2"] == "")]  # one sign at most
-        if len(parts):
-            plain = parts["sign"] + parts["sign2"] + parts["digits"].str.replace(",", "")
-            numbers[parts.index] = pd.to_numeric(plain).astype("float64")
-    return numbers
+    codes, distinct = pd.factorize(values)
+    numbers = np.full(len(values), np.nan)
+    present = codes >= 0
+    numbers[present] = _read(pd.Series(np.asarray(distinct, dtype=object)))[codes[present]]
+    return pd.Series(numbers, index=values.index)
 
 
 def decimal_comma(values: pd.Series, share: float) -> str | None:
@@ -66,12 +57,29 @@ def decimal_comma(values: pd.Series, share: float) -> str | None:
         >>> decimal_comma(pd.Series(["1,5", "a", "b"]), 0.9) is None
         True
     """
-    present = values.dropna()
-    if present.empty or pd.api.types.is_numeric_dtype(present):
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return None
-    text = present.astype("string").str.strip()
-    numbers = parse_numbers(text)
-    commas = (text.str.fullmatch(DECIMAL_COMMA).fillna(False) & numbers.isna()).astype(bool)
-    if not commas.any() or float((commas | numbers.notna()).mean()) < share:
+    codes, distinct = pd.factorize(values)
+    counts = np.bincount(codes[codes >= 0], minlength=len(distinct))
+    if not counts.sum():
         return None
-    return str(text[commas].iloc[0])
+    text = pd.Series(np.asarray(distinct, dtype=object)).astype("string").str.strip()
+    read = ~np.isnan(_read(text))
+    commas = text.str.fullmatch(DECIMAL_COMMA).fillna(False).to_numpy(dtype=bool) & ~read
+    if not commas.any() or counts[commas | read].sum() < share * counts.sum():
+        return None
+    return str(text[commas].iloc[0])  # the first in the column's order
+
+
+def _read(distinct: pd.Series) -> np.ndarray:
+    """The numbers in ``distinct`` values (none missing), NaN where there is none."""
+    text = distinct.astype("string").str.strip()
+    numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    unread = np.isnan(numbers)
+    if unread.any():
+        parts = text[unread].str.extract(f"^{WRITTEN}$").dropna(subset=["digits"])
+        parts = parts[(parts["sign"] == "") | (parts["sign2"] == "")]  # one sign at most
+        if len(parts):
+            plain = parts["sign"] + parts["sign2"] + parts["digits"].str.replace(",", "")
+            numbers[parts.index.to_numpy()] = pd.to_numeric(plain).to_numpy(dtype=np.float64)
+    return numbers
