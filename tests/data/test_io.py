@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from deepfit.data.io import read_table
+from deepfit.data.stream import plan_memory
 from deepfit.errors import DataError, DataFileNotFoundError, DeepfitError
 
 
@@ -123,8 +124,15 @@ def test_header_only_csv(tmp_path):
 def test_unknown_suffix(tmp_path):
     path = tmp_path / "data.xlsx"
     path.write_text("a,b\n1,2\n")
-    with pytest.raises(DataError, match=r"'\.xlsx'"):
+    with pytest.raises(DataError, match=r"'\.xlsx'.*save the sheet as CSV"):
         read_table(path)
+
+
+def test_unknown_suffix_is_refused_before_the_first_rows_are_read(tmp_path):
+    path = tmp_path / "book.xlsx"  # a zip: read as text, it looked like a header and no rows
+    path.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(DataError, match=r"suffix '\.xlsx', which deepfit cannot read"):
+        plan_memory(path)
 
 
 def test_folder_is_refused(tmp_path):

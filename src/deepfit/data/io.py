@@ -25,6 +25,7 @@ from deepfit.files import atomic_writer
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".gz", ".bz2", ".zip", ".xz"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
+SPREADSHEET_SUFFIXES = {".xlsx", ".xls", ".xlsm", ".ods", ".numbers"}
 SNIFF_BYTES = 64 * 1024
 # byte order marks, longest first: a UTF-16 file names its byte order in its first two bytes
 BOMS = (
@@ -180,11 +181,19 @@ def delimiter(path: Path, encoding: str = "utf-8") -> str:
 
 
 def check_file(path: Path) -> None:
-    """Refuse a path that is missing, a folder or empty, in one line each."""
+    """Refuse a path that is missing, a folder, empty or of a kind deepfit does not read, in
+    one line each."""
     if not path.exists():
         raise DataFileNotFoundError(f"file not found: {path}; check the path")
     if path.is_dir():
         raise DataError(f"{path} is a folder, not a data file; name a CSV or Parquet file")
+    suffix = path.suffix.lower()
+    if suffix and suffix not in CSV_SUFFIXES | PARQUET_SUFFIXES:
+        sheet = "; save the sheet as CSV" if suffix in SPREADSHEET_SUFFIXES else ""
+        raise DataError(
+            f"{path} has suffix '{suffix}', which deepfit cannot read; "
+            f"use .csv, .tsv or .parquet{sheet}"
+        )
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty; it needs a header row and at least one data row")
 
@@ -203,16 +212,11 @@ def _read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
     try:
         if suffix in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
-        elif suffix in CSV_SUFFIXES or suffix == "":
+        else:  # check_file refused every other suffix
             text = encoding_of(path, given)
             separator = delimiter(path, text)
             check_unique_columns(csv_header(path, separator, text), f"the header of {path}")
             frame = pd.read_csv(path, sep=separator, low_memory=False, encoding=text)
-        else:
-            raise DataError(
-                f"{path} has suffix '{suffix}', which deepfit cannot read; "
-                "use .csv, .tsv or .parquet"
-            )
     except pd.errors.EmptyDataError as error:
         raise DataError(f"{path} holds no data; it needs a header row and data rows") from error
     except UnicodeDecodeError as error:
