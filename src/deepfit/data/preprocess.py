@@ -15,6 +15,13 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from deepfit.data.date_text import (
+    ISO,
+    check_date_format,
+    example_date,
+    find_date_format,
+    parse_dates,
+)
 from deepfit.data.numeric_text import parse_numbers
 from deepfit.data.schema import FALSE_WORDS, TRUE_WORDS, Schema
 from deepfit.errors import DataError
@@ -62,6 +69,7 @@ class TabularPreprocessor:
         self.missing_in_training: list[bool] = []
         self.vocabularies: dict[str, list[str]] = {}
         self.date_parts: dict[str, list[str]] = {}
+        self.date_formats: dict[str, str] = {}  # of date columns given as text
 
     @property
     def categorical_names(self) -> list[str]:
@@ -75,7 +83,9 @@ class TabularPreprocessor:
     def fit(self, frame: pd.DataFrame) -> TabularPreprocessor:
         check_columns(frame, self.schema.feature_names)
         for name in self.schema.names("datetime"):
-            stamps = _parse_dates(frame[name], name)
+            if not pd.api.types.is_datetime64_any_dtype(frame[name]):
+                self.date_formats[name] = _date_format_of(frame[name])
+            stamps = _parse_dates(frame[name], name, self.date_formats.get(name, ISO))
             has_time = bool((stamps.dropna().dt.hour != 0).any())
             self.date_parts[name] = [p for p in DATE_PARTS if p != "hour" or has_time]
         numeric = self._numeric_frame(frame)
@@ -123,7 +133,7 @@ class TabularPreprocessor:
             elif column.role == "boolean":
                 parts[name] = _as_boolean(frame[name], name)
             elif column.role == "datetime":
-                stamps = _parse_dates(frame[name], name)
+                stamps = _parse_dates(frame[name], name, self.date_formats.get(name, ISO))
                 for part in self.date_parts.get(name, []):
                     parts[f"{name}.{part}"] = _date_part(stamps, part)
         return pd.DataFrame(parts, index=frame.index)
@@ -138,6 +148,7 @@ class TabularPreprocessor:
             "missing_in_training": self.missing_in_training,
             "vocabularies": self.vocabularies,
             "date_parts": self.date_parts,
+            "date_formats": self.date_formats,
         }
 
     @classmethod
@@ -149,6 +160,8 @@ class TabularPreprocessor:
         prep.missing_in_training = [bool(v) for v in data["missing_in_training"]]
         prep.vocabularies = {str(k): [str(v) for v in vs] for k, vs in data["vocabularies"].items()}
         prep.date_parts = {str(k): [str(v) for v in vs] for k, vs in data["date_parts"].items()}
+        formats = data.get("date_formats", {})  # files saved before 2026-11-30 read ISO dates
+        prep.date_formats = {str(k): check_date_format(v) for k, v in formats.items()}
         lengths = {
             len(prep.numeric_names),
             len(prep.medians),
@@ -265,19 +278,26 @@ def _as_boolean(series: pd.Series, name: str) -> pd.Series:
     return values
 
 
-def _parse_dates(series: pd.Series, name: str) -> pd.Series:
+def _date_format_of(series: pd.Series) -> str:
+    """The format of a text date column: the one that reads its values, else the one that
+    reads its first rows (so that the value it cannot read is named), else ISO 8601."""
+    present = series.dropna()
+    return find_date_format(present) or find_date_format(present.iloc[:200]) or ISO
+
+
+def _parse_dates(series: pd.Series, name: str, date_format: str = ISO) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(series):
         stamps = series
     else:
-        # utc=True: local times across a daylight-saving change have two UTC offsets
-        stamps = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
+        stamps = parse_dates(series, date_format)
         bad = series.notna() & stamps.isna()
         if bad.any():
             row = first_row(bad)
+            written = "ISO dates" if date_format == ISO else "dates written as in training"
             raise DataError(
                 f"column '{name}' holds dates but {series.iloc[row]!r} in {row_label(row)} is "
-                "not one; "
-                "use ISO dates such as 2024-01-31 or leave the value empty"
+                f"not one; use {written}, such as {example_date(date_format)}, or leave the "
+                "value empty"
             )
     if getattr(stamps.dt, "tz", None) is not None:
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)

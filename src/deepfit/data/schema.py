@@ -12,6 +12,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
+from deepfit.data.date_text import find_date_format
 from deepfit.data.numeric_text import decimal_comma, parse_numbers
 from deepfit.errors import ConfigError, DataError
 
@@ -171,16 +172,8 @@ def _infer_text_column(name: str, values: pd.Series, n_rows: int) -> ColumnSchem
             f"holds text such as {text.iloc[row]!r}; fix or blank those values, "
             f"or declare the column categorical"
         )
-    if _looks_like_dates(text):
+    if find_date_format(text.iloc[:200]) is not None:
         return ColumnSchema(name, "datetime")
     if n_rows >= MIN_ROWS_FOR_ID_CHECK and values.nunique() == n_rows:
         return ColumnSchema(name, "drop", "id-like (a distinct text value on every row)")
     return ColumnSchema(name, "categorical")
-
-
-def _looks_like_dates(text: pd.Series) -> bool:
-    sample = text.iloc[:200]
-    if not sample.str.contains(r"\d", regex=True).all() or sample.str.len().min() < 6:
-        return False
-    parsed = pd.to_datetime(sample, errors="coerce", format="ISO8601", utc=True)
-    return bool(parsed.notna().all())

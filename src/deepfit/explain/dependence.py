@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from deepfit.data.date_text import read_dates
 from deepfit.data.preprocess import DATE_UNIT
 from deepfit.explain.columns import feature_roles
 
@@ -88,10 +89,7 @@ def _grid(model: Estimator, column: pd.Series, role: str, grid_size: int) -> lis
 
 def _dates(column: pd.Series) -> pd.Series:
     """A date column as timezone-naive timestamps (UTC), NaT where missing or unreadable."""
-    if pd.api.types.is_datetime64_any_dtype(column):
-        stamps = column
-    else:
-        stamps = pd.to_datetime(column, errors="coerce", format="ISO8601", utc=True)
+    stamps = column if pd.api.types.is_datetime64_any_dtype(column) else read_dates(column)
     if getattr(stamps.dt, "tz", None) is not None:
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
     return stamps

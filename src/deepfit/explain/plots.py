@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from deepfit.data.date_text import read_dates
 from deepfit.data.preprocess import DATE_UNIT
 
 BAR_COLOUR = "#4C72B0"
@@ -111,7 +112,7 @@ def _value_rank(column: pd.Series, role: str) -> np.ndarray | None:
         return None
     numbers: pd.Series
     if role == "datetime":
-        values = pd.to_datetime(column, errors="coerce", format="ISO8601", utc=True)
+        values = read_dates(column)
         moments = values.dt.tz_localize(None).astype(DATE_UNIT).astype("int64")
         numbers = pd.Series(moments, index=column.index).where(values.notna())
     elif role == "boolean":

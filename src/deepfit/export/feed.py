@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import pandas as pd
 
+from deepfit.data.date_text import ISO, check_date_format
 from deepfit.data.io import read_table
 from deepfit.data.preprocess import (
     _as_boolean,
@@ -50,7 +51,8 @@ def onnx_feed(model_or_metadata: Any, frame: pd.DataFrame) -> dict[str, np.ndarr
         elif role == "categorical":
             feed[name] = _category_text(series).to_numpy(dtype=object)
         elif role == "datetime":
-            days = _date_part(_parse_dates(series, name), "days_since_1970")
+            date_format = spec.get("format", ISO)
+            days = _date_part(_parse_dates(series, name, date_format), "days_since_1970")
             feed[name] = days.to_numpy(dtype=np.float64)
         else:
             raise ArtifactError(f"input {name!r} has an unknown role {role!r}")
@@ -89,6 +91,9 @@ def _specs_from_metadata(metadata: Mapping[str, Any]) -> list[dict[str, Any]]:
     try:
         specs = json.loads(text) if isinstance(text, str) else text
         checked = [{**spec, "name": str(spec["name"]), "role": str(spec["role"])} for spec in specs]
+        for spec in checked:
+            if spec["role"] == "datetime":
+                spec["format"] = check_date_format(spec.get("format", ISO))
     except (TypeError, KeyError, ValueError) as error:
         raise ArtifactError(
             f"the ONNX model's 'deepfit_inputs' metadata is malformed ({brief(error)})"

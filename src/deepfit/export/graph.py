@@ -17,6 +17,7 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
+from deepfit.data.date_text import ISO
 from deepfit.data.preprocess import (
     MISSING_CATEGORY,
 )
@@ -67,7 +68,8 @@ def input_specs(model: Estimator) -> list[dict[str, Any]]:
     """How the exported graph expects each feature column: name, role, dtype and details.
 
     Categorical columns list their known ``categories`` (in code order, code = position + 1)
-    and the ``missing`` text; date columns give their ``unit`` and the ``parts`` the model uses.
+    and the ``missing`` text; date columns give their ``unit``, the ``parts`` the model uses and
+    the ``format`` their text is read in (see :mod:`deepfit.data.date_text`).
     """
     model.check_fitted()
     prep = model.preprocessor_
@@ -86,6 +88,7 @@ def input_specs(model: Estimator) -> list[dict[str, Any]]:
         elif column.role == "datetime":
             spec["unit"] = DAYS_UNIT
             spec["parts"] = list(prep.date_parts.get(column.name, []))
+            spec["format"] = prep.date_formats.get(column.name, ISO)
         else:
             spec["missing"] = "NaN"
         specs.append(spec)
