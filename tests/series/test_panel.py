@@ -133,3 +133,18 @@ def test_extend_names_missing_known_covariates_and_rows_that_do_not_follow() -> 
         extend(panel, 3, frame.iloc[24:26][["timestamp", "temperature"]])
     with pytest.raises(DataError, match="does not follow the history"):
         extend(panel, 3, frame.iloc[24:28][["timestamp", "temperature"]])
+
+
+def test_day_first_text_times_are_read_in_one_format_and_the_future_in_the_historys() -> None:
+    frame = make_series(40, frequency="D")
+    stamps = frame["timestamp"]
+    frame["timestamp"] = stamps.dt.strftime("%d/%m/%Y")  # 02/01/2024 is the 2nd of January
+    panel = read_panel(frame.iloc[:36], COLUMNS)
+    assert panel.time_format == "%d/%m/%Y"
+    assert panel.frequency == "D"
+    assert panel.inserted == 0
+    assert list(panel.times) == list(stamps.iloc[:36])
+    future = frame.iloc[36:39][["timestamp", "temperature"]]  # 06/02 to 08/02: day-first still
+    extended = extend(panel, 3, future)
+    assert list(extended.times[-3:]) == list(stamps.iloc[36:39])
+    np.testing.assert_allclose(extended.known[-3:, 0], frame["temperature"].iloc[36:39])

@@ -69,6 +69,7 @@ def extend(panel: Panel, horizon: int, future: pd.DataFrame | None) -> Panel:
         known=merged(panel.known, known),
         past_names=list(panel.past_names),
         inserted=panel.inserted,
+        time_format=panel.time_format,
     )
 
 
@@ -100,12 +101,13 @@ def _known_ahead(
             TIME_KEY: np.concatenate([index.asi8 for index in ahead]),
         }
     )
+    future_stamps = parse_times(future[columns.time], columns.time, panel.time_format)
     given = pd.DataFrame(
         {
             SERIES_KEY: future[columns.series].astype(str).to_numpy()
             if columns.series
             else np.full(len(future), panel.ids[0]),
-            TIME_KEY: _same_zone(parse_times(future[columns.time], columns.time), panel).asi8,
+            TIME_KEY: _same_zone(future_stamps, panel).asi8,
             **{name: numeric_values(future[name], name) for name in names},
         }
     )

@@ -20,13 +20,14 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 from pandas.tseries.offsets import BaseOffset
 
+from deepfit.data.date_text import ISO, example_date, find_date_format
 from deepfit.data.numeric_text import parse_numbers
 from deepfit.errors import ConfigError, DataError
 
@@ -64,6 +65,7 @@ class Panel:
     past_names: list[str]
     inserted: int = 0
     ignored: list[str] = field(default_factory=list)
+    time_format: str | None = None  # of text times in a spreadsheet's order (31/01/2024)
 
     def __len__(self) -> int:
         return len(self.target)
@@ -111,7 +113,8 @@ def read_panel(
     target column may be absent (rows of known covariates for future steps).
     """
     _check_columns(frame, columns, with_target=with_target)
-    times = parse_times(frame[columns.time], columns.time)
+    time_format = spreadsheet_format(frame[columns.time])
+    times = parse_times(frame[columns.time], columns.time, time_format)
     ids = _series_ids(frame, columns)
     order = (
         np.lexsort((times.asi8, ids)) if columns.series else np.argsort(times.asi8, kind="stable")
@@ -156,10 +159,22 @@ def read_panel(
         past_names=list(past_names),
         inserted=n_rows - len(frame),
         ignored=ignored,
+        time_format=time_format,
     )
 
 
-def parse_times(values: pd.Series, name: str) -> pd.DatetimeIndex:
+def spreadsheet_format(values: pd.Series) -> str | None:
+    """The one format (:func:`~deepfit.data.date_text.find_date_format`) of text times in a
+    spreadsheet's order (31/01/2024 13:00), read for the whole column as a table's date
+    feature is: a guess per value could read 01/02 and 13/02 in two orders. None for dates,
+    ISO text, or text no one format reads."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return None
+    date_format = find_date_format(values)
+    return None if date_format == ISO else date_format
+
+
+def parse_times(values: pd.Series, name: str, date_format: str | None = None) -> pd.DatetimeIndex:
     """Timestamps from a column of dates or text; any time zone becomes UTC.
 
     Example:
@@ -172,9 +187,23 @@ def parse_times(values: pd.Series, name: str) -> pd.DatetimeIndex:
             "2024-01-31 13:30"
         )
     parsed = None
+    if date_format is not None and not pd.api.types.is_datetime64_any_dtype(values):
+        # the column's one format, and the history's for its future rows
+        parsed = pd.to_datetime(values, errors="coerce", format=date_format)
+        unread = parsed.isna() & values.notna()
+        if unread.any():
+            raise DataError(
+                f"time column {name!r} holds {values[unread].iloc[0]!r}, which is not a time "
+                f"written as the others are (such as {example_date(date_format)})"
+            )
     # As given; then with mixed UTC offsets (local time across a daylight-saving change) as
     # UTC; then each value in its own format (a date beside a date and time).
-    for options in ({}, {"format": "mixed"}, {"utc": True, "format": "mixed"}):
+    attempts: tuple[dict[str, Any], ...] = (
+        {},
+        {"format": "mixed"},
+        {"utc": True, "format": "mixed"},
+    )
+    for options in attempts if parsed is None else ():
         try:
             with warnings.catch_warnings():  # pandas 2 warns, and keeps objects, on mixed offsets
                 warnings.simplefilter("ignore")
