@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
-from deepfit.errors import DataError
+from deepfit.errors import DataError, DeepfitWarning
 from deepfit.tasks import ClassificationTask, task_from_dict
 
 
@@ -101,3 +103,14 @@ def test_metrics_and_predictions_speak_labels() -> None:
     assert scores["accuracy"] == pytest.approx(2 / 3)
     assert task.better("accuracy", 0.9, 0.8)
     assert task.better("log_loss", 0.2, 0.3)
+
+
+def test_labels_that_differ_only_in_spaces_or_case_are_kept_with_a_warning() -> None:
+    task = ClassificationTask()
+    labels = np.asarray(["no", "no ", "yes", "Yes", "no", "yes"], dtype=object)
+    with pytest.warns(DeepfitWarning, match=r"labels 'Yes' and 'yes' \(and 1 more such group"):
+        task.fit(labels)
+    assert task.n_outputs == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ClassificationTask().fit(np.asarray(["no", "yes", "maybe"], dtype=object))

@@ -111,6 +111,7 @@ class ClassificationTask(Task):
             self.check_learnable(labels)
         present, counts = np.unique(y, return_counts=True)
         found = dict(zip(present.tolist(), counts.tolist(), strict=True))
+        _warn_of_near_duplicates(classes)
         self.classes = classes
         self.counts = [int(found.get(label, 0)) for label in classes.tolist()]
 
@@ -257,6 +258,26 @@ class ClassificationTask(Task):
         if len(set(labels)) != len(labels) or list(np.sort(classes)) != list(classes):
             raise ValueError("the classes are not sorted and distinct")
         return cls(classes, counts=counts, temperature=temperature)
+
+
+def _warn_of_near_duplicates(classes: np.ndarray) -> None:
+    """Warn of text labels that differ only in spaces or letter case ('no' and 'no '): kept
+    apart, as written, but most likely one class typed two ways."""
+    if classes.dtype.kind != "O":
+        return
+    spellings: dict[str, list[str]] = {}
+    for label in classes.tolist():
+        spellings.setdefault(str(label).strip().casefold(), []).append(str(label))
+    alike = [names for names in spellings.values() if len(names) > 1]
+    if alike:
+        shown = " and ".join(repr(name) for name in alike[0][:3])
+        more = f" (and {len(alike) - 1} more such group(s))" if len(alike) > 1 else ""
+        warnings.warn(
+            f"labels {shown}{more} differ only in spaces or letter case and are kept as "
+            "separate classes; clean the target column if they are one class",
+            DeepfitWarning,
+            stacklevel=2,
+        )
 
 
 def _labels(series: pd.Series) -> np.ndarray:
