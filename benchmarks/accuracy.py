@@ -123,6 +123,8 @@ DEEPFIT: dict[str, dict[str, Any]] = {
     "deepfit-auto-bins128": {"model": "auto", "model_options": {"n_bins": 128}},
     # auto without dropout (TabM's 0.1 otherwise)
     "deepfit-auto-drop0": {"model": "auto", "dropout": 0.0},
+    # auto with the tabm package's default width, 3 blocks of 512, instead of 256
+    "deepfit-auto-w512": {"model": "auto", "hidden_layers": (512, 512, 512)},
     # auto's training steps in float32 and in bfloat16 autocast, whatever precision="auto" picks
     "deepfit-auto-fp32": {"model": "auto", "precision": "fp32"},
     "deepfit-auto-bf16": {"model": "auto", "precision": "bf16"},
