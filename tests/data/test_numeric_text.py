@@ -101,3 +101,24 @@ def test_a_regressor_fits_text_prices_as_numbers():
     target = pd.Series([f"{1000 * v:,.2f}" for v in x])
     model = Regressor(model="mlp", max_epochs=2, random_state=0).fit(frame, target)
     assert np.isfinite(model.predict(frame)).all()
+
+
+def test_missing_markers_in_a_column_of_numbers_are_missing_values_with_a_note():
+    power = pd.Series([str(90 + i) for i in range(30)], dtype=object)
+    power[[3, 7]] = ["?", " - "]
+    frame = pd.DataFrame({"power": power, "x": np.linspace(0, 1, 30)})
+    schema = infer_schema(frame)
+    assert schema.names("numeric") == ["power", "x"]
+    assert schema.notes == ["numeric column 'power': '-', '?' (2 rows) read as missing"]
+    prep = TabularPreprocessor(schema).fit(frame)
+    marked = prep.transform(pd.DataFrame({"power": ["?", "n.a.", None], "x": [0.5] * 3}))
+    np.testing.assert_array_equal(marked.numeric[0], marked.numeric[2])  # missing, as None is
+    np.testing.assert_array_equal(marked.numeric[1], marked.numeric[2])
+    assert np.isnan(marked.numeric[0, 0])
+    with pytest.raises(DataError, match=r"holds text, e\.g\. 'unknown'"):
+        prep.transform(pd.DataFrame({"power": ["unknown"], "x": [0.5]}))
+
+
+def test_markers_among_words_do_not_make_a_column_numeric():
+    frame = pd.DataFrame({"grade": ["A", "B", "?", "-"] * 10, "x": np.linspace(0, 1, 40)})
+    assert infer_schema(frame).names("categorical") == ["grade"]

@@ -149,12 +149,19 @@ def test_unknown_role_name():
         infer_schema(frame, roles={"x": "number"})
 
 
-def test_mostly_numeric_text_with_a_question_mark(tmp_path):
+def test_mostly_numeric_text_with_a_question_mark_is_numeric_with_the_mark_missing(tmp_path):
     values = [str(v) for v in np.round(np.linspace(1, 5, 19), 2)] + ["?"]
     path = tmp_path / "data.csv"
     pd.DataFrame({"weight": values, "x": np.arange(20.0) % 3}).to_csv(path, index=False)
-    frame = read_table(path)
-    with pytest.raises(DataError, match=r"column 'weight'.*'\?'"):
+    schema = infer_schema(read_table(path))
+    assert schema.names("numeric") == ["weight", "x"]
+    assert schema.notes == ["numeric column 'weight': '?' (1 rows) read as missing"]
+
+
+def test_mostly_numeric_text_with_a_word_is_an_error_naming_it(tmp_path):
+    values = [str(v) for v in np.round(np.linspace(1, 5, 19), 2)] + ["heavy"]
+    frame = pd.DataFrame({"weight": values, "x": np.arange(20.0) % 3})
+    with pytest.raises(DataError, match=r"column 'weight'.*'heavy'"):
         infer_schema(frame)
 
 

@@ -27,6 +27,9 @@ WRITTEN = (
     r"(?P<digits>[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
 )
 DECIMAL_COMMA = r"[+-]?\d+,\d+"
+# What files write for "no value" in a numeric column beyond pandas' own list (NA, N/A, null,
+# NaN, ...): UCI's "?", a dash, a dot (SAS). Read as missing in a column of numbers.
+MISSING_MARKERS = frozenset({"?", "-", "--", "---", ".", "n.a.", "missing"})
 
 
 def parse_numbers(values: pd.Series) -> pd.Series:
@@ -83,3 +86,16 @@ def _read(distinct: pd.Series) -> np.ndarray:
             plain = parts["sign"] + parts["sign2"] + parts["digits"].str.replace(",", "")
             numbers[parts.index.to_numpy()] = pd.to_numeric(plain).to_numpy(dtype=np.float64)
     return numbers
+
+
+def missing_markers(values: pd.Series) -> pd.Series:
+    """Where ``values`` hold one of :data:`MISSING_MARKERS` (spaces and case aside).
+
+    Example:
+        >>> missing_markers(pd.Series(["?", " - ", "3", None])).tolist()
+        [True, True, False, False]
+    """
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return pd.Series(False, index=values.index)
+    text = values.astype("string").str.strip().str.lower()
+    return text.isin(MISSING_MARKERS).fillna(False).astype(bool)

@@ -22,7 +22,7 @@ from deepfit.data.date_text import (
     find_date_format,
     parse_dates,
 )
-from deepfit.data.numeric_text import parse_numbers
+from deepfit.data.numeric_text import missing_markers, parse_numbers
 from deepfit.data.schema import FALSE_WORDS, TRUE_WORDS, Schema
 from deepfit.errors import DataError
 
@@ -219,7 +219,8 @@ def _as_numeric(series: pd.Series, name: str) -> pd.Series:
         values = series.astype("float64")
     else:
         values = parse_numbers(series)
-        bad = series.notna() & values.isna() & (series.astype("string").str.strip() != "")
+        written = series.notna() & (series.astype("string").str.strip() != "")
+        bad = written & values.isna() & ~missing_markers(series)
         if bad.any():
             row = first_row(bad)
             raise DataError(

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.data.date_text import find_date_format
-from deepfit.data.numeric_text import decimal_comma, parse_numbers
+from deepfit.data.numeric_text import decimal_comma, missing_markers, parse_numbers
 from deepfit.errors import ConfigError, DataError
 
 Role = Literal["numeric", "categorical", "boolean", "datetime", "drop"]
@@ -102,6 +102,8 @@ def infer_schema(
         column = _infer_column(name, frame[name])
         if column.role == "drop":
             notes.append(f"dropped column '{name}': {column.reason}")
+        elif column.reason:
+            notes.append(f"numeric column '{name}': {column.reason}")
         columns.append(column)
     if not any(column.role != "drop" for column in columns):
         raise DataError(
@@ -158,6 +160,10 @@ def _infer_text_column(name: str, values: pd.Series, n_rows: int) -> ColumnSchem
     numeric_share = float(as_numbers.notna().mean())
     if numeric_share == 1.0:
         return ColumnSchema(name, "numeric")
+    markers = missing_markers(text)
+    if numeric_share > 0 and bool((as_numbers.notna() | markers).all()):
+        shown = ", ".join(repr(marker) for marker in sorted(set(text[markers])))
+        return ColumnSchema(name, "numeric", f"{shown} ({int(markers.sum())} rows) read as missing")
     example = decimal_comma(text, NUMERIC_TEXT_SHARE)
     if example is not None:
         raise DataError(
