@@ -60,6 +60,16 @@ def test_rows_without_a_target_are_left_out_with_a_warning():
     assert out.model.training_summary_["train_rows"] == out.split_sizes["train"]
 
 
+def test_a_target_of_numbers_with_question_marks_leaves_those_rows_out():
+    frame = make_table(220)
+    frame["y"] = frame["y"].round(3).astype(object)
+    frame.loc[[3, 50, 51, 60, 61], "y"] = "?"  # more than a stray word: 2% of the rows
+    with pytest.warns(DeepfitWarning, match=r"left out 5 of 220 rows .* or marked missing"):
+        out = train_table(frame, target="y", baselines=False, **FAST)
+    assert type(out.model).__name__ == "Regressor"
+    assert sum(out.split_sizes.values()) == 215
+
+
 def test_a_validation_file_without_targets_is_trimmed_too(tmp_path):
     validation = make_table(50, seed=9)
     validation.loc[:9, "y"] = np.nan

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from deepfit.data.numeric_text import missing_markers, parse_numbers
 from deepfit.errors import ConfigError, DataError, DeepfitWarning
 from deepfit.estimator import Estimator
 from deepfit.evaluation.scoring import MetricsBySplit
@@ -49,7 +50,11 @@ def drop_unlabelled(frame: pd.DataFrame, target: str) -> pd.DataFrame:
     """
     if target not in frame.columns:
         return frame
-    missing = frame[target].isna().to_numpy()
+    column = frame[target]
+    missing = column.isna().to_numpy()
+    marked = missing_markers(column).to_numpy()
+    if marked.any() and parse_numbers(column[~marked & ~missing]).notna().all():
+        missing = missing | marked  # numbers, with "?" or "-" where the value is unknown
     count = int(missing.sum())
     if not count:
         return frame
@@ -59,8 +64,9 @@ def drop_unlabelled(frame: pd.DataFrame, target: str) -> pd.DataFrame:
             "known target: check the column name (--target) and the file"
         )
     warnings.warn(
-        f"left out {count:,} of {len(frame):,} rows whose target '{target}' is empty: they can "
-        "be neither learned from nor scored",
+        f"left out {count:,} of {len(frame):,} rows whose target '{target}' is empty"
+        f"{' or marked missing' if (missing & marked).any() else ''}: they can be neither "
+        "learned from nor scored",
         DeepfitWarning,
         stacklevel=2,
     )

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from deepfit.data.numeric_text import decimal_comma, parse_numbers
+from deepfit.data.numeric_text import decimal_comma, missing_markers, parse_numbers
 
 FEW_VALUES = 10
 DECIMAL_COMMA_SHARE = 0.9  # of the values: numbers, some written with a decimal comma
@@ -46,6 +46,9 @@ def infer_task(target: pd.Series, name: str) -> TaskChoice:
     present = target.dropna()
     labels = _labels_shown(present)
     if _is_text(present):
+        marked = missing_markers(present)
+        if marked.any() and parse_numbers(present[~marked]).notna().all():
+            present = present[~marked]  # numbers, with "?" where unknown: rows left out later
         if decimal_comma(present, DECIMAL_COMMA_SHARE) is not None:  # regression's check names it
             line = f"task: regression (target '{name}' holds numbers with decimal commas)"
             return TaskChoice("regression", line)
