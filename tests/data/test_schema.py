@@ -194,3 +194,18 @@ def test_column_schema_reason_kept():
     schema = Schema.from_dict({"columns": [{"name": "a", "role": "drop", "reason": "why"}]})
     assert schema.columns == [ColumnSchema("a", "drop", "why")]
     assert schema.target is None
+
+
+def test_list_and_record_columns_are_dropped_with_a_note_and_refused_a_role():
+    frame = pd.DataFrame(
+        {
+            "tags": [["a", "b"], ["c"]] * 10,
+            "place": [{"city": "Lyon"}, {"city": "Rome"}] * 10,
+            "x": np.arange(20.0),
+        }
+    )
+    schema = infer_schema(frame)
+    assert schema.names("drop") == ["tags", "place"]
+    assert "dropped column 'tags': it holds lists or records" in schema.notes[0]
+    with pytest.raises(DataError, match="column 'tags' holds lists or records"):
+        infer_schema(frame, roles={"tags": "categorical"})

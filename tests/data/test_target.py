@@ -7,6 +7,7 @@ from sklearn.exceptions import DataConversionWarning
 
 from deepfit.data.target import TargetScaler, check_target
 from deepfit.errors import DataError
+from deepfit.tasks.inference import infer_task
 
 
 def test_integers_become_float64():
@@ -88,3 +89,10 @@ def test_constant_target_std_falls_back_to_one():
     assert scaler.std == 1.0
     np.testing.assert_array_equal(scaler.transform(np.array([7.0, 8.0])), [0.0, 1.0])
     np.testing.assert_array_equal(scaler.inverse(np.array([0.0, 1.0])), [7.0, 8.0])
+
+
+def test_a_target_of_lists_is_refused_by_name():
+    with pytest.raises(DataError, match="target 'y' holds lists or records"):
+        check_target(pd.Series([[1.0, 2.0]] * 5), "y")
+    with pytest.raises(DataError, match="target 'y' holds lists or records"):
+        infer_task(pd.Series([np.zeros(2)] * 5), "y")

@@ -97,7 +97,13 @@ def infer_schema(
         if name == target:
             continue
         if name in roles:
-            columns.append(ColumnSchema(name, _role(roles[name]), "chosen by the user"))
+            role = _role(roles[name])
+            if role != "drop" and holds_nested(frame[name].dropna()):
+                raise DataError(
+                    f"column '{name}' holds lists or records, not values, so it cannot be "
+                    f"{role}; flatten them into columns, or drop the column"
+                )
+            columns.append(ColumnSchema(name, role, "chosen by the user"))
             continue
         column = _infer_column(name, frame[name])
         if column.role == "drop":
@@ -117,6 +123,10 @@ def _infer_column(name: str, series: pd.Series) -> ColumnSchema:
     values = series.dropna()
     if values.empty:
         return ColumnSchema(name, "drop", "every value is missing")
+    if holds_nested(values):
+        return ColumnSchema(
+            name, "drop", "it holds lists or records, not values (flatten them into columns)"
+        )
     if values.nunique() <= 1:
         value = values.iloc[0]
         value = value.item() if isinstance(value, np.generic) else value
@@ -134,6 +144,14 @@ def _infer_column(name: str, series: pd.Series) -> ColumnSchema:
     if isinstance(series.dtype, pd.CategoricalDtype):
         return ColumnSchema(name, "categorical")
     return _infer_text_column(name, values, len(series))
+
+
+def holds_nested(values: pd.Series) -> bool:
+    """Whether a column (missing values left out) holds lists, arrays or records, as a
+    Parquet list or struct column does: none of them is one value to learn from."""
+    if values.dtype != object:
+        return False
+    return any(isinstance(value, list | tuple | dict | set | np.ndarray) for value in values[:100])
 
 
 def _is_row_counter(name: str, values: pd.Series) -> bool:

@@ -12,6 +12,7 @@ from sklearn.exceptions import DataConversionWarning
 
 from deepfit.data.numeric_text import decimal_comma, parse_numbers
 from deepfit.data.preprocess import check_float32
+from deepfit.data.schema import holds_nested
 from deepfit.errors import DataError
 
 # What a regression network learns: the target; its log (relative errors weigh alike); its log,
@@ -53,6 +54,11 @@ def as_target_series(values: Any, name: str = "target") -> pd.Series:
             )
         values = array.ravel()
     series = pd.Series(values).reset_index(drop=True)
+    if holds_nested(series.dropna()):
+        raise DataError(
+            f"target '{name}' holds lists or records, not values; deepfit predicts one number "
+            "or label per row: flatten the target into one column"
+        )
     if len(series) == 0:
         raise DataError(f"target '{name}' has no values; the data needs at least one labelled row")
     return series

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.data.numeric_text import decimal_comma, missing_markers, parse_numbers
+from deepfit.data.target import as_target_series
 
 FEW_VALUES = 10
 DECIMAL_COMMA_SHARE = 0.9  # of the values: numbers, some written with a decimal comma
@@ -43,7 +44,7 @@ class TaskChoice:
 
 def infer_task(target: pd.Series, name: str) -> TaskChoice:
     """The task ``target`` (a column, missing values allowed) asks for; see the module."""
-    present = target.dropna()
+    present = as_target_series(target, name).dropna()  # refuses lists and records
     labels = _labels_shown(present)
     if _is_text(present):
         marked = missing_markers(present)
