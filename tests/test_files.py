@@ -8,9 +8,11 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from deepfit.errors import OutputExistsError
+from deepfit.data.io import write_table
+from deepfit.errors import OutputError, OutputExistsError
 from deepfit.files import atomic_writer
 
 
@@ -136,3 +138,19 @@ def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
         raise RuntimeError("interrupted")
     assert not path.exists()
     assert leftovers(tmp_path) == []
+
+
+def test_a_folder_that_cannot_hold_the_file_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file, not a folder")
+    writer = atomic_writer(blocker / "out.csv", mode="w")
+    with pytest.raises(OutputError, match=r"cannot write .*notes\.txt/out\.csv: .*choose a folder"):
+        writer.__enter__()
+    assert blocker.read_text() == "a file, not a folder"
+
+
+@pytest.mark.parametrize("name", ["predictions.xlsx", "predictions.csv.gz"])
+def test_tables_are_not_written_under_a_kind_they_are_not(tmp_path, name):
+    with pytest.raises(OutputError, match=f"suffix '{Path(name).suffix}', which deepfit does not"):
+        write_table(pd.DataFrame({"y": [1.0]}), tmp_path / name)
+    assert not (tmp_path / name).exists()

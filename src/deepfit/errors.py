@@ -38,6 +38,11 @@ class OutputExistsError(DeepfitError, FileExistsError):
     """Writing would overwrite a file the user already has."""
 
 
+class OutputError(DeepfitError, OSError):
+    """An output that cannot be written where the user asked: no permission, no such device,
+    a read-only disk, or a file kind deepfit does not write."""
+
+
 class NotFittedError(DeepfitError, _SklearnNotFittedError):
     """A model was used before it was fitted."""
 

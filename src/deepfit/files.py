@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from deepfit.errors import OutputExistsError
+from deepfit.errors import OutputError, OutputExistsError
 
 # Errors of os.link on a filesystem without hard links: the move falls back to a rename.
 NO_HARD_LINKS = frozenset(
@@ -70,8 +70,14 @@ def atomic_writer(path: Path, *, overwrite: bool = False, mode: str = "wb") -> I
         'done'
     """
     check_writable(path, overwrite=overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = _create_temporary(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = _create_temporary(path)
+    except OSError as error:  # no permission, no such folder, a read-only disk
+        reason = error.strerror or type(error).__name__
+        raise OutputError(
+            f"cannot write {path}: {reason}; choose a folder you can write to"
+        ) from error
     try:
         with os.fdopen(descriptor, mode) as handle:
             yield handle

@@ -70,7 +70,7 @@ def predict(
     """
     from deepfit.cli.forecasting import predict_forecast
     from deepfit.cli.images import predict_images
-    from deepfit.data.io import read_table, write_table
+    from deepfit.data.io import check_output_suffix, read_table, write_table
     from deepfit.data.stream import parse_size, plan_memory
     from deepfit.errors import ConfigError
     from deepfit.estimator import Forecaster, ImageRegressor, load
@@ -82,6 +82,7 @@ def predict(
         check_level(interval)
     if out_path is not None:
         check_writable(out_path, overwrite=force)
+        check_output_suffix(out_path)
     model = load(model_path)
     if isinstance(model, ImageRegressor):
         if with_input or future is not None:

@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from deepfit.errors import ConfigError, DataError, DataFileNotFoundError
+from deepfit.errors import ConfigError, DataError, DataFileNotFoundError, OutputError
 from deepfit.files import atomic_writer
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".gz", ".bz2", ".zip", ".xz"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
+TEXT_OUTPUT_SUFFIXES = {".csv", ".txt", ".tsv"}
 SPREADSHEET_SUFFIXES = {".xlsx", ".xls", ".xlsm", ".ods", ".numbers"}
 SNIFF_BYTES = 64 * 1024
 # byte order marks, longest first: a UTF-16 file names its byte order in its first two bytes
@@ -236,6 +237,17 @@ def _read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
     return frame
 
 
+def check_output_suffix(path: Path) -> None:
+    """Refuse a table output named as a kind deepfit does not write (``.xlsx``; ``.gz``, which
+    would hold plain text): CSV for ``.csv``, ``.txt`` or no suffix, TSV, or Parquet."""
+    suffix = path.suffix.lower()
+    if suffix and suffix not in TEXT_OUTPUT_SUFFIXES | PARQUET_SUFFIXES:
+        raise OutputError(
+            f"{path} has suffix '{suffix}', which deepfit does not write; name a .csv, .tsv "
+            "or .parquet file"
+        )
+
+
 def write_table(frame: pd.DataFrame, path: Path, *, overwrite: bool = False) -> Path:
     """Write ``frame`` atomically: Parquet for ``.parquet``/``.pq``, tab-separated for ``.tsv``,
     CSV otherwise; an existing file is replaced only with ``overwrite``.
@@ -243,6 +255,7 @@ def write_table(frame: pd.DataFrame, path: Path, *, overwrite: bool = False) -> 
     Example:
         >>> write_table(predictions, Path("p.parquet"))  # doctest: +SKIP
     """
+    check_output_suffix(path)
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
         with atomic_writer(path, overwrite=overwrite) as handle:
