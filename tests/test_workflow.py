@@ -85,3 +85,10 @@ def test_a_target_empty_in_every_row_is_refused():
     frame["y"] = np.nan
     with pytest.raises(DataError, match=r"target 'y' is empty in all 50 row\(s\)"):
         train_table(frame, target="y", **FAST)
+
+
+def test_a_comment_line_above_the_header_is_pointed_out(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("# exported on 2024-01-31\n" + make_table(30).to_csv(index=False))
+    with pytest.raises(DataError, match="the first line looks like a comment: remove it"):
+        train_table(path, target="y", **FAST)

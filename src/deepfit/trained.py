@@ -80,7 +80,11 @@ def split_target(
     default)."""
     if target not in frame.columns:
         shown = ", ".join(map(str, frame.columns[:20]))
-        raise DataError(f"target column '{target}' is not in the data; the columns are: {shown}")
+        comment = str(frame.columns[0]).lstrip().startswith("#")
+        hint = "; the first line looks like a comment: remove it" if comment else ""
+        raise DataError(
+            f"target column '{target}' is not in the data; the columns are: {shown}{hint}"
+        )
     task = task or make_task("regression")
     return frame.drop(columns=[target]), task.check_target(frame[target], target)
 

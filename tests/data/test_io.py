@@ -156,3 +156,13 @@ def test_other_field_separators_are_recognised(tmp_path, separator):
     frame = read_table(path)
     assert list(frame.columns) == ["a", "b", "c"]
     assert frame["b"].tolist() == [2.5, 4.0]
+
+
+def test_a_row_that_repeats_the_header_is_named(tmp_path):
+    path = tmp_path / "joined.csv"
+    path.write_text("size,price\n1.5,10\n2.5,20\nsize,price\n3.5,30\n")
+    with pytest.raises(DataError, match=r"row 3 of .*joined\.csv repeats the header"):
+        read_table(path)
+    text = tmp_path / "words.csv"
+    text.write_text("size,colour\nsize,red\nsmall,blue\n")  # a value equal to its column name
+    assert len(read_table(text)) == 2

@@ -234,7 +234,23 @@ def _read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
     names = [str(column) for column in frame.columns]
     check_unique_columns(names, str(path))
     frame.columns = names
+    _refuse_repeated_header(frame, path)
     return frame
+
+
+def _refuse_repeated_header(frame: pd.DataFrame, path: Path) -> None:
+    """Refuse a row that repeats the header, as two CSV files joined end to end leave: it
+    would turn every numeric column into text."""
+    first = frame.iloc[:, 0]
+    if not (pd.api.types.is_object_dtype(first) or pd.api.types.is_string_dtype(first)):
+        return
+    candidates = np.flatnonzero((first.astype(str) == frame.columns[0]).to_numpy())
+    for row in candidates[:100]:
+        if [str(value) for value in frame.iloc[row]] == list(frame.columns):
+            raise DataError(
+                f"row {row + 1} of {path} repeats the header (were two files joined?); "
+                "remove that line"
+            )
 
 
 def check_output_suffix(path: Path) -> None:
