@@ -14,24 +14,15 @@ from deepfit.errors import DataError
 from deepfit.tasks.inference import infer_task
 
 
-def test_grouped_digits_are_read_and_ambiguous_commas_are_not():
-    values = pd.Series(
-        [
-            "1,234.5",
-            "-1,004",
-            "+12,345,678",
-            " 7 ",
-            "1,5",
-            "0,125",
-            "-0,132",
-            "12,34",
-            "1,2345",
-            "x",
-        ]
-    )
-    numbers = parse_numbers(values)
-    assert numbers.tolist()[:4] == [1234.5, -1004.0, 12345678.0, 7.0]
-    assert numbers.iloc[4:].isna().all()  # decimal commas, odd groups and a word stay text
+def test_grouped_digits_currency_and_rates_are_read_and_ambiguous_commas_are_not():
+    read = {"1,234.5": 1234.5, "-1,004": -1004.0, "+12,345,678": 12345678.0, " 7 ": 7.0}
+    prices = {"$1,250.00": 1250.0, "-$5": -5.0, "$-5": -5.0, "€ 12.5": 12.5, "£.5": 0.5}
+    rates = {"10.65%": 10.65, "83.7 %": 83.7}  # a rate as written
+    unread = ["1,5", "0,125", "-0,132", "12,34", "1,2345", "x", "$", "+-$3", "%", "$1,23"]
+    numbers = parse_numbers(pd.Series([*read, *prices, *rates, *unread]))
+    expected = [*read.values(), *prices.values(), *rates.values()]
+    assert numbers.tolist()[: len(expected)] == expected
+    assert numbers.iloc[len(expected) :].isna().all()  # decimal commas, odd groups, words
 
 
 def test_the_index_and_missing_values_are_kept():

@@ -12,8 +12,9 @@ with 0, then groups of exactly three after each comma, then an optional decimal 
 ``"1,5"``, ``"0,125"`` and ``"12,34"`` stay text, so a column written with decimal commas is
 named in an error (:func:`decimal_comma`) rather than read as text or guessed at. A column
 whose every value is like ``"1,250"`` cannot tell the two apart; it is read as thousands, as
-spreadsheets in English write them (and as pandas' ``thousands=","`` would). Percentages
-(``"12%"``) stay text: 12 or 0.12 would both be a guess.
+spreadsheets in English write them (and as pandas' ``thousands=","`` would). A percentage
+is the number written: ``"10.65%"`` is 10.65, so a predicted rate reads as the data wrote it
+(for a feature the scale does not matter: features are scaled).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# A sign, a currency symbol, then digits grouped by commas or not: "$1,234.50", "-€12", "1,000".
+# A sign, a currency symbol, then digits grouped by commas or not, or a percentage:
+# "$1,234.50", "-€12", "1,000", "10.65%".
 WRITTEN = (
     r"(?P<sign>[+-]?)[$€£¥]?\s?(?P<sign2>[+-]?)"
-    r"(?P<digits>[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    r"(?P<digits>[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?:\s?%)?"
 )
 DECIMAL_COMMA = r"[+-]?\d+,\d+"
 # What files write for "no value" in a numeric column beyond pandas' own list (NA, N/A, null,
@@ -37,8 +39,8 @@ def parse_numbers(values: pd.Series) -> pd.Series:
     value is read once, so a long column of a few categories costs one pass to count them.
 
     Example:
-        >>> parse_numbers(pd.Series(["1,234.5", " 7 ", "-$1,000", "1,5", None])).tolist()
-        [1234.5, 7.0, -1000.0, nan, nan]
+        >>> parse_numbers(pd.Series(["1,234.5", " 7 ", "-$1,000", "10.65%", "1,5", None])).tolist()
+        [1234.5, 7.0, -1000.0, 10.65, nan, nan]
     """
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return values.astype("float64")
