@@ -29,6 +29,7 @@ WRITTEN = (
     r"(?P<digits>[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?:\s?%)?"
 )
 DECIMAL_COMMA = r"[+-]?\d+,\d+"
+NUMBER_STARTS = list("+-$€£¥.0123456789")
 # What files write for "no value" in a numeric column beyond pandas' own list (NA, N/A, null,
 # NaN, ...): UCI's "?", a dash, a dot (SAS). Read as missing in a column of numbers.
 MISSING_MARKERS = frozenset({"?", "-", "--", "---", ".", "n.a.", "missing"})
@@ -69,8 +70,12 @@ def decimal_comma(values: pd.Series, share: float) -> str | None:
     if not counts.sum():
         return None
     text = pd.Series(np.asarray(distinct, dtype=object)).astype("string").str.strip()
+    with_comma = text.str.contains(",", regex=False).fillna(False).to_numpy(dtype=bool)
+    if not with_comma.any():
+        return None
     read = ~np.isnan(_read(text))
-    commas = text.str.fullmatch(DECIMAL_COMMA).fillna(False).to_numpy(dtype=bool) & ~read
+    commas = with_comma & ~read
+    commas[commas] = text[commas].str.fullmatch(DECIMAL_COMMA).fillna(False).to_numpy(dtype=bool)
     if not commas.any() or counts[commas | read].sum() < share * counts.sum():
         return None
     return str(text[commas].iloc[0])  # the first in the column's order
@@ -80,7 +85,9 @@ def _read(distinct: pd.Series) -> np.ndarray:
     """The numbers in ``distinct`` values (none missing), NaN where there is none."""
     text = distinct.astype("string").str.strip()
     numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    unread = np.isnan(numbers)
+    # only values that can start a written number go through the expression (ids and words
+    # are most of a long text column, and the expression costs more than to_numeric)
+    unread = np.isnan(numbers) & text.str.slice(0, 1).isin(NUMBER_STARTS).to_numpy(dtype=bool)
     if unread.any():
         parts = text[unread].str.extract(f"^{WRITTEN}$").dropna(subset=["digits"])
         parts = parts[(parts["sign"] == "") | (parts["sign2"] == "")]  # one sign at most
