@@ -110,7 +110,8 @@ def served_members(
         tolerance=float("inf"),
     )
     members = choice.members[:SERVED]
-    taught_on = preprocessor.transform(train.iloc[even_rows(len(train), SAMPLE)])
+    # a fit that only slices takes no step: the rows already prepared will do
+    taught_on = preprocessor.transform(train.iloc[even_rows(len(train), SAMPLE)]) if teach else held
     seconds = math.inf if time_limit is None else min(SECONDS, TIME_SHARE * time_limit)
     with _status(verbose and teach, len(members), tabm.k, seconds):
         taught = distil(
@@ -128,7 +129,11 @@ def served_members(
     with torch.inference_mode():
         answers = network(*held_inputs)
     gap_sliced = output_gap(sliced, *held_inputs, answers, average=average)
-    gap_taught = output_gap(taught.network, *held_inputs, answers, average=average)
+    gap_taught = (
+        output_gap(taught.network, *held_inputs, answers, average=average)
+        if taught.steps
+        else gap_sliced  # untaught, it is the slice
+    )
     distilled = gap_taught < gap_sliced
     record = {
         "members": members,
