@@ -30,6 +30,7 @@ WRITTEN = (
 )
 DECIMAL_COMMA = r"[+-]?\d+,\d+"
 NUMBER_STARTS = list("+-$€£¥.0123456789")
+DECIMAL_COMMA_FIX = "save the file with decimal points (pandas: read_csv(..., decimal=','))"
 # What files write for "no value" in a numeric column beyond pandas' own list (NA, N/A, null,
 # NaN, ...): UCI's "?", a dash, a dot (SAS). Read as missing in a column of numbers.
 MISSING_MARKERS = frozenset({"?", "-", "--", "---", ".", "n.a.", "missing"})

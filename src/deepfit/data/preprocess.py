@@ -219,8 +219,10 @@ def _as_numeric(series: pd.Series, name: str) -> pd.Series:
         values = series.astype("float64")
     else:
         values = parse_numbers(series)
-        written = series.notna() & (series.astype("string").str.strip() != "")
-        bad = written & values.isna() & ~missing_markers(series)
+        bad = values.isna() & series.notna()
+        if bad.any():  # blank, marked missing ("?") or text: only text is an error
+            text = series[bad].astype("string").str.strip()
+            bad[bad] = (text != "") & ~missing_markers(text)
         if bad.any():
             row = first_row(bad)
             raise DataError(

@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 
 from deepfit.data.date_text import find_date_format
-from deepfit.data.numeric_text import decimal_comma, missing_markers, parse_numbers
+from deepfit.data.numeric_text import (
+    DECIMAL_COMMA_FIX,
+    decimal_comma,
+    missing_markers,
+    parse_numbers,
+)
 from deepfit.errors import ConfigError, DataError
 
 Role = Literal["numeric", "categorical", "boolean", "datetime", "drop"]
@@ -186,8 +191,7 @@ def _infer_text_column(name: str, values: pd.Series, n_rows: int) -> ColumnSchem
     if example is not None:
         raise DataError(
             f"column '{name}' holds numbers written with a decimal comma, such as {example!r}; "
-            "save the file with decimal points (pandas: read_csv(..., decimal=',')), "
-            "or declare the column categorical"
+            f"{DECIMAL_COMMA_FIX}, or declare the column categorical"
         )
     if numeric_share >= NUMERIC_TEXT_SHARE:
         row = int(np.argmax(as_numbers.isna().to_numpy()))

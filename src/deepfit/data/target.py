@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import DataConversionWarning
 
-from deepfit.data.numeric_text import decimal_comma, parse_numbers
+from deepfit.data.numeric_text import DECIMAL_COMMA_FIX, decimal_comma, parse_numbers
 from deepfit.data.preprocess import check_float32
-from deepfit.data.schema import holds_nested
+from deepfit.data.schema import NUMERIC_TEXT_SHARE, holds_nested
 from deepfit.errors import DataError
 
 # What a regression network learns: the target; its log (relative errors weigh alike); its log,
@@ -75,12 +75,11 @@ def check_target(values: Any, name: str = "target") -> np.ndarray:
     if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
         numbers = parse_numbers(series)
         text = series.notna() & numbers.isna()
-        example = decimal_comma(series, 0.9) if text.any() else None
+        example = decimal_comma(series, NUMERIC_TEXT_SHARE) if text.any() else None
         if example is not None:
             raise DataError(
                 f"target '{name}' holds numbers written with a decimal comma, such as "
-                f"{example!r}; save the file with decimal points "
-                "(pandas: read_csv(..., decimal=','))"
+                f"{example!r}; {DECIMAL_COMMA_FIX}"
             )
         if text.any():
             row = int(np.argmax(text.to_numpy()))

@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 
 from deepfit.data.numeric_text import decimal_comma, missing_markers, parse_numbers
+from deepfit.data.schema import NUMERIC_TEXT_SHARE
 from deepfit.data.target import as_target_series
 
 FEW_VALUES = 10
-DECIMAL_COMMA_SHARE = 0.9  # of the values: numbers, some written with a decimal comma
 STRAY_TEXT = 0.01  # at most this share of words among numbers still makes a numeric target
 
 
@@ -50,7 +50,7 @@ def infer_task(target: pd.Series, name: str) -> TaskChoice:
         marked = missing_markers(present)
         if marked.any() and parse_numbers(present[~marked]).notna().all():
             present = present[~marked]  # numbers, with "?" where unknown: rows left out later
-        if decimal_comma(present, DECIMAL_COMMA_SHARE) is not None:  # regression's check names it
+        if decimal_comma(present, NUMERIC_TEXT_SHARE) is not None:  # regression's check names it
             line = f"task: regression (target '{name}' holds numbers with decimal commas)"
             return TaskChoice("regression", line)
         numbers = parse_numbers(present)
