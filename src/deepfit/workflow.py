@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from deepfit.data.io import read_table
@@ -89,6 +90,9 @@ def train_table(
         warnings.warn(choice.warning, DeepfitWarning, stacklevel=2)
     checker = make_task(choice.task)
     X, y = split_target(frame, target, checker)
+    keep = checker.learnable_rows(y)
+    if keep is not None:
+        X, y = X.iloc[np.flatnonzero(keep)].reset_index(drop=True), y[keep]
     checker.check_learnable(y)
     split = train_validation_test_split(
         len(X),

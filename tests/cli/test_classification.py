@@ -163,17 +163,26 @@ def test_a_numeric_label_column_can_be_classified_on_request(tmp_path: Path) -> 
     assert load(out).classes_.tolist() == [1, 2, 3]
 
 
-def test_a_label_seen_once_or_a_single_class_is_a_one_line_error(tmp_path: Path) -> None:
+def test_a_label_seen_once_is_left_out_and_a_single_class_is_a_one_line_error(
+    tmp_path: Path,
+) -> None:
     frame = make_label_table(60, seed=2)
     frame.loc[7, "label"] = "maybe"
     data = tmp_path / "once.csv"
     frame.to_csv(data, index=False)
     out = tmp_path / "m.deepfit"
-    result = invoke("train", data, "--target", "label", "--out", out, *OPTIONS)
-    assert_one_line_error(result, "class 'maybe' appears in only one row")
+    result = invoke("train", data, "--target", "label", "--out", out, *OPTIONS, "--no-baselines")
+    assert result.exit_code == 0, result.output
+    assert "left out 1 row whose class appears in no other row ('maybe')" in result.stderr
+    assert "maybe" not in load(out).classes_.tolist()
+    frame["label"] = [f"name {i}" for i in range(60)]  # a name on every row: nothing to learn
+    frame.to_csv(data, index=False)
+    named = invoke("train", data, "--target", "label", "--out", out, "--force", *OPTIONS)
+    assert_one_line_error(named, "has 60 labels in 60 rows", "choose another target column")
     frame["label"] = "yes"
     frame["flag"] = ["yes", "no"] * 30  # so the target is not inferred as a constant number
     frame.to_csv(data, index=False)
+    out.unlink()
     single = invoke("train", data, "--target", "label", "--task", "classification", "--out", out)
     assert_one_line_error(single, "only one class ('yes')", "a classifier needs at least two")
     assert not out.exists()

@@ -161,8 +161,17 @@ def test_mostly_numeric_text_with_a_question_mark_is_numeric_with_the_mark_missi
 def test_mostly_numeric_text_with_a_word_is_an_error_naming_it(tmp_path):
     values = [str(v) for v in np.round(np.linspace(1, 5, 19), 2)] + ["heavy"]
     frame = pd.DataFrame({"weight": values, "x": np.arange(20.0) % 3})
-    with pytest.raises(DataError, match=r"column 'weight'.*'heavy'"):
+    with pytest.raises(
+        DataError, match=r"column 'weight'.*1 row holds text such as 'heavy'.*"
+    ) as error:
         infer_schema(frame)
+    assert "--categorical 'weight'" in str(error.value)
+    codes = [str(v) for v in range(1, 38)] + ["36A", "36B", "37A"]  # Galton's family numbers
+    frame = pd.DataFrame({"family": codes, "x": np.arange(40.0) % 3})
+    with pytest.raises(DataError, match=r"'family'.*\(92% .*3 rows hold text such as '36A'"):
+        infer_schema(frame)
+    kept = infer_schema(frame, roles={"family": "categorical"})  # the fix the error names
+    assert kept.names("categorical") == ["family"]
 
 
 def test_numbers_stored_as_text_are_numeric():

@@ -45,6 +45,30 @@ def test_a_single_class_and_a_label_seen_once_are_one_line_errors_naming_them() 
         fitted(["yes"] * 5)
     with pytest.raises(DataError, match=r"class 'rare' appears in only one row"):
         fitted(["a", "a", "b", "b", "rare"])
+    districts = [f"AL-{i}" for i in range(40)]  # a name or id on every row
+    with pytest.raises(
+        DataError, match=r"has 40 labels in 40 rows, and 40 of them appear only once"
+    ):
+        fitted(districts)
+    with pytest.raises(DataError, match=r"class 'AL-0' appears in only one row"):
+        fitted(districts[:3] + ["a", "b"] * 10)  # a few rare labels among common ones
+
+
+def test_rows_of_a_label_seen_once_are_left_out_with_a_warning_naming_it() -> None:
+    task = ClassificationTask()
+    labels = np.asarray(["a", "b", "rare", "a", "b", "odd", "a", "b"] * 1, dtype=object)
+    with pytest.warns(DeepfitWarning, match=r"left out 2 rows .*\('odd', 'rare'\)"):
+        keep = task.learnable_rows(labels)
+    assert keep is not None
+    assert labels[keep].tolist() == ["a", "b", "a", "b", "a", "b"]
+    task.check_learnable(labels[keep])  # what is left can be learned
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert task.learnable_rows(np.asarray(["a", "b", "a", "b"])) is None
+        names = np.asarray([f"n{i}" for i in range(12)])
+        assert task.learnable_rows(names) is None  # a name on every row: refused instead
+    with pytest.raises(DataError, match="as names or ids do"):
+        task.check_learnable(names)
 
 
 def test_classes_the_split_kept_out_of_training_still_get_an_output() -> None:

@@ -45,9 +45,28 @@ def test_few_whole_numbers_stay_regression_with_a_warning_that_names_the_flag() 
     assert choice.warning is not None
     assert "5 distinct whole values (1, 2, 3, 4, 5)" in choice.warning
     assert "--task classification" in choice.warning
-    many = infer_task(pd.Series(np.arange(100)), "count")
+    many = infer_task(pd.Series(np.arange(100) * 3 + 50), "count")
     assert many.task == "regression"
     assert many.warning is None
+
+
+@pytest.mark.parametrize("start", [0, 1])
+def test_a_target_that_numbers_the_rows_is_regression_with_a_warning_that_it_looks_like_an_id(
+    start: int,
+) -> None:
+    numbers = np.random.default_rng(0).permutation(np.arange(start, start + 300))
+    choice = infer_task(pd.Series(numbers), "FlockID")
+    assert choice.task == "regression"
+    assert choice.warning == (
+        f"target 'FlockID' holds a different whole number on every row, counting from {start} "
+        "like a row id: check that it is the column to predict"
+    )
+    as_text = infer_task(pd.Series([str(v) for v in numbers]), "patnr")  # read from text
+    assert as_text.warning is not None
+    assert "like a row id" in as_text.warning
+    populations = np.random.default_rng(1).choice(10**7, 300, replace=False) + 10**5
+    assert infer_task(pd.Series(populations), "pop").warning is None  # distinct, not counting
+    assert infer_task(pd.Series(numbers[:15]), "n").warning is None  # too few rows to tell
 
 
 def test_numbers_written_as_text_are_numbers_and_a_stray_word_does_not_make_labels() -> None:

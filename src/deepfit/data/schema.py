@@ -143,7 +143,7 @@ def _infer_column(name: str, series: pd.Series) -> ColumnSchema:
     if pd.api.types.is_timedelta64_dtype(series):
         return ColumnSchema(name, "numeric")  # a duration, in seconds
     if pd.api.types.is_numeric_dtype(series):
-        if _is_row_counter(name, values):
+        if is_row_counter(name, values):
             return ColumnSchema(name, "drop", "id-like (a distinct integer on every row)")
         return ColumnSchema(name, "numeric")
     if isinstance(series.dtype, pd.CategoricalDtype):
@@ -159,7 +159,9 @@ def holds_nested(values: pd.Series) -> bool:
     return any(isinstance(value, list | tuple | dict | set | np.ndarray) for value in values[:100])
 
 
-def _is_row_counter(name: str, values: pd.Series) -> bool:
+def is_row_counter(name: str, values: pd.Series) -> bool:
+    """Whether integer ``values`` (no missing ones) number the rows: distinct, named like an
+    id, or counting from about 0 or 1 with few gaps."""
     if len(values) < MIN_ROWS_FOR_ID_CHECK or not pd.api.types.is_integer_dtype(values):
         return False
     if values.nunique() != len(values) or values.min() < 0:  # ids are non-negative counters
@@ -195,10 +197,12 @@ def _infer_text_column(name: str, values: pd.Series, n_rows: int) -> ColumnSchem
         )
     if numeric_share >= NUMERIC_TEXT_SHARE:
         row = int(np.argmax(as_numbers.isna().to_numpy()))
+        words = int(as_numbers.isna().sum())
         raise DataError(
             f"column '{name}' looks numeric ({numeric_share:.0%} of its values are numbers) but "
-            f"holds text such as {text.iloc[row]!r}; fix or blank those values, "
-            f"or declare the column categorical"
+            f"{words:,} row{'s' if words > 1 else ''} hold{'' if words > 1 else 's'} text such "
+            f"as {text.iloc[row]!r}; fix or blank those values, or declare the column "
+            f"categorical (--categorical '{name}', or column_roles={{'{name}': 'categorical'}})"
         )
     if find_date_format(text.iloc[:200]) is not None:
         return ColumnSchema(name, "datetime")

@@ -93,6 +93,9 @@ def fit_model(
     name = target_name(y)
     target = task.check_target(y, name)
     check_lengths(frame, target)
+    keep = task.learnable_rows(target)
+    if keep is not None:
+        frame, target = frame.iloc[np.flatnonzero(keep)].reset_index(drop=True), target[keep]
     task.check_learnable(target)
     note_constant_target(target, name)
     base = load_base(params, task_name)

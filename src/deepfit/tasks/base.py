@@ -53,6 +53,11 @@ class Task(ABC):
     def check_learnable(self, y: np.ndarray) -> None:  # noqa: B027 (optional, no-op by default)
         """Refuse, with a DataError, a whole target (before any split) this task cannot learn."""
 
+    def learnable_rows(self, y: np.ndarray) -> np.ndarray | None:
+        """Which rows of a whole target (before any split) to learn from, when some must be
+        left out (a warning says which); None to keep every row."""
+        return None
+
     def configure(self, settings: Mapping[str, Any], y: np.ndarray) -> None:
         """Take the settings that shape the target's encoding, before :meth:`fit`, and check
         the whole target ``y`` against them (no such settings here)."""

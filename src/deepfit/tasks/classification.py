@@ -96,11 +96,38 @@ class ClassificationTask(Task):
                 "least two: check the target column, or predict numbers with --task regression"
             )
         single = [label for label, count in zip(classes, counts, strict=True) if count < 2]
+        if len(single) > len(y) / 4:
+            raise DataError(
+                f"the target has {len(classes):,} labels in {len(y):,} rows, and {len(single):,} "
+                "of them appear only once, as names or ids do: no class can be learned from one "
+                "row; choose another target column (or, if it holds numbers, --task regression)"
+            )
         if single:
             raise DataError(
                 f"class {_shown(single[0])} appears in only one row; a classifier needs at "
                 "least two rows of each class: drop or relabel that row, or add examples"
             )
+
+    def learnable_rows(self, y: np.ndarray) -> np.ndarray | None:
+        """All rows but those whose label no other row has (a class needs two rows to be
+        learned and checked), with a warning naming them; None when every label repeats, or
+        when so many are single that the target is a name or id (:meth:`check_learnable`
+        refuses it then)."""
+        classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+        once = counts[inverse] == 1
+        if not once.any() or once.sum() > len(y) / 4:
+            return None
+        single = classes[counts == 1]
+        shown = ", ".join(_shown(label) for label in single[:5]) + (
+            ", ..." if len(single) > 5 else ""
+        )
+        warnings.warn(
+            f"left out {len(single):,} row{'s' if len(single) > 1 else ''} whose class appears "
+            f"in no other row ({shown}): a class needs two rows to be learned and checked",
+            DeepfitWarning,
+            stacklevel=2,
+        )
+        return ~once
 
     def fit(self, y: np.ndarray, *, every: np.ndarray | None = None) -> None:
         """The classes are every label of ``every`` (all the rows the fit was given) and of

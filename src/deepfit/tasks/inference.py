@@ -8,6 +8,8 @@
   written in digits;
 * whole numbers with at most :data:`FEW_VALUES` distinct values: regression, with a warning
   that they look like classes (a rating, a count of rooms: either can be meant);
+* whole numbers that count the rows (1, 2, ..., n in any order): regression, with a warning
+  that the column looks like a row id, not something to predict;
 * any other numbers: regression.
 
 Example:
@@ -26,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.data.numeric_text import decimal_comma, missing_markers, parse_numbers
-from deepfit.data.schema import NUMERIC_TEXT_SHARE
+from deepfit.data.schema import NUMERIC_TEXT_SHARE, is_row_counter
 from deepfit.data.target import as_target_series
 
 FEW_VALUES = 10
@@ -72,6 +74,12 @@ def _numeric(values: pd.Series, name: str) -> TaskChoice:
         return _classification(name, _labels_shown(values))
     line = f"task: regression (target '{name}' is numeric); use --task classification to override"
     whole = np.all(np.isfinite(distinct)) and np.all(distinct == np.round(distinct))
+    if whole and _numbers_rows(name, values, distinct):
+        warning = (
+            f"target '{name}' holds a different whole number on every row, counting from "
+            f"{distinct[0]:g} like a row id: check that it is the column to predict"
+        )
+        return TaskChoice("regression", line, warning)
     if whole and 2 < len(distinct) <= FEW_VALUES:
         shown = ", ".join(f"{value:g}" for value in distinct)
         warning = (
@@ -80,6 +88,13 @@ def _numeric(values: pd.Series, name: str) -> TaskChoice:
         )
         return TaskChoice("regression", line, warning)
     return TaskChoice("regression", line)
+
+
+def _numbers_rows(name: str, values: pd.Series, distinct: np.ndarray) -> bool:
+    """Whether whole ``values`` (with their ``distinct`` values) look like a row id."""
+    if len(distinct) != len(values) or np.abs(distinct).max(initial=0.0) >= 2.0**53:
+        return False
+    return is_row_counter(name, values.astype("int64"))
 
 
 def _classification(name: str, labels: list[str]) -> TaskChoice:
