@@ -125,6 +125,9 @@ DEEPFIT: dict[str, dict[str, Any]] = {
     "deepfit-auto-drop0": {"model": "auto", "dropout": 0.0},
     # auto with the tabm package's default width, 3 blocks of 512, instead of 256
     "deepfit-auto-w512": {"model": "auto", "hidden_layers": (512, 512, 512)},
+    # auto with the paper's full TabM (adapters on every layer) instead of TabM-mini: California
+    # seeds 0-2 scored 43,930 against auto's 43,862 on the same seeds, in 171 s against 109
+    "deepfit-auto-full": {"model": "auto", "model_options": {"tabm_variant": "full"}},
     # auto's training steps in float32 and in bfloat16 autocast, whatever precision="auto" picks
     "deepfit-auto-fp32": {"model": "auto", "precision": "fp32"},
     "deepfit-auto-bf16": {"model": "auto", "precision": "bf16"},
