@@ -65,10 +65,27 @@ def test_a_time_column_that_does_not_parse_names_the_bad_value() -> None:
         read_panel(frame, SeriesColumns(target="y", time="t"))
 
 
-def test_numbers_as_time_are_refused() -> None:
-    frame = pd.DataFrame({"t": [1, 2, 3], "y": [1.0, 2.0, 3.0]})
-    with pytest.raises(DataError, match="holds numbers, not dates"):
-        read_panel(frame, SeriesColumns(target="y", time="t"))
+def test_whole_numbers_as_time_are_yearly_steps_without_calendar_features() -> None:
+    frame = pd.DataFrame({"t": [1871, 1872, 1874], "y": [1.0, 2.0, 4.0]})
+    panel = read_panel(frame, SeriesColumns(target="y", time="t"))
+    assert panel.frequency.startswith("YS")
+    assert (panel.inserted, panel.time_format) == (1, "steps")
+    assert [t.year for t in panel.times] == [1871, 1872, 1873, 1874]
+    counted = read_panel(pd.DataFrame({"t": [0, 1, 2], "y": [1.0, 2, 3]}), SeriesColumns("y", "t"))
+    assert counted.time_format == "steps+1"  # a count from 0: year 0 does not exist
+    assert [t.year for t in counted.times] == [1, 2, 3]
+
+
+def test_unreadable_numbers_as_time_are_one_line_errors() -> None:
+    columns = SeriesColumns(target="y", time="t")
+    for times, message in [
+        ([1.7e9, 1.7e9 + 60, 1.7e9 + 120], "too large to be years or counts of steps"),
+        ([1.0, 1.3, 1.7], "neither whole steps nor months or quarters of a year"),
+        ([1.0, np.nan, 3.0], "empty at row 2"),
+        ([0, 5_000, 9_500], "more than the 8,998 that numbered steps may span"),
+    ]:
+        with pytest.raises(DataError, match=message):
+            read_panel(pd.DataFrame({"t": times, "y": [1.0, 2.0, 3.0]}), columns)
 
 
 def test_irregular_steps_without_a_frequency_are_an_error_that_asks_for_one() -> None:

@@ -71,6 +71,18 @@ def test_a_forecast_is_the_forecasters_own(
     assert body["model_version"] == "in-memory"
 
 
+def test_times_written_as_numbers_are_answered_as_numbers() -> None:
+    frame = make_series(120).assign(year=np.arange(1901, 2021))  # yearly steps, as numbers
+    model = Forecaster(HORIZON, lookback=24, hidden=16, max_epochs=2, time_limit=None)
+    model.fit(frame.drop(columns="timestamp"), target="load", time="year")
+    history = frame.drop(columns="timestamp").head(100)
+    answer = TestClient(create_app(model, LIMITS)).post(
+        "/forecast", json={"history": history.to_dict("records")}
+    )
+    assert answer.status_code == 200, answer.text
+    assert [row["year"] for row in answer.json()["forecasts"]] == list(range(2001, 2007))
+
+
 def test_an_interval_adds_the_bounds(
     forecast_client: TestClient, forecaster: Forecaster, frames: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:

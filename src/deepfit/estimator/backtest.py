@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,10 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepfit.errors import ConfigError, DataError
+from deepfit.errors import ConfigError, DataError, DeepfitWarning
 from deepfit.estimator.forecaster import Forecaster
 from deepfit.estimator.forecasting import ForecastFit, scaled_forecast
 from deepfit.evaluation.intervals import check_level
+from deepfit.kinds.series.numeric_time import as_given
 from deepfit.kinds.series.panel import Panel, SeriesColumns, read_panel
 from deepfit.kinds.series.prepare import SeriesArrays
 from deepfit.kinds.series.windows import series_origins, window_spread
@@ -180,7 +182,13 @@ def score_origins(
     frame_out = _forecast_frame(panel, owner, row, origins, horizon, truth, forecasts)
     coverage = None
     if level is not None and fits[0].conformal is not None:
-        half = fits[0].conformal.half_widths(level)[None, :] * np.concatenate(units)[:, None]
+        try:
+            widths = fits[0].conformal.half_widths(level)
+        except ConfigError as error:  # too few held-out windows for this level: no intervals
+            warnings.warn(f"interval coverage not measured: {error}", DeepfitWarning, stacklevel=2)
+            level = None
+    if level is not None and fits[0].conformal is not None:
+        half = widths[None, :] * np.concatenate(units)[:, None]
         lower, upper = forecasts[MODEL] - half, forecasts[MODEL] + half
         frame_out["lower"], frame_out["upper"] = lower.reshape(-1), upper.reshape(-1)
         seen = np.isfinite(truth)
@@ -302,8 +310,9 @@ def _forecast_frame(
     out: dict[str, Any] = {}
     if columns.series:
         out[columns.series] = np.repeat(np.asarray(panel.ids)[owner], horizon)
-    out["origin"] = np.repeat(panel.times[panel.starts[owner] + starts - 1], horizon)
-    out[columns.time] = panel.times[at.reshape(-1)]
+    times = as_given(panel.times, panel.time_format)
+    out["origin"] = np.repeat(times[panel.starts[owner] + starts - 1], horizon)
+    out[columns.time] = times[at.reshape(-1)]
     out["step"] = np.tile(np.arange(1, horizon + 1), len(owner))
     out[columns.target] = truth.reshape(-1)
     for name, values in forecasts.items():

@@ -27,6 +27,7 @@ from deepfit.estimator.forecasting import (
 )
 from deepfit.estimator.params import AUTO, check_params, defaults, params_for
 from deepfit.evaluation.intervals import check_level
+from deepfit.kinds.series.numeric_time import as_given
 from deepfit.kinds.series.panel import Panel, SeriesColumns, read_panel
 from deepfit.kinds.series.windows import window_spread
 from deepfit.series_artifact import SavedForecast, load_forecast, save_forecast
@@ -228,7 +229,7 @@ class Forecaster:
         out: dict[str, Any] = {}
         if columns.series:
             out[columns.series] = np.repeat(panel.ids, horizon)
-        out[columns.time] = extended.times[ahead]
+        out[columns.time] = as_given(extended.times[ahead], extended.time_format)
         out[f"predicted_{columns.target}"] = point.reshape(-1)
         if interval is not None:
             if fit.conformal is None:

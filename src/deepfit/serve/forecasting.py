@@ -225,7 +225,8 @@ def forecast_answer(
     )
     preparer = forecaster.check_fitted().preparer
     time_column = preparer.columns.time
-    frame[time_column] = [stamp.isoformat() for stamp in frame[time_column]]
+    if pd.api.types.is_datetime64_any_dtype(frame[time_column]):  # numbers stay numbers
+        frame[time_column] = [stamp.isoformat() for stamp in frame[time_column]]
     return {
         "forecasts": frame.to_dict(orient="records"),
         "target": preparer.columns.target,

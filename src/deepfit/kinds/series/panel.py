@@ -30,6 +30,13 @@ from pandas.tseries.offsets import BaseOffset
 from deepfit.data.date_text import ISO, example_date, find_date_format
 from deepfit.data.numeric_text import parse_numbers
 from deepfit.errors import ConfigError, DataError
+from deepfit.kinds.series.numeric_time import (
+    is_numeric_column,
+    is_numeric_form,
+    numeric_form,
+    numeric_frequency,
+    numeric_times,
+)
 
 MONTH_DAYS = 28  # a step at least this long is a calendar step (month, quarter, year)
 UNIT: Literal["us"] = "us"  # timestamps in microseconds: years 1 to 9999 fit (in ns they do not)
@@ -65,7 +72,8 @@ class Panel:
     past_names: list[str]
     inserted: int = 0
     ignored: list[str] = field(default_factory=list)
-    time_format: str | None = None  # of text times in a spreadsheet's order (31/01/2024)
+    # of text times in a spreadsheet's order (31/01/2024), or of numbers (numeric_time's forms)
+    time_format: str | None = None
 
     def __len__(self) -> int:
         return len(self.target)
@@ -113,7 +121,7 @@ def read_panel(
     target column may be absent (rows of known covariates for future steps).
     """
     _check_columns(frame, columns, with_target=with_target)
-    time_format = spreadsheet_format(frame[columns.time])
+    time_format = time_column_format(frame[columns.time], columns.time)
     times = parse_times(frame[columns.time], columns.time, time_format)
     ids = _series_ids(frame, columns)
     order = (
@@ -121,6 +129,8 @@ def read_panel(
     )
     frame, times, ids = frame.iloc[order], times[order], ids[order]
     _refuse_duplicates(times, ids, columns)
+    if frequency is None and is_numeric_form(time_format):  # known from the numbers' form
+        frequency = numeric_frequency(frame[columns.time], str(time_format))
     offset = _frequency(times, ids, frequency, columns.time)
     if past_names is None:
         past_names, ignored = _past_columns(frame, columns)
@@ -168,24 +178,33 @@ def spreadsheet_format(values: pd.Series) -> str | None:
     spreadsheet's order (31/01/2024 13:00), read for the whole column as a table's date
     feature is: a guess per value could read 01/02 and 13/02 in two orders. None for dates,
     ISO text, or text no one format reads."""
-    if pd.api.types.is_datetime64_any_dtype(values):
+    if pd.api.types.is_datetime64_any_dtype(values) or is_numeric_column(values):
         return None
     date_format = find_date_format(values)
     return None if date_format == ISO else date_format
 
 
+def time_column_format(values: pd.Series, name: str) -> str | None:
+    """How a time column is written, when :func:`parse_times` must be told: numbers
+    (:mod:`~deepfit.kinds.series.numeric_time`) or dates in a spreadsheet's order."""
+    if is_numeric_column(values):
+        return numeric_form(values, name)
+    return spreadsheet_format(values)
+
+
 def parse_times(values: pd.Series, name: str, date_format: str | None = None) -> pd.DatetimeIndex:
-    """Timestamps from a column of dates or text; any time zone becomes UTC.
+    """Timestamps from a column of dates, text or numbers (years, counts of steps, decimal
+    years: :mod:`~deepfit.kinds.series.numeric_time`); any time zone becomes UTC.
 
     Example:
         >>> parse_times(pd.Series(["2024-03-31 01:00+01:00", "2024-03-31 03:00+02:00"]), "t")[1]
         Timestamp('2024-03-31 01:00:00+0000', tz='UTC')
     """
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        raise DataError(
-            f"time column {name!r} holds numbers, not dates; give dates such as 2024-01-31 or "
-            "2024-01-31 13:30"
-        )
+    if is_numeric_form(date_format) or is_numeric_column(values):
+        if not is_numeric_column(values):
+            values = parse_numbers(values)  # e.g. a future file's times read as text
+        form = date_format if is_numeric_form(date_format) else None
+        return numeric_times(values, name, form or numeric_form(values, name))
     parsed = None
     if date_format is not None and not pd.api.types.is_datetime64_any_dtype(values):
         # the column's one format, and the history's for its future rows
@@ -323,9 +342,10 @@ def _frequency(
     step = int(np.min(steps))
     if step < MONTH_DAYS * TICKS_PER_DAY and not np.any(steps % step):
         return _fixed_offset(step)
+    other = int(steps[steps % step != 0][0]) if np.any(steps % step) else int(np.max(steps))
     raise DataError(
         f"the frequency of {name!r} cannot be inferred (its steps vary, e.g. "
-        f"{pd.Timedelta(int(steps[0]), unit=UNIT)} and {pd.Timedelta(step, unit=UNIT)}); "
+        f"{pd.Timedelta(step, unit=UNIT)} and {pd.Timedelta(other, unit=UNIT)}); "
         "pass --frequency (frequency=), e.g. 30min, h, D, W, MS, YS"
     )
 
