@@ -27,6 +27,7 @@ from deepfit.kinds.image.decode import (
     median_side,
     target_mode,
 )
+from deepfit.kinds.image.files import find_images
 from deepfit.kinds.image.source import array_images
 from tests.images.conftest import png_claiming
 
@@ -50,6 +51,18 @@ def test_each_lossless_format_decodes_to_the_same_pixels(tmp_path: Path, suffix:
     assert out.dtype == np.uint8
     assert out.shape == (16, 16, 1)
     np.testing.assert_array_equal(out[:, :, 0], pixels)
+
+
+def test_a_lossless_webp_and_an_animated_gifs_first_frame_decode_to_their_pixels(
+    tmp_path: Path,
+) -> None:
+    pixels = gradient()
+    webp = saved(tmp_path / "a.webp", Image.fromarray(pixels).convert("RGB"), lossless=True)
+    np.testing.assert_array_equal(decode_file(webp, mode="L", size=16)[:, :, 0], pixels)
+    frames = [Image.fromarray(pixels), Image.fromarray(255 - pixels)]
+    gif = saved(tmp_path / "b.gif", frames[0], save_all=True, append_images=frames[1:])
+    np.testing.assert_array_equal(decode_file(gif, mode="L", size=16)[:, :, 0], pixels)
+    assert find_images(tmp_path).files == ("a.webp", "b.gif")
 
 
 def test_a_jpeg_decodes_close_to_its_pixels(tmp_path: Path) -> None:
@@ -100,6 +113,18 @@ def test_sixteen_bit_gray_is_scaled_to_eight_bits(tmp_path: Path, suffix: str) -
     assert (out[8:, :8] == 100).all()
     assert (out[8:, 8:] == 0).all()
     assert target_mode("I;16") == "L"
+
+
+def test_a_32_bit_image_keeps_its_values_when_they_are_8_bit_and_scales_16_bit_ones(
+    tmp_path: Path,
+) -> None:
+    pixels = gradient()
+    eight = saved(tmp_path / "eight.tif", Image.fromarray(pixels).convert("I"))
+    with Image.open(eight) as image:
+        assert image.mode == "I"
+    np.testing.assert_array_equal(decode_file(eight, mode="L", size=16)[:, :, 0], pixels)
+    wide = saved(tmp_path / "wide.tif", Image.fromarray(pixels.astype(np.int32) * 257))
+    np.testing.assert_array_equal(decode_file(wide, mode="L", size=16)[:, :, 0], pixels)
 
 
 def test_a_transparent_rgba_pixel_becomes_black_and_an_opaque_one_keeps_its_colour(
@@ -263,7 +288,9 @@ def test_a_file_holding_another_format_than_its_name_is_decoded_by_its_content(
 
 def test_a_format_deepfit_does_not_read_is_refused_by_its_header(tmp_path: Path) -> None:
     path = saved(tmp_path / "a.png", Image.fromarray(gradient()), format="PPM")
-    with pytest.raises(BadImageError, match=r"holds PPM data, not PNG, JPEG, BMP or TIFF"):
+    with pytest.raises(
+        BadImageError, match=r"holds PPM data, not PNG, JPEG, BMP, TIFF, GIF or WebP"
+    ):
         decode_file(path, mode="L", size=16)
 
 

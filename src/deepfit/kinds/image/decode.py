@@ -34,7 +34,8 @@ from deepfit.errors import ConfigError, DataError, brief
 MODES = ("L", "RGB")
 RESIZES = ("pad", "crop")
 MAX_PIXELS = 50_000_000  # a larger image is refused before it is decoded
-FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "MPO", "GIF")  # what a file may really hold
+FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "MPO", "GIF", "WEBP")  # what a file may really hold
+FORMAT_NAMES = "PNG, JPEG, BMP, TIFF, GIF or WebP"  # GIF and WebP: the first frame
 _GRAY = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _SIXTEEN_BIT = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
 
@@ -148,7 +149,7 @@ def decode_bytes(data: bytes, name: str, *, mode: str, size: int, resize: str) -
     except BadImageError as error:
         reason = str((error.__cause__ and brief(error.__cause__)) or "").split(" <_io.")[0]
         raise BadImageError(
-            f"image {name!r} is not a readable PNG, JPEG, BMP or TIFF file"
+            f"image {name!r} is not a readable {FORMAT_NAMES} file"
             + (f" ({reason})" if reason and "BytesIO" not in reason else "")
             + "; send the file's bytes unchanged"
         ) from None
@@ -267,7 +268,9 @@ def decode_many(
 
 def _convert(image: Image.Image, mode: str) -> Image.Image:
     if image.mode in _SIXTEEN_BIT:  # 16- and 32-bit integers: 0..65535 becomes 0..255
-        values = np.asarray(image, dtype=np.float64) / 257.0
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode != "I" or values.max(initial=0.0) > 255:  # a 32-bit image of 8-bit
+            values = values / 257.0  # values (a TIFF written from 0..255) keeps them
         image = Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8))
     elif image.mode == "F":
         values = np.asarray(image, dtype=np.float64)
@@ -285,7 +288,7 @@ def _convert(image: Image.Image, mode: str) -> Image.Image:
 def _check_header(image: Image.Image, path: Path | str) -> None:
     if image.format not in FORMATS:
         raise BadImageError(
-            f"{path} holds {image.format or 'an unknown'} data, not PNG, JPEG, BMP or TIFF; "
+            f"{path} holds {image.format or 'an unknown'} data, not {FORMAT_NAMES}; "
             "convert it, remove it, or pass --skip-bad"
         )
     width, height = image.size

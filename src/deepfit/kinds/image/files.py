@@ -21,7 +21,7 @@ import pandas as pd
 
 from deepfit.errors import DataError, DataFileNotFoundError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
 FILE_COLUMN = "file"
 
 
