@@ -25,6 +25,17 @@ def test_a_rows_attributions_add_up_to_its_prediction_minus_the_baseline(
     assert result.values.abs().to_numpy().max() > 0.05 * std
 
 
+def test_the_finer_passes_stop_at_their_flop_budget_and_leave_the_gap_in_delta(
+    fitted: Regressor,
+) -> None:
+    X = make_table(n_rows=40, seed=6).drop(columns="y")
+    coarse = integrated_gradients(fitted, X, n_steps=4, refine_flops=0)
+    refined = integrated_gradients(fitted, X, n_steps=4)
+    assert np.abs(refined.delta).max() < np.abs(coarse.delta).max()
+    total = coarse.values.sum(axis=1).to_numpy() + coarse.baseline_prediction
+    np.testing.assert_allclose(coarse.delta, total - coarse.predictions, atol=1e-9)
+
+
 def test_date_parts_are_summed_into_their_date_column(fitted: Regressor) -> None:
     parts = fitted.preprocessor_.date_parts["day"]
     assert len(parts) > 1

@@ -11,7 +11,9 @@ import pytest
 from deepfit import Regressor
 from deepfit.errors import ConfigError, DataError, OutputExistsError
 from deepfit.explain import Explanation, explain
+from deepfit.explain import explanation as explanation_module
 from deepfit.explain.explanation import plot_names
+from deepfit.explain.table import explanation_notes
 from tests.support.tables import make_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -113,3 +115,20 @@ def test_bad_settings_and_data_are_refused(fitted: Regressor) -> None:
 def test_plot_names_are_safe_and_distinct() -> None:
     names = plot_names(["a/b", "a b", "x1"])
     assert names == {"a/b": "pdp_a_b.png", "a b": "pdp_a_b_2.png", "x1": "pdp_x1.png"}
+
+
+def test_permutation_importance_samples_rows_when_every_row_would_cost_too_many_predictions(
+    simple: tuple[Regressor, pd.DataFrame, pd.Series], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, X, y = simple
+    assert explanation_module.importance_rows(columns=45, repeats=5) == 1_111
+    assert explanation_module.importance_rows(columns=400, repeats=5) == 1_000  # the floor
+    whole = explain(model, X, y, n_repeats=2, top=0, rows=20)
+    assert whole.importance_rows == 0
+    assert "over repeats, all rows" in explanation_notes(whole)[0]
+    monkeypatch.setattr(explanation_module, "SHUFFLED_ROWS", 2 * 2 * 120)  # 2 columns, 2 repeats
+    monkeypatch.setattr(explanation_module, "MIN_SHUFFLED_ROWS", 100)
+    sampled = explain(model, X, y, n_repeats=2, top=0, rows=20)
+    assert sampled.importance_rows == 120
+    assert "over repeats, 120 of the 300 rows" in explanation_notes(sampled)[0]
+    assert sampled.importance["feature"].iloc[0] == "x1"  # still the column that matters

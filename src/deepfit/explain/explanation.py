@@ -28,6 +28,12 @@ from deepfit.files import atomic_writer, check_output_folder
 if TYPE_CHECKING:
     from deepfit.estimator.base import Estimator
 
+# Predictions permutation importance may make (columns x repeats x rows): about 30 s for
+# auto's TabM over 45 columns on two cores; past it the rows are sampled, never below
+# MIN_SHUFFLED_ROWS (the spread over the repeats is shown beside each importance).
+SHUFFLED_ROWS = 250_000
+MIN_SHUFFLED_ROWS = 1_000
+
 
 @dataclass
 class Explanation:
@@ -64,6 +70,7 @@ class Explanation:
     metric: str
     score: float
     labelled_rows: int
+    importance_rows: int = 0  # the rows shuffled for permutation importance (0: all of them)
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> list[Path]:
         """Write CSVs and PNG charts into ``folder``, each file atomically; return the paths.
@@ -120,7 +127,9 @@ def explain(
 ) -> Explanation:
     """Explain a fitted model on labelled data ``X, y``.
 
-    * permutation importance (scikit-learn) of each raw column on all rows of ``X``;
+    * permutation importance (scikit-learn) of each raw column on the rows of ``X``, or on
+      a sample drawn with ``seed`` when columns x repeats x rows would pass
+      :data:`SHUFFLED_ROWS` predictions;
     * integrated-gradients attributions (Captum) of each prediction, on at most ``rows`` rows
       drawn with ``seed``;
     * partial dependence of the ``top`` most important columns, averaged over those rows.
@@ -146,7 +155,10 @@ def explain(
     check_columns(frame, list(roles))
     features = frame[list(roles)]
 
-    importance = permutation_importances(model, features, target, n_repeats=n_repeats, seed=seed)
+    shuffled = sample_rows(len(features), importance_rows(len(roles), n_repeats), seed)
+    importance = permutation_importances(
+        model, features.iloc[shuffled], target[shuffled], n_repeats=n_repeats, seed=seed
+    )
     positions = sample_rows(len(features), rows, seed)
     explained = features.iloc[positions].set_axis(pd.Index(positions, name="row"), axis=0)
     result = integrated_gradients(model, explained)
@@ -165,7 +177,14 @@ def explain(
         metric=task.primary_metric,
         score=task.metrics(target, model.predict_answers(features))[task.primary_metric],
         labelled_rows=len(features),
+        importance_rows=len(shuffled) if len(shuffled) < len(features) else 0,
     )
+
+
+def importance_rows(columns: int, repeats: int) -> int:
+    """How many rows permutation importance shuffles: as many as :data:`SHUFFLED_ROWS`
+    predictions allow over every column and repeat, and at least :data:`MIN_SHUFFLED_ROWS`."""
+    return max(MIN_SHUFFLED_ROWS, SHUFFLED_ROWS // max(1, columns * repeats))
 
 
 def check_folder(folder: Path, *, overwrite: bool) -> None:

@@ -65,10 +65,15 @@ def explanation_notes(explanation: Explanation) -> list[str]:
         )
     return [
         f"permutation Δ{label}: increase in {label} when the column is shuffled (mean ± std "
-        "over repeats, all rows)",
+        f"over repeats, {_shuffled(explanation)})",
         f"mean |IG|: mean absolute integrated-gradients attribution over "
         f"{len(explanation.attributions)} rows; a row's attributions add up to {what}",
     ]
+
+
+def _shuffled(explanation: Explanation) -> str:
+    rows = explanation.importance_rows
+    return f"{rows:,} of the {explanation.labelled_rows:,} rows" if rows else "all rows"
 
 
 def _label(metric: str) -> str:
