@@ -10,6 +10,7 @@ from deepfit import Forecaster, load
 from deepfit.errors import DataError
 from deepfit.estimator.backtest import backtest
 from deepfit.kinds.series.numeric_time import as_given, numeric_form, numeric_times
+from deepfit.kinds.series.panel import parse_times
 from tests.support.series import FAST_FORECASTER
 
 
@@ -42,6 +43,9 @@ def test_a_time_off_the_history_form_is_an_error_naming_it() -> None:
         numeric_times(pd.Series([1961.1]), "t", "decimal years/12")
     with pytest.raises(DataError, match=r"holds 3\.5, which is not a step"):
         numeric_times(pd.Series([3.5]), "t", "steps")
+    with pytest.raises(DataError, match=r"holds 'soon', which is not a number as the history"):
+        parse_times(pd.Series(["1961", "soon"]), "t", "steps")
+    assert [t.year for t in parse_times(pd.Series(["1961", "1962"]), "t", "steps")] == [1961, 1962]
 
 
 def seasonal(times: pd.Series, seed: int = 0) -> pd.DataFrame:

@@ -181,13 +181,10 @@ def score_origins(
     metrics = {name: forecast_metrics(truth, values, scale) for name, values in forecasts.items()}
     frame_out = _forecast_frame(panel, owner, row, origins, horizon, truth, forecasts)
     coverage = None
-    if level is not None and fits[0].conformal is not None:
-        try:
-            widths = fits[0].conformal.half_widths(level)
-        except ConfigError as error:  # too few held-out windows for this level: no intervals
-            warnings.warn(f"interval coverage not measured: {error}", DeepfitWarning, stacklevel=2)
-            level = None
-    if level is not None and fits[0].conformal is not None:
+    widths = _half_widths(fits[0], level)
+    if widths is None and fits[0].conformal is not None:
+        level = None  # the level asked for could not be calibrated: no intervals were made
+    if widths is not None:
         half = widths[None, :] * np.concatenate(units)[:, None]
         lower, upper = forecasts[MODEL] - half, forecasts[MODEL] + half
         frame_out["lower"], frame_out["upper"] = lower.reshape(-1), upper.reshape(-1)
@@ -201,6 +198,18 @@ def score_origins(
         season=season,
         training=[fit.summary for fit in fits],
     )
+
+
+def _half_widths(fit: ForecastFit, level: float | None) -> np.ndarray | None:
+    """Each step's interval half-width at ``level`` in deviations, or None without one: no
+    level asked, no calibration, or too few held-out windows for the level (a warning)."""
+    if level is None or fit.conformal is None:
+        return None
+    try:
+        return fit.conformal.half_widths(level)
+    except ConfigError as error:
+        warnings.warn(f"interval coverage not measured: {error}", DeepfitWarning, stacklevel=3)
+        return None
 
 
 def _check_windows(windows: int, step: int) -> int:

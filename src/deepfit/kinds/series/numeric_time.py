@@ -39,6 +39,7 @@ def is_numeric_form(time_format: str | None) -> bool:
 
 
 def is_numeric_column(values: pd.Series) -> bool:
+    """Whether a column holds numbers (booleans are not times)."""
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
@@ -102,7 +103,7 @@ def numeric_frequency(values: pd.Series, form: str) -> str:
 
 def as_given(times: pd.DatetimeIndex, form: str | None) -> pd.DatetimeIndex | np.ndarray:
     """``times`` written as the time column wrote them: numbers for a numeric form."""
-    if not is_numeric_form(form) or form is None:
+    if form is None or not is_numeric_form(form):
         return times
     years = times.year.to_numpy(dtype=np.int64)
     if form.startswith(STEPS):

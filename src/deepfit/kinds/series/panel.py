@@ -201,8 +201,15 @@ def parse_times(values: pd.Series, name: str, date_format: str | None = None) ->
         Timestamp('2024-03-31 01:00:00+0000', tz='UTC')
     """
     if is_numeric_form(date_format) or is_numeric_column(values):
-        if not is_numeric_column(values):
-            values = parse_numbers(values)  # e.g. a future file's times read as text
+        if not is_numeric_column(values):  # e.g. a future file's times read as text
+            numbers = parse_numbers(values)
+            unread = numbers.isna() & values.notna()
+            if unread.any():
+                raise DataError(
+                    f"time column {name!r} holds {values[unread].iloc[0]!r}, which is not a "
+                    "number as the history's times are"
+                )
+            values = numbers
         form = date_format if is_numeric_form(date_format) else None
         return numeric_times(values, name, form or numeric_form(values, name))
     parsed = None
