@@ -27,6 +27,9 @@ def r_monthly(start_year: int, months: int) -> pd.Series:
         (pd.Series([1871, 1872, 1873]), "steps", "1871-01-01", "1872-01-01"),
         (pd.Series([-2, -1, 0]), "steps+3", "0001-01-01", "0002-01-01"),
         (pd.Series([20_000, 20_001, 20_002]), "steps-19999", "0001-01-01", "0002-01-01"),
+        (pd.Series([20240131, 20240201, 20240205]), "digits %Y%m%d", "2024-01-31", "2024-02-01"),
+        (pd.Series([202311, 202312, 202401]), "digits %Y%m", "2023-11-01", "2023-12-01"),
+        (pd.Series([20240130, 20240132, 20240133]), "steps-20240129", "0001-01-01", "0003-01-01"),
     ],
 )
 def test_each_form_is_read_as_timestamps_and_written_back_as_it_came(
@@ -43,6 +46,8 @@ def test_a_time_off_the_history_form_is_an_error_naming_it() -> None:
         numeric_times(pd.Series([1961.1]), "t", "decimal years/12")
     with pytest.raises(DataError, match=r"holds 3\.5, which is not a step"):
         numeric_times(pd.Series([3.5]), "t", "steps")
+    with pytest.raises(DataError, match=r"holds 2.02402e\+07, which is not a date written as"):
+        numeric_times(pd.Series([20240230]), "t", "digits %Y%m%d")  # 30 February
     with pytest.raises(DataError, match=r"holds 'soon', which is not a number as the history"):
         parse_times(pd.Series(["1961", "soon"]), "t", "steps")
     assert [t.year for t in parse_times(pd.Series(["1961", "1962"]), "t", "steps")] == [1961, 1962]

@@ -76,6 +76,14 @@ def test_whole_numbers_as_time_are_yearly_steps_without_calendar_features() -> N
     assert [t.year for t in counted.times] == [1, 2, 3]
 
 
+def test_dates_written_as_digits_are_dates_with_their_own_frequency_and_calendar() -> None:
+    days = pd.date_range("2024-01-01", periods=40, freq="D")
+    frame = pd.DataFrame({"t": days.strftime("%Y%m%d").astype(int), "y": np.arange(40.0)})
+    panel = read_panel(frame, SeriesColumns(target="y", time="t"))
+    assert (panel.frequency, panel.time_format) == ("D", "digits %Y%m%d")
+    assert panel.times[0] == pd.Timestamp("2024-01-01")
+
+
 def test_unreadable_numbers_as_time_are_one_line_errors() -> None:
     columns = SeriesColumns(target="y", time="t")
     for times, message in [

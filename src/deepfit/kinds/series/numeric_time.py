@@ -1,5 +1,6 @@
-"""Time columns written as numbers: years or step counts (1871, 1872, ...; 1, 2, 3, ...) and
-the decimal years of R's monthly and quarterly series (1949.0, 1949.0833, ...).
+"""Time columns written as numbers: years or step counts (1871, 1872, ...; 1, 2, 3, ...),
+the decimal years of R's monthly and quarterly series (1949.0, 1949.0833, ...), and dates
+written as whole numbers (20240131, or 202401 for a month).
 
 The panel works in timestamps, so each form is read as one and written back as it came:
 
@@ -7,10 +8,12 @@ The panel works in timestamps, so each form is read as one and written back as i
   ``t + shift`` for counts from 0 or below, so that every year lies from 1 to 9999). A yearly
   step has no calendar features, so a count of steps gains no made-up cycles;
 * fractions of a year in twelfths or quarters (R's ``time(ts)``) are month or quarter starts,
-  with the calendar features of a monthly or quarterly series.
+  with the calendar features of a monthly or quarterly series;
+* eight digits that are all valid dates (``YYYYMMDD``), or six that are all valid months
+  (``YYYYMM``), are those dates, with their calendar and their frequency inferred as for text.
 
 The form is a text kept where a text time's format is kept (``Panel.time_format``): ``"steps"``
-with its shift (``"steps+1"``), or ``"decimal years/12"``.
+with its shift (``"steps+1"``), ``"decimal years/12"``, or ``"digits %Y%m%d"``.
 
 Example:
     >>> form = numeric_form(pd.Series([1949.0, 1949 + 1 / 12, 1949 + 2 / 12]), "time")
@@ -27,6 +30,9 @@ from deepfit.errors import DataError
 
 STEPS = "steps"
 DECIMAL_YEARS = "decimal years/"
+DIGITS = "digits "
+# dates written as whole numbers: the format, and the smallest and largest such number
+DIGIT_DATES = (("%Y%m%d", 10000101, 99991231), ("%Y%m", 100001, 999912))
 PERIODS = (2, 4, 12)  # fractions of a year that R's series use: halves, quarters, months
 MAX_YEAR = 9999
 HEADROOM = 1000  # years left above the history for forecasts and future rows
@@ -35,7 +41,7 @@ TOLERANCE = 1e-4  # of a year: how far a decimal year may sit from its month (R 
 
 def is_numeric_form(time_format: str | None) -> bool:
     """Whether ``time_format`` is one of this module's forms."""
-    return time_format is not None and time_format.startswith((STEPS, DECIMAL_YEARS))
+    return time_format is not None and time_format.startswith((STEPS, DECIMAL_YEARS, DIGITS))
 
 
 def is_numeric_column(values: pd.Series) -> bool:
@@ -48,6 +54,9 @@ def numeric_form(values: pd.Series, name: str) -> str:
     numbers = _finite(values, name)
     whole = np.round(numbers)
     if np.all(np.abs(numbers - whole) < 1e-9):
+        date_format = _digit_date_format(whole)
+        if date_format is not None:
+            return f"{DIGITS}{date_format}"
         low, high = float(whole.min()), float(whole.max())
         if high - low > MAX_YEAR - HEADROOM - 1:
             raise DataError(
@@ -70,6 +79,18 @@ def numeric_form(values: pd.Series, name: str) -> str:
 def numeric_times(values: pd.Series, name: str, form: str) -> pd.DatetimeIndex:
     """The timestamps a numeric time column of ``form`` stands for."""
     numbers = _finite(values, name)
+    if form.startswith(DIGITS):
+        date_format = form[len(DIGITS) :]
+        text = pd.Series(np.round(numbers).astype(np.int64).astype(str))
+        parsed = pd.to_datetime(text, format=date_format, errors="coerce")
+        if parsed.isna().any() or np.any(np.abs(numbers - np.round(numbers)) > 1e-9):
+            bad = numbers[parsed.isna().to_numpy() | (np.abs(numbers - np.round(numbers)) > 1e-9)]
+            raise DataError(
+                f"time column {name!r} holds {_example(bad)}, which is not a date written as "
+                f"the history's are ({date_format.replace('%', '').upper()}, e.g. "
+                f"{pd.Timestamp('2024-01-31').strftime(date_format)})"
+            )
+        return pd.DatetimeIndex(parsed).as_unit("us")
     if form.startswith(STEPS):
         years = np.round(numbers).astype(np.int64) + _shift(form)
         if np.any(np.abs(numbers - np.round(numbers)) > 1e-9) or years.min() < 1:
@@ -90,10 +111,13 @@ def numeric_times(values: pd.Series, name: str, form: str) -> pd.DatetimeIndex:
     return _index(years, slots * (12 // period) + 1)
 
 
-def numeric_frequency(values: pd.Series, form: str) -> str:
+def numeric_frequency(values: pd.Series, form: str) -> str | None:
     """The step of a numeric time column of ``form`` as a pandas frequency: the largest that
     divides every gap between its times (a count by 5 is every 5 years), months for R's
-    monthly decimal years, 3 months for quarters."""
+    monthly decimal years, 3 months for quarters; None for dates written as digits (inferred
+    from the dates, as for text)."""
+    if form.startswith(DIGITS):
+        return None
     if form.startswith(DECIMAL_YEARS):
         return {12: "MS", 4: "QS", 2: "6MS"}[int(form[len(DECIMAL_YEARS) :])]
     numbers = np.unique(np.round(values.to_numpy(dtype=np.float64)).astype(np.int64))
@@ -105,6 +129,8 @@ def as_given(times: pd.DatetimeIndex, form: str | None) -> pd.DatetimeIndex | np
     """``times`` written as the time column wrote them: numbers for a numeric form."""
     if form is None or not is_numeric_form(form):
         return times
+    if form.startswith(DIGITS):
+        return np.asarray(times.strftime(form[len(DIGITS) :]), dtype=np.int64)
     years = times.year.to_numpy(dtype=np.int64)
     if form.startswith(STEPS):
         return years - _shift(form)
@@ -129,13 +155,23 @@ def _finite(values: pd.Series, name: str) -> np.ndarray:
     if np.isnan(numbers).any():
         row = int(np.flatnonzero(np.isnan(numbers))[0])
         raise DataError(f"time column {name!r} is empty at row {row + 1}; fill or drop that row")
-    if not np.isfinite(numbers).all() or np.abs(numbers).max(initial=0.0) > 1e7:
+    if not np.isfinite(numbers).all() or np.abs(numbers).max(initial=0.0) > 1e8:
         raise DataError(
             f"time column {name!r} holds numbers such as {_example(numbers)}, too large to be "
             "years or counts of steps; give dates or timestamps (for seconds since 1970: "
             "pandas.to_datetime(column, unit='s'))"
         )
     return numbers
+
+
+def _digit_date_format(whole: np.ndarray) -> str | None:
+    """``%Y%m%d`` or ``%Y%m`` when every number is a date written in those digits."""
+    for date_format, low, high in DIGIT_DATES:
+        if whole.min() >= low and whole.max() <= high:
+            text = pd.Series(whole.astype(np.int64).astype(str))
+            if pd.to_datetime(text, format=date_format, errors="coerce").notna().all():
+                return date_format
+    return None
 
 
 def _period(numbers: np.ndarray) -> int | None:
