@@ -96,7 +96,7 @@ class ClassificationTask(Task):
                 "least two: check the target column, or predict numbers with --task regression"
             )
         single = [label for label, count in zip(classes, counts, strict=True) if count < 2]
-        if len(single) > len(y) / 4:
+        if _names_or_ids(len(single), len(y)):
             raise DataError(
                 f"the target has {len(classes):,} labels in {len(y):,} rows, and {len(single):,} "
                 "of them appear only once, as names or ids do: no class can be learned from one "
@@ -115,7 +115,7 @@ class ClassificationTask(Task):
         refuses it then)."""
         classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
         once = counts[inverse] == 1
-        if not once.any() or once.sum() > len(y) / 4:
+        if not once.any() or _names_or_ids(int(once.sum()), len(y)):
             return None
         single = classes[counts == 1]
         shown = ", ".join(_shown(label) for label in single[:5]) + (
@@ -337,6 +337,11 @@ def _label_type(classes: np.ndarray) -> str:
     if classes.dtype.kind == "f":
         return "float"
     return "str"
+
+
+def _names_or_ids(seen_once: int, rows: int) -> bool:
+    """Whether so many labels appear only once that the target names rows, not classes."""
+    return seen_once > rows / 4
 
 
 def _shown(label: Any) -> str:

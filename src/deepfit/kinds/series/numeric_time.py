@@ -52,8 +52,8 @@ def is_numeric_column(values: pd.Series) -> bool:
 def numeric_form(values: pd.Series, name: str) -> str:
     """The form of a numeric time column, or a DataError saying why it is not a time."""
     numbers = _finite(values, name)
-    whole = np.round(numbers)
-    if np.all(np.abs(numbers - whole) < 1e-9):
+    if not _fractional(numbers).any():
+        whole = np.round(numbers)
         date_format = _digit_date_format(whole)
         if date_format is not None:
             return f"{DIGITS}{date_format}"
@@ -81,19 +81,18 @@ def numeric_times(values: pd.Series, name: str, form: str) -> pd.DatetimeIndex:
     numbers = _finite(values, name)
     if form.startswith(DIGITS):
         date_format = form[len(DIGITS) :]
-        text = pd.Series(np.round(numbers).astype(np.int64).astype(str))
-        parsed = pd.to_datetime(text, format=date_format, errors="coerce")
-        if parsed.isna().any() or np.any(np.abs(numbers - np.round(numbers)) > 1e-9):
-            bad = numbers[parsed.isna().to_numpy() | (np.abs(numbers - np.round(numbers)) > 1e-9)]
+        parsed = _digit_dates(numbers, date_format)
+        bad = numbers[parsed.isna() | _fractional(numbers)]
+        if len(bad):
             raise DataError(
                 f"time column {name!r} holds {_example(bad)}, which is not a date written as "
                 f"the history's are ({date_format.replace('%', '').upper()}, e.g. "
                 f"{pd.Timestamp('2024-01-31').strftime(date_format)})"
             )
-        return pd.DatetimeIndex(parsed).as_unit("us")
+        return parsed.as_unit("us")
     if form.startswith(STEPS):
         years = np.round(numbers).astype(np.int64) + _shift(form)
-        if np.any(np.abs(numbers - np.round(numbers)) > 1e-9) or years.min() < 1:
+        if _fractional(numbers).any() or years.min() < 1:
             raise DataError(
                 f"time column {name!r} holds {_example(numbers)}, which is not a step as the "
                 "history's whole numbers are"
@@ -146,8 +145,10 @@ def _index(years: np.ndarray, months: np.ndarray) -> pd.DatetimeIndex:
         raise DataError(
             f"numbered times reach year {int(years.max())}, past {MAX_YEAR}; give dates instead"
         )
-    text = [f"{year:04d}-{month:02d}-01" for year, month in zip(years, months, strict=True)]
-    return pd.DatetimeIndex(np.asarray(text, dtype="datetime64[us]"))
+    starts = (years - 1970).astype("datetime64[Y]").astype("datetime64[M]")
+    return pd.DatetimeIndex(
+        (starts + (months - 1).astype("timedelta64[M]")).astype("datetime64[us]")
+    )
 
 
 def _finite(values: pd.Series, name: str) -> np.ndarray:
@@ -167,11 +168,21 @@ def _finite(values: pd.Series, name: str) -> np.ndarray:
 def _digit_date_format(whole: np.ndarray) -> str | None:
     """``%Y%m%d`` or ``%Y%m`` when every number is a date written in those digits."""
     for date_format, low, high in DIGIT_DATES:
-        if whole.min() >= low and whole.max() <= high:
-            text = pd.Series(whole.astype(np.int64).astype(str))
-            if pd.to_datetime(text, format=date_format, errors="coerce").notna().all():
-                return date_format
+        in_range = whole.min() >= low and whole.max() <= high
+        if in_range and not _digit_dates(whole, date_format).isna().any():
+            return date_format
     return None
+
+
+def _digit_dates(numbers: np.ndarray, date_format: str) -> pd.DatetimeIndex:
+    """Whole numbers read as dates in ``date_format``'s digits; NaT where they are not."""
+    text = pd.Series(np.round(numbers).astype(np.int64).astype(str))
+    return pd.DatetimeIndex(pd.to_datetime(text, format=date_format, errors="coerce"))
+
+
+def _fractional(numbers: np.ndarray) -> np.ndarray:
+    """Where a number is not whole."""
+    return np.asarray(np.abs(numbers - np.round(numbers)) > 1e-9)
 
 
 def _period(numbers: np.ndarray) -> int | None:
