@@ -44,6 +44,15 @@ def _session(path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
+def _torch_forecast(
+    network: torch.nn.Module, batch: dict[str, torch.Tensor], names: tuple[str, ...]
+) -> np.ndarray:
+    """The network's own output for ``batch``, on the device it trained on (a GPU, if any)."""
+    device = next(network.parameters()).device
+    with torch.no_grad():
+        return network(*(batch[name].to(device) for name in names)).cpu().numpy()
+
+
 def _layout(session: ort.InferenceSession) -> dict:
     return json.loads(session.get_modelmeta().custom_metadata_map["deepfit_forecaster"])
 
@@ -63,8 +72,7 @@ def test_onnx_matches_torch_on_the_forecasters_own_windows(
     batch = source.windows(torch.arange(len(origins)))
     names = ("past", "future", "series")
     (got,) = session.run(None, {name: batch[name].numpy() for name in names})
-    with torch.no_grad():
-        expected = fit.network(*(batch[name] for name in names)).numpy()
+    expected = _torch_forecast(fit.network, batch, names)
     assert got.shape == (2, HORIZON)
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
@@ -103,8 +111,7 @@ def test_a_batch_of_windows_from_a_history_checks_the_export(
     batch = source.windows(torch.arange(len(origins)))
     names = ("past", "future", "series")
     (got,) = _session(path).run(None, {name: batch[name].numpy() for name in names})
-    with torch.no_grad():
-        expected = fit.network(*(batch[name] for name in names)).numpy()
+    expected = _torch_forecast(fit.network, batch, names)
     assert got.shape == (len(origins), HORIZON)
     np.testing.assert_allclose(got, expected, atol=1e-4)
 

@@ -120,7 +120,7 @@ def test_bootstrap_changes_the_members_training_rows(monkeypatch: pytest.MonkeyP
     real_train = deepfit.estimator.training.train
 
     def recording(network: Any, data: InMemorySource, *args: Any) -> TrainState:
-        seen.append(data.tensors["target"].numpy().copy())
+        seen.append(data.tensors["target"].cpu().numpy().copy())
         return real_train(network, data, *args)
 
     monkeypatch.setattr(deepfit.estimator.training, "train", recording)
