@@ -4,7 +4,8 @@ Usage (in the benchmark's own environment, made by ``bash benchmarks/setup_peers
     .bench-venv/bin/python benchmarks/throughput.py [--networks mlp-3x256-b256 ...]
         [--peers deepfit-fp32 sklearn skorch pytorch-tabular keras tabm]
         [--epochs-short 2 --epochs-long 6]
-        [--threads N] [--skip-tta] [--tta-limit 120] [--output PATH]
+        [--threads N] [--skip-tta] [--tta-limit 120] [--tta-datasets california diamonds]
+        [--device cpu|cuda] [--output PATH]
     smoke test (under 2 minutes): ... --quick [--threads 1]
 
 Appends one dated section to benchmarks/results/throughput.md (``--quick``: to a file in the
@@ -38,6 +39,10 @@ temporary folder, unless ``--output`` says otherwise) and prints it:
    is subtracted) and scored on the test rows after training, so scoring costs deepfit
    nothing, not even on its own clock (time limit, anneal schedule).
 
+``--device cuda`` trains deepfit and the torch peers (skorch, Keras, TabM) on the GPU, with the
+peak measured there (8192 x 8192 products, fp32 without TF32, and bf16); scikit-learn's MLP has
+no GPU and trains on the CPU's cores in the same table, and LightGBM too in time to accuracy.
+
 A library that is not installed, or whose fit fails, gets its one-line reason in the table, and
 the run goes on. Runtime on 2 idle cores: about 11 minutes, 6 for the throughput table (2 of
 them the two TabM networks) and 5 for the two 120 s time-to-accuracy runs; ``--quick`` (3,000
@@ -68,6 +73,7 @@ RESULTS = HERE / "results" / "throughput.md"
 CHILD = HERE / "throughput_peers.py"
 
 PEERS = [name for name in LIBRARIES if name != "deepfit"]
+CPU_ONLY = {"sklearn"}  # no GPU: trains on the CPU's cores in a --device cuda run too
 TTA_DATASETS = ("california", "diamonds")
 QUICK_ROWS, QUICK_LIMIT = 3_000, 8.0
 # Why a peer is not in .bench-venv (see benchmarks/requirements-peers.txt).
@@ -80,24 +86,37 @@ NOT_INSTALLED = {
 }
 
 
-def matmul_peak(threads: int, repeats: int) -> dict[str, float]:
-    """GFLOP/s of a 2048 x 2048 matrix product in float32 and bfloat16: the best of
-    ``repeats`` after two warm-up products."""
+def matmul_peak(threads: int, repeats: int, device: str = "cpu") -> dict[str, float]:
+    """GFLOP/s of a square matrix product in float32 and bfloat16 on ``device``: the best of
+    ``repeats`` after two warm-up products (2048 x 2048 on the CPU; on a GPU 8192 x 8192, ten
+    products a repeat, float32 without TF32)."""
     torch.set_num_threads(threads)
-    n, peak = 2048, {}
+    gpu = device != "cpu"
+    (n, products), peak = (8192, 10) if gpu else (2048, 1), {}
+    if gpu:
+        torch.backends.cuda.matmul.allow_tf32 = False
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         generator = torch.Generator().manual_seed(0)
-        a = torch.randn(n, n, generator=generator).to(dtype)
-        b = torch.randn(n, n, generator=generator).to(dtype)
+        a = torch.randn(n, n, generator=generator).to(device, dtype)
+        b = torch.randn(n, n, generator=generator).to(device, dtype)
         for _ in range(2):
             torch.mm(a, b)
         best = float("inf")
         for _ in range(repeats):
+            synchronize(device)
             start = time.perf_counter()
-            torch.mm(a, b)
-            best = min(best, time.perf_counter() - start)
+            for _ in range(products):
+                torch.mm(a, b)
+            synchronize(device)
+            best = min(best, (time.perf_counter() - start) / products)
         peak[name] = 2 * n**3 / best / 1e9
     return peak
+
+
+def synchronize(device: str) -> None:
+    """Wait for the GPU's queued work (nothing on the CPU)."""
+    if device != "cpu":
+        torch.cuda.synchronize(device)
 
 
 def child(job: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -106,6 +125,8 @@ def child(job: dict[str, Any], timeout: float) -> dict[str, Any]:
     ``{"error": ...}`` with the process's last words."""
     threads = str(job["threads"])
     env = dict(os.environ, KERAS_BACKEND="torch", PYTHONWARNINGS="ignore")
+    if job.get("device", "cpu") == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""  # Keras and skorch would take a GPU that is there
     env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads)
     with tempfile.TemporaryDirectory(prefix="throughput-") as folder:
         command = [sys.executable, str(CHILD), json.dumps(job)]
@@ -139,6 +160,7 @@ def throughput_table(
             if not runs(library, key):
                 continue
             job = {"kind": "epoch", "library": library, "network": key, "rows": args.rows}
+            job["device"] = "cpu" if library in CPU_ONLY else args.device
             job |= {"short": args.epochs_short, "long": args.epochs_long}
             result: dict[str, Any]
             if importlib.util.find_spec(LIBRARIES[library].module) is None:
@@ -156,6 +178,7 @@ def throughput_table(
             versions[library] = result["version"]
             seconds = result["difference"]
             precision = result.get("precision", "fp32")
+            where = " (CPU)" if args.device != "cpu" and job["device"] == "cpu" else ""
             if library.startswith("deepfit"):
                 if result.get("history") is not None:
                     seconds = result["history"]
@@ -176,7 +199,7 @@ def throughput_table(
             else:
                 speed = f"{library} / deepfit = {seconds / deepfit_seconds:.2f}x"
             rows.append(
-                f"{start} {precision} | {seconds:.3f} | {cell(result['rows'] / seconds)} "
+                f"{start} {precision}{where} | {seconds:.3f} | {cell(result['rows'] / seconds)} "
                 f"| {gflops:.1f} | {gflops / peak['fp32']:.1%} | {gflops / peak[precision]:.1%} "
                 f"| {flops_row / 1e6:.2f} | {speed} |"
             )
@@ -208,7 +231,7 @@ def tta_section(args: argparse.Namespace) -> list[str]:
         "(deepfit's preprocessing and torch's first-call imports included; the copies of the "
         "weights that are scored afterwards are not).",
     ]
-    for dataset in TTA_DATASETS:
+    for dataset in args.tta_datasets:
         part = [
             "",
             f"**{dataset}**" + (f" ({args.tta_rows:,} rows drawn at random)" if args.quick else ""),
@@ -223,10 +246,10 @@ def tta_dataset(dataset: str, args: argparse.Namespace) -> list[str]:
     """One dataset's time to accuracy: a line of totals and the curve's table."""
     job = {"dataset": dataset, "rows": args.tta_rows, "limit": args.tta_limit}
     job["threads"] = args.threads
-    lightgbm = child(job | {"kind": "tta-lightgbm"}, args.timeout)
+    lightgbm = child(job | {"kind": "tta-lightgbm", "device": "cpu"}, args.timeout)
     if "DatasetUnavailableError" in lightgbm.get("error", ""):
         return ["", f"skipped: {lightgbm['error'].split(': ', 1)[-1]}"]
-    deepfit = child(job | {"kind": "tta-deepfit"}, args.tta_limit * 4 + 300)
+    deepfit = child(job | {"kind": "tta-deepfit", "device": args.device}, args.tta_limit * 4 + 300)
     if "error" in lightgbm or "error" in deepfit:
         return ["", f"failed: {lightgbm.get('error') or deepfit.get('error')}"]
     target, curve = lightgbm["rmse"], deepfit["curve"]
@@ -269,18 +292,35 @@ def cpu_name() -> str:
     return f"{model} (avx512_bf16: {has['avx512_bf16']}, amx_bf16: {has['amx_bf16']})"
 
 
+def gpu_name(device: str) -> str:
+    """``, on <the GPU's name>`` for a GPU run, else nothing."""
+    if device == "cpu":
+        return ""
+    return f", training on {torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
+    parser.add_argument(
+        "--networks",
+        nargs="*",
+        choices=list(NETWORKS),
+        default=list(NETWORKS),
+        help="the throughput table's networks (none: time to accuracy alone)",
+    )
     parser.add_argument("--peers", nargs="*", choices=PEERS, default=PEERS)
     parser.add_argument("--epochs-short", type=int, default=2)
     parser.add_argument("--epochs-long", type=int, default=6)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--skip-tta", action="store_true", help="leave out time to accuracy")
     parser.add_argument("--tta-limit", type=float, default=120.0, help="deepfit's time_limit")
+    parser.add_argument("--tta-datasets", nargs="+", choices=TTA_DATASETS, default=TTA_DATASETS)
     parser.add_argument("--quick", action="store_true", help="smoke test: 3,000 rows, 1/3 epochs")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--output", type=Path, default=None, help="the markdown file to append")
     args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no GPU here (torch.cuda.is_available() is False)")
     if args.epochs_long <= args.epochs_short or args.epochs_short < 1:
         parser.error("--epochs-long must be more than --epochs-short, which must be at least 1")
     args.rows = args.tta_rows = None
@@ -299,22 +339,39 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     load = os.getloadavg()[0]
-    peak = matmul_peak(args.threads, repeats=3 if args.quick else 5)
+    peak = matmul_peak(args.threads, repeats=3 if args.quick else 5, device=args.device)
     title = "--quick smoke test" if args.quick else "throughput"
+    size = 2048 if args.device == "cpu" else 8192
     lines = [
         "",
         f"## {title}: {time.strftime('%Y-%m-%d %H:%M')}, torch {torch.__version__}, "
-        f"{args.threads} thread(s), {cpu_name()}",
+        f"{args.threads} thread(s), {cpu_name()}{gpu_name(args.device)}",
         "",
-        f"Matmul peak (2048x2048 @ 2048x2048, best of {3 if args.quick else 5}): "
+        f"Matmul peak ({size}x{size} @ {size}x{size}, best of {3 if args.quick else 5}, on "
+        f"{'the GPU' if args.device != 'cpu' else 'the CPU'}): "
         f"fp32 {peak['fp32']:.1f} GFLOP/s, bf16 {peak['bf16']:.1f} GFLOP/s. Load average "
         f"(1 min) before the run: {load:.2f} on {os.cpu_count()} cores (other processes on the "
         "cores make every time here longer and far noisier, torch's threads most of all).",
     ]
     print("\n".join(lines), flush=True)
+    if args.networks:
+        lines += throughput_section(args, peak)
+    if not args.skip_tta:
+        lines += tta_section(args)
+    lines += ["", f"Load average (1 min) after the run: {os.getloadavg()[0]:.2f}."]
+    table = "\n".join(lines) + "\n"
+    print(table)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with args.output.open("a") as handle:
+        handle.write(table)
+    print(f"appended to {args.output}")
+
+
+def throughput_section(args: argparse.Namespace, peak: dict[str, float]) -> list[str]:
+    """The throughput table, its explanation and the notes below it, as markdown lines."""
     rows, notes, versions = throughput_table(args, peak)
     n_rows = f"the first {args.rows:,} of its 34,521 training rows" if args.rows else "34,521 rows"
-    lines += [
+    return [
         "",
         f"### Training throughput on diamonds ({n_rows})",
         "",
@@ -335,15 +392,6 @@ def main() -> None:
         *(f"- {note}" for note in notes),
         "- versions: " + ", ".join(f"{name} {ver}" for name, ver in versions.items()),
     ]
-    if not args.skip_tta:
-        lines += tta_section(args)
-    lines += ["", f"Load average (1 min) after the run: {os.getloadavg()[0]:.2f}."]
-    table = "\n".join(lines) + "\n"
-    print(table)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with args.output.open("a") as handle:
-        handle.write(table)
-    print(f"appended to {args.output}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ prepared before the clock starts. Every fit: the network's layers, its batch siz
 0.1 after each hidden layer (sklearn's MLP has none; ``mlp-3x256-b256-nodrop`` is its network
 for every library), a constant rate, no validation and no
 early stopping. deepfit trains in its default precision ("auto": bfloat16 autocast where the
-CPU's probe finds it faster), and as ``deepfit-fp32`` in float32.
+CPU's probe finds it faster; bfloat16 on a GPU that has it), and as ``deepfit-fp32`` in float32.
+A job's ``device`` ("cpu" when absent, or "cuda") is where deepfit, skorch, Keras and TabM train;
+each fit is timed until the GPU's queued work is done.
 """
 
 from __future__ import annotations
@@ -80,11 +82,12 @@ class Data:
     numeric: np.ndarray  # float32: the standardised numbers alone (TabM)
     codes: np.ndarray  # int64: category codes (TabM)
     cardinalities: list[int]
+    device: str = "cpu"  # where the torch libraries train
 
     def head(self, rows: int) -> Data:
         frame, target = self.frame.iloc[:rows], self.target.iloc[:rows]
         X, y, numeric, codes = self.X[:rows], self.y[:rows], self.numeric[:rows], self.codes[:rows]
-        return Data(frame, target, X, y, numeric, codes, self.cardinalities)
+        return Data(frame, target, X, y, numeric, codes, self.cardinalities, self.device)
 
 
 def training_rows(rows: int | None) -> tuple[pd.DataFrame, pd.Series]:
@@ -97,7 +100,7 @@ def training_rows(rows: int | None) -> tuple[pd.DataFrame, pd.Series]:
     return frame.drop(columns="price").iloc[train], frame["price"].iloc[train]
 
 
-def prepare(frame: pd.DataFrame, target: pd.Series) -> Data:
+def prepare(frame: pd.DataFrame, target: pd.Series, device: str = "cpu") -> Data:
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     numbers = [name for name in frame.columns if name not in CATEGORIES]
@@ -114,6 +117,7 @@ def prepare(frame: pd.DataFrame, target: pd.Series) -> Data:
         numeric.astype(np.float32),
         codes.astype(np.int64),
         [int(text[name].nunique()) for name in CATEGORIES],
+        device,
     )
 
 
@@ -157,13 +161,15 @@ def fit_deepfit(data: Data, net: Network, epochs: int, precision: str = "auto") 
         learning_rate=LEARNING_RATE,
         schedule="constant",
         dropout=net.dropout,
-        device="cpu",
+        device=data.device,
         random_state=0,
     )
     model.fit(data.frame, data.target)
     features = model.prepare(data.frame.iloc[: net.batch])
-    numeric, codes = torch.tensor(features.numeric), torch.tensor(features.categorical)
     network = model.network_.requires_grad_(True).train()  # fit leaves it in eval mode
+    where = next(network.parameters()).device
+    numeric = torch.tensor(features.numeric, device=where)
+    codes = torch.tensor(features.categorical, device=where)
     return (lambda: network(numeric=numeric, categorical=codes)), model
 
 
@@ -218,11 +224,11 @@ def fit_skorch(data: Data, net: Network, epochs: int) -> tuple[Step, Any]:
         batch_size=net.batch,
         train_split=None,  # no validation split
         iterator_train__shuffle=True,
-        device="cpu",
+        device=data.device,
         verbose=0,
     )
     model.fit(data.X, data.y.reshape(-1, 1))
-    batch, module = torch.from_numpy(data.X[: net.batch]), model.module_.train()
+    batch, module = torch.from_numpy(data.X[: net.batch]).to(data.device), model.module_.train()
     return (lambda: module(batch)), model
 
 
@@ -296,7 +302,7 @@ def fit_tabm(data: Data, net: Network, epochs: int) -> tuple[Step, Any]:
 
     torch.manual_seed(0)
     x_num, x_cat = torch.from_numpy(data.numeric), torch.from_numpy(data.codes)
-    y = torch.from_numpy(data.y)
+    y = torch.from_numpy(data.y).to(data.device)
     bins = rtdl_num_embeddings.compute_bins(x_num, n_bins=min(TABM_BINS, len(x_num) - 1))
     model = tabm.TabM.make(
         n_num_features=x_num.shape[1],
@@ -310,11 +316,12 @@ def fit_tabm(data: Data, net: Network, epochs: int) -> tuple[Step, Any]:
         n_blocks=len(net.layers),
         d_block=net.layers[0],
         dropout=net.dropout,
-    )
+    ).to(data.device)
+    x_num, x_cat = x_num.to(data.device), x_cat.to(data.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     model.train()
     for _ in range(epochs):
-        for rows in torch.randperm(len(y)).split(net.batch):
+        for rows in torch.randperm(len(y), device=data.device).split(net.batch):
             out = model(x_num[rows], x_cat[rows]).squeeze(-1)  # (batch, k)
             loss = nn.functional.mse_loss(out, y[rows, None].expand_as(out))
             optimizer.zero_grad(set_to_none=True)
@@ -359,6 +366,12 @@ def step_flops(step: Step) -> int:
     return int(counter.get_total_flops())
 
 
+def synchronize(device: str) -> None:
+    """Wait for the GPU's queued work (nothing on the CPU)."""
+    if device != "cpu":
+        torch.cuda.synchronize(device)
+
+
 def version(package: str) -> str:
     if package == "deepfit":  # the editable install's metadata keeps the version it had then
         from deepfit.version import __version__
@@ -378,13 +391,15 @@ def epoch_job(job: dict[str, Any]) -> dict[str, Any]:
         importlib.import_module(library.module)
     except ImportError as error:
         return {"error": f"not installed ({error})"}
-    data = prepare(*training_rows(job["rows"]))
+    data = prepare(*training_rows(job["rows"]), device=job.get("device", "cpu"))
     library.fit(data.head(min(len(data.y), 2 * net.batch)), net, 1)  # imports, first calls
     seconds: dict[int, float] = {}
     fitted: Any = None
     for epochs in (job["short"], job["long"]):
+        synchronize(data.device)
         start = time.perf_counter()
         step, fitted = library.fit(data, net, epochs)
+        synchronize(data.device)
         seconds[epochs] = time.perf_counter() - start
     result = {
         "rows": len(data.y),
@@ -459,7 +474,7 @@ def tta_deepfit(job: dict[str, Any]) -> dict[str, Any]:
             self.excluded += time.perf_counter() - now
 
     split = tta_split(job)
-    model = Regressor(time_limit=job["limit"], random_state=0)
+    model = Regressor(time_limit=job["limit"], random_state=0, device=job.get("device", "cpu"))
     snapshots = Snapshots()
     snapshots.start = time.perf_counter()
     model.fit(
@@ -485,7 +500,10 @@ def tta_deepfit(job: dict[str, Any]) -> dict[str, Any]:
         "seconds": seconds,
         "best_epoch": summary["best_epoch"],
         "stop_reason": summary["stop_reason"],
-        "network": f"{settings['model']} {network}, {settings['numeric_embedding']}, {options}",
+        "network": (
+            f"{settings['model']} {network}, {settings['numeric_embedding']}, {options}, "
+            f"{summary['precision']} on {job.get('device', 'cpu')}"
+        ),
         "version": version("deepfit"),
     }
 
