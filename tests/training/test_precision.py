@@ -9,6 +9,7 @@ from deepfit.estimator.resume import run_settings
 from deepfit.training import precision as precision_module
 from deepfit.training.loop import TrainConfig, predict, train
 from deepfit.training.precision import (
+    GPU_MIN_STEP_FLOPS,
     MIN_STEP_FLOPS,
     bf16_speedup,
     choose_precision,
@@ -77,6 +78,21 @@ def test_a_named_precision_is_kept_and_auto_asks_for_a_large_step_and_a_fast_pro
     assert choose_precision("auto", cpu, small, small_batch) == "fp32"
     monkeypatch.setattr(precision_module, "bf16_speedup", lambda: 1.0)
     assert choose_precision("auto", cpu, large, large_batch) == "fp32"
+
+
+def test_a_gpu_takes_bf16_only_for_steps_too_large_to_wait_on_kernel_launches(
+    monkeypatch,
+) -> None:
+    gpu = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    tabular = torch.nn.Linear(512, 512)  # 268 MFLOP a batch: launch-bound on a GPU
+    assert choose_precision("auto", gpu, tabular, {"input": torch.ones(512, 512)}) == "fp32"
+    wide = torch.nn.Linear(4096, 4096, device="meta")  # shapes alone: 34 GFLOP a batch
+    wide_batch = {"input": torch.empty(1024, 4096, device="meta")}
+    assert forward_flops(wide, wide_batch) >= GPU_MIN_STEP_FLOPS
+    assert choose_precision("auto", gpu, wide, wide_batch) == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert choose_precision("auto", gpu, wide, wide_batch) == "fp32"
 
 
 def test_counting_flops_draws_no_random_numbers_and_keeps_the_mode():

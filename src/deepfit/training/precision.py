@@ -4,10 +4,11 @@ Under ``"bf16"`` the forward pass runs under :func:`torch.autocast` (matrix prod
 bfloat16, reductions and the loss in float32); the weights, the optimiser's state and every
 prediction stay float32, so a model trained either way is saved, served and scored the same.
 
-``"auto"`` asks the hardware rather than its name: a GPU that supports bfloat16 gets it; a CPU
-gets it when a short probe (:func:`bf16_speedup`, run once per process) finds a training step
-of a 256-wide layer at least :data:`PAYS_OFF` times faster under autocast, and the network's
-forward pass over a batch multiplies at least :data:`MIN_STEP_FLOPS`. CPU flags are not
+``"auto"`` asks the hardware rather than its name: a GPU that supports bfloat16 gets it when
+a batch's forward pass multiplies at least :data:`GPU_MIN_STEP_FLOPS`; a CPU gets it when a
+short probe (:func:`bf16_speedup`, run once per process) finds a training step of a 256-wide
+layer at least :data:`PAYS_OFF` times faster under autocast, and the network's forward pass
+over a batch multiplies at least :data:`MIN_STEP_FLOPS`. CPU flags are not
 enough: an Intel Xeon with AVX-512-BF16 measured its bfloat16 products slower than float32,
 while an AMD EPYC with the same flag ran them four times faster. Nor are small steps: on that
 EPYC, bfloat16 made an epoch of a 32x32 MLP at batch 32 1.6 times slower, and a 3x256 MLP at
@@ -15,6 +16,15 @@ batch 128 (36 MFLOP a batch) or auto's small-data TabM (k=8, 128 wide, batch 64)
 times faster, while the 3x256 MLP at batch 256 (71 MFLOP) gained 1.3 times and auto's TabM on
 diamonds 2.6. The choice is a function of the network, the batch and the machine, so
 a refit on the same machine repeats it.
+
+On a GPU a tabular step is bound by its kernel launches, not its products: on an NVIDIA H200
+(``benchmarks/results/throughput.md``) a step of the 3x256 MLP at batch 256 took 2.5 ms, of
+which its products need 4 µs at the measured fp32 peak, and autocast's casts made every
+network measured slower: the 3x256 and 3x512 MLPs at batch 256 and auto's TabM (k=16) at
+batch 512 (2.6 GFLOP a forward pass) took 9-12% longer an epoch in bfloat16. Bfloat16 can
+only save a share of the products' time, so it waits for batches whose float32 products take
+about a millisecond: :data:`GPU_MIN_STEP_FLOPS`, an estimate from the peak, not a measured
+crossover.
 
 Example:
     >>> choose_precision("fp32", torch.device("cpu"), nn.Linear(2, 1), {"input": torch.ones(1, 2)})
@@ -39,6 +49,7 @@ from torch.utils.flop_counter import FlopCounterMode
 PRECISIONS = ("auto", "fp32", "bf16")
 PAYS_OFF = 1.3  # the probe's speed-up that "auto" asks of a CPU before it trains in bfloat16
 MIN_STEP_FLOPS = 50e6  # a batch's forward products below this stay float32 on a CPU
+GPU_MIN_STEP_FLOPS = 20e9  # and on a GPU, where smaller steps wait on their kernel launches
 PROBE_ROWS, PROBE_WIDTH, PROBE_REPEATS = 256, 256, 12
 
 
@@ -50,7 +61,9 @@ def choose_precision(
     if name != "auto":
         return name
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        if not torch.cuda.is_bf16_supported():
+            return "fp32"
+        return "bf16" if forward_flops(network, inputs) >= GPU_MIN_STEP_FLOPS else "fp32"
     if device.type != "cpu" or forward_flops(network, inputs) < MIN_STEP_FLOPS:
         return "fp32"
     return "bf16" if bf16_speedup() >= PAYS_OFF else "fp32"
