@@ -57,12 +57,19 @@ def labelled_rows(model: Any, data: Path, target: str | None, *, needs: str) -> 
 
 def print_training(result: Any) -> None:
     """What ``train`` and ``demo`` print: splits, columns, training, metrics by split."""
-    from deepfit.report.console import metrics_table, schema_table, splits_table, training_lines
+    from deepfit.report.console import (
+        TRAIN_COLUMNS_SHOWN,
+        metrics_table,
+        schema_table,
+        splits_table,
+        training_lines,
+    )
 
     model = result.model
     task = model.task_
     sizes = ", ".join(f"{n} {split}" for split, n in result.split_sizes.items())
-    say(f"rows: {sizes}", schema_table(model), *training_lines(model))
+    columns = schema_table(model, limit=TRAIN_COLUMNS_SHOWN)
+    say(f"rows: {sizes}", columns, *training_lines(model))
     say(splits_table(result.metrics["deepfit"], title="deepfit on each split", task=task))
     split = "test" if "test" in result.metrics["deepfit"] else "validation"
     title = f"{split} set: deepfit beside baselines ({model.target_name_})"

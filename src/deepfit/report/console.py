@@ -5,6 +5,7 @@ The metrics shown, their order and which one ranks the models come from the mode
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from deepfit.evaluation.scoring import MetricsBySplit
 
 SPLITS = ("train", "validation", "test")
+TRAIN_COLUMNS_SHOWN = 40  # rows of the Columns table after training; `deepfit info` shows all
 FRACTIONS = {"mape", "accuracy", "balanced_accuracy"}  # shown as percentages
 UNIT_FREE = {
     "r2",
@@ -129,8 +131,9 @@ def _metric_rows(
     return table
 
 
-def schema_table(model: Estimator) -> Table:
-    """Each input column with its role and what preprocessing learned about it."""
+def schema_table(model: Estimator, limit: int | None = None) -> Table:
+    """Each input column with its role and what preprocessing learned about it; past
+    ``limit`` rows, the first ``limit - 1`` columns and one row that counts the rest by role."""
     prep = model.preprocessor_
     numeric = dict(
         zip(
@@ -142,7 +145,9 @@ def schema_table(model: Estimator) -> Table:
     table = Table(title="Columns", title_justify="left")
     for header in ("column", "role", "learned in training"):
         table.add_column(header)
-    for column in prep.schema.columns:
+    columns = list(prep.schema.columns)
+    rest = columns[limit - 1 :] if limit is not None and len(columns) > limit else []
+    for column in columns[: len(columns) - len(rest)]:
         detail = column.reason
         if column.role in {"numeric", "boolean"} and column.name in numeric:
             median, scale, missing = numeric[column.name]
@@ -156,6 +161,10 @@ def schema_table(model: Estimator) -> Table:
         elif column.role == "datetime":
             detail = "parts: " + ", ".join(prep.date_parts.get(column.name, []))
         table.add_row(column.name, column.role, detail)
+    if rest:
+        roles = Counter(column.role for column in rest)
+        counted = ", ".join(f"{count:,} {role}" for role, count in roles.most_common())
+        table.add_row(f"… {len(rest):,} more", counted, "deepfit info MODEL lists every column")
     return table
 
 
