@@ -16,7 +16,8 @@ prepared before the clock starts. Every fit: the network's layers, its batch siz
 0.1 after each hidden layer (sklearn's MLP has none; ``mlp-3x256-b256-nodrop`` is its network
 for every library), a constant rate, no validation and no
 early stopping. deepfit trains in its default precision ("auto": bfloat16 autocast where the
-CPU's probe finds it faster; bfloat16 on a GPU that has it), and as ``deepfit-fp32`` in float32.
+CPU's probe finds it faster; on a GPU for forward passes of at least 20 GFLOP a batch, which
+none of these networks has), and as ``deepfit-fp32`` in float32.
 A job's ``device`` ("cpu" when absent, or "cuda") is where deepfit, skorch, Keras and TabM train;
 each fit is timed until the GPU's queued work is done.
 """

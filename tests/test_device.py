@@ -23,6 +23,8 @@ def one_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_auto_takes_the_gpu_for_one_process(one_gpu: None) -> None:
     assert resolve_device("auto") == torch.device("cuda")
     assert resolve_device("cuda:0") == torch.device("cuda", 0)
+    with pytest.raises(ConfigError, match="'cuda:1' does not exist: this machine has 1 GPU"):
+        resolve_device("cuda:1")
 
 
 def test_auto_trains_on_the_cpu_when_the_processes_outnumber_the_gpus(

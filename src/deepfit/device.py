@@ -41,11 +41,17 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(
             "device 'cuda' was asked for but no GPU is available; use 'auto' or 'cpu'"
         )
-    if device.type == "cuda" and local_processes() > torch.cuda.device_count():
+    gpus = torch.cuda.device_count() if device.type == "cuda" else 0
+    if device.type == "cuda" and device.index is not None and device.index >= gpus:
+        raise ConfigError(
+            f"device {name!r} does not exist: this machine has {gpus} GPU(s), cuda:0 to "
+            f"cuda:{gpus - 1}; use 'cuda' or 'auto'"
+        )
+    if device.type == "cuda" and local_processes() > gpus:
         raise ConfigError(
             f"device 'cuda' with {local_processes()} processes on this machine needs a GPU for "
-            f"each, and it has {torch.cuda.device_count()}; start at most "
-            f"{torch.cuda.device_count()} processes (--processes), or use --device cpu"
+            f"each, and it has {gpus}; start at most {gpus} processes (--processes), or use "
+            "--device cpu"
         )
     return device
 
