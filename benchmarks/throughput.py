@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from throughput_peers import LIBRARIES, NETWORKS, runs
+from throughput_peers import LIBRARIES, NETWORKS, runs, synchronize
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "throughput.md"
@@ -111,12 +111,6 @@ def matmul_peak(threads: int, repeats: int, device: str = "cpu") -> dict[str, fl
             best = min(best, (time.perf_counter() - start) / products)
         peak[name] = 2 * n**3 / best / 1e9
     return peak
-
-
-def synchronize(device: str) -> None:
-    """Wait for the GPU's queued work (nothing on the CPU)."""
-    if device != "cpu":
-        torch.cuda.synchronize(device)
 
 
 def child(job: dict[str, Any], timeout: float) -> dict[str, Any]:
