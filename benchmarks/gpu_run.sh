@@ -34,8 +34,13 @@ PYTEST_ARGS=${PYTEST_ARGS:-tests}
 ROOT=$(pwd)
 left() { echo $((BUDGET_S - SECONDS)); }
 
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl >"$OUT/install.log" 2>&1 || echo "wheel install failed: see install.log"
+# into the image's own environment, so that the tests' child processes, which set PYTHONPATH
+# themselves, find them too; into a folder of their own where that environment is read-only
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir .whl/*.whl \
+    >"$OUT/install.log" 2>&1 \
+    || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl >>"$OUT/install.log" 2>&1 \
+    || echo "wheel install failed: see install.log"
 # deepfit itself, so that the tests' child processes import it too
 python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >>"$OUT/install.log" 2>&1 \
     || echo "deepfit's editable install failed: see install.log"
