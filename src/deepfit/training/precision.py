@@ -60,13 +60,12 @@ def choose_precision(
     ``network`` on batches like ``inputs`` on ``device``."""
     if name != "auto":
         return name
-    if device.type == "cuda":
-        if not torch.cuda.is_bf16_supported():
-            return "fp32"
-        return "bf16" if forward_flops(network, inputs) >= GPU_MIN_STEP_FLOPS else "fp32"
-    if device.type != "cpu" or forward_flops(network, inputs) < MIN_STEP_FLOPS:
+    gpu = device.type == "cuda"
+    if device.type not in ("cpu", "cuda") or (gpu and not torch.cuda.is_bf16_supported()):
         return "fp32"
-    return "bf16" if bf16_speedup() >= PAYS_OFF else "fp32"
+    if forward_flops(network, inputs) < (GPU_MIN_STEP_FLOPS if gpu else MIN_STEP_FLOPS):
+        return "fp32"
+    return "bf16" if gpu or bf16_speedup() >= PAYS_OFF else "fp32"
 
 
 def forward_flops(network: nn.Module, inputs: Mapping[str, torch.Tensor]) -> int:
